@@ -24,8 +24,10 @@ import numpy as np
 import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.engine.config import TrainConfig
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.models.nrsfm import DeepNRSfM, NRSfMOutput, resolve_atoms
+from weakpose.methods.base import Method
 from weakpose.methods.nrsfm_codec import NormalisedKeypoints, knee_chirality, normalise_keypoints, reprojection_residual
 from weakpose.skeleton import H36M17
 
@@ -123,3 +125,124 @@ def check_atoms(atoms: str) -> tuple[int, ...]:
         return resolve_atoms(atoms)
     except ValueError as exc:
         raise InputError(f"config: key 'atoms': {exc}") from exc
+
+
+def depth_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-sample mean |Δz| [N] (mm) of root-relative poses: the paper's "depth error" (§5.2,
+    "the mean difference along z-axis"). Not in :mod:`weakpose.metrics`, hence here."""
+    pz = pred[..., 2] - pred[:, :1, 2]
+    gz = gt[..., 2] - gt[:, :1, 2]
+    return np.abs(pz - gz).mean(-1)
+
+
+# --- the Method ---------------------------------------------------------------------------------
+
+
+@dataclass
+class NRSfMConfig(TrainConfig):
+    """Deep NRSfM teacher. Defaults: CPU-sized (the paper's 6 levels; ~10 min on 2 cores)."""
+
+    steps: int = 12000
+    batch_size: int = 256
+    lr: float = 2e-3
+    lr_final: float = 1e-5          # cosine decay from lr to lr_final
+    atoms: str = "paper6"           # paper6 = 256,128,64,32,16,8 | release12 = 125…10 | "a,b,c"
+    sparsity: float = 0.01          # λ of Eq. 4
+    center: str = "0"               # translation gauge: joint index (pelvis) or "mean"
+    rig: str = "h36m"               # 2D training data: make_split(TRAIN_SUBJECTS, rig, noise)
+    noise: str = "gt"               # gt | detector
+    stride: int = 1                 # every stride-th training frame
+    depth_sign_rule: str = "chirality"  # chirality (knees bend forwards) | none
+    calibration_samples: int = 8192  # training 2D poses used for the depth sign and the raw scale
+    eval_every: int = 4000
+    checkpoint_every: int = 2000
+
+
+def training_keypoints(root, rig: str, noise: str, seed: int, stride: int) -> dict[str, np.ndarray]:
+    """2D keypoints (and, for evaluation only, 3D) of the CMU-WS training subjects."""
+    from weakpose.data.benchmark import make_split
+    from weakpose.data.mocap import TRAIN_SUBJECTS
+
+    return make_split(root, TRAIN_SUBJECTS, rig=rig, noise=noise, seed=seed, stride=stride)
+
+
+class NRSfMPredictor:
+    """2D keypoint file → camera-frame, root-relative 3D (mm) with a trained Deep NRSfM."""
+
+    def __init__(self, model: DeepNRSfM, center: str | int, depth_sign: float, raw_scale: float,
+                 mean_bone_lengths: np.ndarray, batch_size: int = 4096) -> None:
+        self.model = model.eval()
+        self.center = center
+        self.depth_sign = float(depth_sign)
+        self.raw_scale = float(raw_scale)
+        self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
+        self.batch_size = batch_size
+
+    def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
+        nk = normalise_file(inputs, self.center, self.model.num_points)
+        out = teacher_outputs(self.model, nk.w, self.depth_sign, self.batch_size)
+        return to_millimetres(out.poses, self.mean_bone_lengths, self.raw_scale)
+
+
+class NRSfMMethod(Method):
+    """Deep NRSfM trained on 2D keypoints of the training subjects (Eq. 4)."""
+
+    name = "nrsfm"
+    Config = NRSfMConfig
+
+    def __init__(self, config: NRSfMConfig, data_root, device="cpu", dist=None):
+        from weakpose.data.statistics import training_bone_lengths
+        from weakpose.engine.distributed import DistInfo
+
+        super().__init__(config, data_root, device, dist or DistInfo())
+        self.center = parse_center(config.center)
+        data = training_keypoints(self.data_root, config.rig, config.noise, config.seed, config.stride)
+        nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), self.center)
+        self.w, self.mask = nk.w.to(self.device), nk.mask.to(self.device)
+        self.mean_bone_lengths = training_bone_lengths(self.data_root)
+        calib = np.random.default_rng(config.seed + 1).choice(len(self.w), min(len(self.w), config.calibration_samples), replace=False)
+        self.calib = torch.as_tensor(np.sort(calib))
+        self.model = self.nets["nrsfm"]
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(config.steps, 1), eta_min=config.lr_final)
+
+    @classmethod
+    def build_modules(cls, config: NRSfMConfig) -> dict[str, torch.nn.Module]:
+        if config.depth_sign_rule not in ("chirality", "none"):
+            raise InputError(f"config: key 'depth_sign_rule': {config.depth_sign_rule!r}, expected chirality or none")
+        return {"nrsfm": DeepNRSfM(17, check_atoms(config.atoms), parse_center(config.center))}
+
+    def optimizers(self):
+        return {"adam": self.opt}
+
+    def schedulers(self):
+        return {"cosine": self.sched}
+
+    def train_step(self, step: int) -> dict[str, float]:
+        idx = torch.as_tensor(self.rng.integers(0, len(self.w), self.config.batch_size), device=self.device)
+        w, mask = self.w[idx], self.mask[idx]
+        terms = nrsfm_loss(self.model(w), w, mask, self.config.sparsity)
+        self.opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.opt.step()
+        self.sched.step()
+        return {f"train/{k}": float(v) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
+
+    def predictor_state(self) -> dict:
+        """Depth sign (no ground truth) and the raw scale, from a fixed subset of training 2D."""
+        was_training = self.model.training
+        out = teacher_outputs(self.model, self.w[self.calib], 1.0)
+        if was_training:
+            self.model.train()
+        sign = decide_depth_sign(out.poses.cpu()) if self.config.depth_sign_rule == "chirality" else 1.0
+        poses = out.poses.cpu() - out.poses.cpu()[:, :1]
+        return {"depth_sign": sign, "raw_scale": global_scale(poses, self.mean_bone_lengths),
+                "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
+
+    @classmethod
+    def make_predictor(cls, config: NRSfMConfig, nets, state) -> NRSfMPredictor:
+        return NRSfMPredictor(nets["nrsfm"], parse_center(config.center), state["depth_sign"], state["raw_scale"],
+                              np.asarray(state["mean_bone_lengths"]))
+
+
+METHOD = NRSfMMethod
