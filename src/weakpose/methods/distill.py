@@ -39,6 +39,7 @@ from weakpose.methods.distill_loss import distillation_loss, projected_code, rot
 from weakpose.methods.nrsfm import (
     NRSfMConfig,
     NRSfMMethod,
+    finalise_poses,
     global_scale,
     normalise_file,
     parse_center,
@@ -73,6 +74,7 @@ class DistillConfig(TrainConfig):
     noise: str = "gt"
     stride: int = 1
     calibration_samples: int = 8192
+    xy_from_input: bool = True      # predictions keep the observed 2D of visible joints (as the teacher's)
     eval_every: int = 4000
     checkpoint_every: int = 2000
 
@@ -105,15 +107,17 @@ def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mod
 
     ``pred`` [B, P, 3] student output; ``w``/``mask`` normalised 2D. Distill needs the teacher's
     ``code`` φ [B, K], ``rotation`` R [B, 3, 3], shape ``dictionary`` [P, 3, K] and the gauge
-    ``basis`` [P-1, P]; Weaksup-bs needs ``teacher_depth`` [B, P] and the ``gauge`` [P, P].
+    ``basis`` [P-1, P]; Weaksup-bs needs ``teacher_depth`` [B, P]. Both need the ``gauge``
+    [P, P]: the student's depth is made root-relative (or centred) before it is scored, since the
+    teacher's shapes are; the root's raw output is therefore free and ignored.
     """
     l_xy = ((pred[..., :2] - w).abs() * mask[..., None]).sum((1, 2))
+    z = pred[..., 2] @ gauge.T                       # root-relative (or centred) depth hypothesis z′
     if mode == "distill":
         b_xy, b_z = rotated_dictionary(dictionary, rotation)
-        code_t = projected_code(code, b_z, pred[..., 2], basis=basis, damping=damping)
+        code_t = projected_code(code, b_z, z, basis=basis, damping=damping)
         l_z = distillation_loss(code_t, b_xy, w, mask, reg_weight)
     elif mode == "weaksup":
-        z = pred[..., 2] @ gauge.T
         l_z = ((z - teacher_depth @ gauge.T).abs() * mask).sum(-1)
     else:
         raise InputError(f"config: key 'loss': {mode!r}, expected distill or weaksup")
@@ -124,16 +128,19 @@ class StudentPredictor:
     """2D keypoint file → camera-frame, root-relative 3D (mm) with a trained student."""
 
     def __init__(self, net: KeypointStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray,
-                 batch_size: int = 4096) -> None:
+                 xy_from_input: bool = True, batch_size: int = 4096) -> None:
         self.net = net.eval()
         self.center = center
+        self.xy_from_input = xy_from_input
         self.raw_scale = float(raw_scale)
         self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
         self.batch_size = batch_size
 
     def normalised_poses(self, w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[N, P, 3] gauge-fixed camera-frame poses in the teacher's normalised units."""
         self.net.eval()
-        return run_batched(self.net, w, mask, batch_size=self.batch_size)
+        poses = run_batched(self.net, w, mask, batch_size=self.batch_size)
+        return finalise_poses(poses, w, mask, self.center, self.xy_from_input)
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         nk = normalise_file(inputs, self.center, self.net.num_points)
@@ -209,18 +216,17 @@ class DistillMethod(Method):
 
     def predictor_state(self) -> dict:
         was_training = self.student.training
-        pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths)
+        pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input)
         poses = pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
         if was_training:
             self.student.train()
-        poses = poses - poses[:, :1]
         return {"raw_scale": global_scale(poses, self.mean_bone_lengths), "center": self.config.center,
                 "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
 
     @classmethod
     def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor:
         return StudentPredictor(nets["student"], parse_center(state.get("center", config.center)), state["raw_scale"],
-                                np.asarray(state["mean_bone_lengths"]))
+                                np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
 
 
 METHOD = DistillMethod

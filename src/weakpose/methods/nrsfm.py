@@ -26,7 +26,7 @@ import torch
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.geometry.scale import bone_length_scale
-from weakpose.models.nrsfm import DeepNRSfM, NRSfMOutput, resolve_atoms
+from weakpose.models.nrsfm import DeepNRSfM, NRSfMOutput, gauge_matrix, resolve_atoms
 from weakpose.methods.base import Method
 from weakpose.methods.nrsfm_codec import NormalisedKeypoints, knee_chirality, normalise_keypoints, reprojection_residual
 from weakpose.skeleton import H36M17
@@ -64,6 +64,21 @@ def decide_depth_sign(poses_cam: torch.Tensor) -> float:
     forwards (no ground truth; Human3.6M-17 layout only)."""
     score = knee_chirality(poses_cam.double())
     return 1.0 if float((score > 0).double().mean()) >= 0.5 else -1.0
+
+
+def finalise_poses(poses: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, center: str | int,
+                   xy_from_input: bool) -> torch.Tensor:
+    """Normalised camera-frame poses [N, P, 3] → gauge-fixed (root-relative or centred) poses.
+
+    With ``xy_from_input`` the (x, y) of every visible joint is the normalised 2D input itself
+    (the model's own (x, y) is kept for missing joints): the image coordinates are observed, only
+    depth is inferred. The same rule is applied to the teacher and to the students.
+    """
+    if xy_from_input:
+        xy = torch.where(mask[..., None] > 0, w.to(poses.dtype), poses[..., :2])
+        poses = torch.cat([xy, poses[..., 2:]], dim=-1)
+    gauge = gauge_matrix(poses.shape[1], center).to(poses.dtype)
+    return torch.einsum("qp,bpc->bqc", gauge, poses)
 
 
 def to_millimetres(poses: torch.Tensor, mean_bone_lengths: np.ndarray, raw_scale: float) -> dict[str, np.ndarray]:
@@ -154,6 +169,7 @@ class NRSfMConfig(TrainConfig):
     stride: int = 1                 # every stride-th training frame
     depth_sign_rule: str = "chirality"  # chirality (knees bend forwards) | none
     calibration_samples: int = 8192  # training 2D poses used for the depth sign and the raw scale
+    xy_from_input: bool = True      # predictions keep the observed 2D of visible joints (depth is inferred)
     eval_every: int = 4000
     checkpoint_every: int = 2000
 
@@ -170,9 +186,10 @@ class NRSfMPredictor:
     """2D keypoint file → camera-frame, root-relative 3D (mm) with a trained Deep NRSfM."""
 
     def __init__(self, model: DeepNRSfM, center: str | int, depth_sign: float, raw_scale: float,
-                 mean_bone_lengths: np.ndarray, batch_size: int = 4096) -> None:
+                 mean_bone_lengths: np.ndarray, xy_from_input: bool = True, batch_size: int = 4096) -> None:
         self.model = model.eval()
         self.center = center
+        self.xy_from_input = xy_from_input
         self.depth_sign = float(depth_sign)
         self.raw_scale = float(raw_scale)
         self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
@@ -180,8 +197,12 @@ class NRSfMPredictor:
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         nk = normalise_file(inputs, self.center, self.model.num_points)
-        out = teacher_outputs(self.model, nk.w, self.depth_sign, self.batch_size)
-        return to_millimetres(out.poses, self.mean_bone_lengths, self.raw_scale)
+        return to_millimetres(self.normalised_poses(nk.w, nk.mask), self.mean_bone_lengths, self.raw_scale)
+
+    def normalised_poses(self, w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[N, P, 3] gauge-fixed camera-frame poses in normalised units."""
+        out = teacher_outputs(self.model, w, self.depth_sign, self.batch_size)
+        return finalise_poses(out.poses, w, mask, self.center, self.xy_from_input)
 
 
 class NRSfMMethod(Method):
@@ -235,14 +256,15 @@ class NRSfMMethod(Method):
         if was_training:
             self.model.train()
         sign = decide_depth_sign(out.poses.cpu()) if self.config.depth_sign_rule == "chirality" else 1.0
-        poses = out.poses.cpu() - out.poses.cpu()[:, :1]
+        w, mask = self.w[self.calib].cpu(), self.mask[self.calib].cpu()
+        poses = finalise_poses(out.poses.cpu(), w, mask, self.center, self.config.xy_from_input)
         return {"depth_sign": sign, "raw_scale": global_scale(poses, self.mean_bone_lengths),
                 "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
 
     @classmethod
     def make_predictor(cls, config: NRSfMConfig, nets, state) -> NRSfMPredictor:
         return NRSfMPredictor(nets["nrsfm"], parse_center(config.center), state["depth_sign"], state["raw_scale"],
-                              np.asarray(state["mean_bone_lengths"]))
+                              np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
 
 
 METHOD = NRSfMMethod

@@ -1,10 +1,9 @@
 """Keypoint-input student for the distillation of Wang, Kong & Lucey (2019, §4.4).
 
 The paper's student is an image network (integral regression); its loss (Eq. 15) only needs
-the network to output per-landmark (x, y, z). This student takes the normalised 2D pose (and the
-visibility mask) and outputs the same three numbers per landmark, with a residual MLP in the
-style of Martinez et al. (Linear → BatchNorm → ReLU → Dropout, two layers per block, identity
-skip connections).
+the network to output per-landmark (x, y, z). This student takes the normalised 2D pose and the
+visibility mask and outputs the same three numbers per landmark with the foundation's residual
+MLP (Martinez et al.).
 """
 
 from __future__ import annotations
@@ -12,17 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-class _ResidualBlock(nn.Module):
-    def __init__(self, width: int, dropout: float) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.net(x)
+from weakpose.models.lifter import ResidualMLP
 
 
 class KeypointStudent(nn.Module):
@@ -31,12 +20,10 @@ class KeypointStudent(nn.Module):
     def __init__(self, num_points: int, width: int = 512, blocks: int = 2, dropout: float = 0.25) -> None:
         super().__init__()
         self.num_points = int(num_points)
-        self.inp = nn.Sequential(nn.Linear(3 * num_points, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout))
-        self.blocks = nn.Sequential(*[_ResidualBlock(width, dropout) for _ in range(blocks)])
-        self.out = nn.Linear(width, 3 * num_points)
+        self.mlp = ResidualMLP(3 * self.num_points, 3 * self.num_points, width, blocks, dropout)
 
     def forward(self, w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if w.ndim != 3 or w.shape[1:] != (self.num_points, 2) or mask.shape != w.shape[:2]:
             raise ValueError(f"expected w [B, {self.num_points}, 2] and mask [B, {self.num_points}], got {tuple(w.shape)}, {tuple(mask.shape)}")
         x = torch.cat([w * mask[..., None], mask[..., None]], dim=-1).flatten(1)
-        return self.out(self.blocks(self.inp(x))).view(-1, self.num_points, 3)
+        return self.mlp(x).view(-1, self.num_points, 3)
