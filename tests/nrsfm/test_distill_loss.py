@@ -139,3 +139,26 @@ def test_knee_chirality_separates_a_body_from_its_mirror():
     mirrored = x * torch.tensor([1.0, 1.0, -1.0])
     assert knee_chirality(x).item() > 0
     assert knee_chirality(mirrored).item() < 0
+
+
+def test_fast_operator_equals_the_explicit_rotated_dictionary():
+    from weakpose.methods.distill_loss import DistillationOperator
+
+    d, r, phi, z = _random_problem(batch=6, k=40)
+    g = torch.Generator().manual_seed(5)
+    w = torch.randn(6, 17, 2, generator=g, dtype=torch.float64)
+    mask = (torch.rand(6, 17, generator=g) > 0.2).double()
+    q = reduced_gauge_basis(17, 0).double()
+    op = DistillationOperator(d, q)
+    z = z.clone().requires_grad_(True)
+    fast = op.loss(op.project(phi, r, z), r, w, mask, 0.3)
+    b_xy, b_z = rotated_dictionary(d, r)
+    slow = distillation_loss(projected_code(phi, b_z, z, basis=q), b_xy, w, mask, 0.3)
+    assert torch.allclose(fast, slow, atol=1e-10)
+    g_fast, = torch.autograd.grad(fast.sum(), z)
+    g_slow, = torch.autograd.grad(slow.sum(), z)
+    assert torch.allclose(g_fast, g_slow, atol=1e-9)
+    # Eq. 13 exactly through the fast path too
+    assert torch.allclose(torch.einsum("bpk,bk->bp", b_z, op.project(phi, r, z.detach())), z.detach(), atol=1e-10)
+    with pytest.raises(ValueError):
+        DistillationOperator(d[:, :, :10], q)  # 10 atoms < 16 depths

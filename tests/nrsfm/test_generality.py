@@ -24,7 +24,7 @@ def test_teacher_learns_a_12_joint_layout_and_distills():
     rng = np.random.default_rng(0)
     with torch.no_grad():
         start = nrsfm_loss(net(nk.w[:2048]), nk.w[:2048], nk.mask[:2048])["reprojection"].item()
-    for _ in range(300):
+    for _ in range(200):
         idx = torch.as_tensor(rng.integers(0, len(nk.w), 128))
         loss = nrsfm_loss(net(nk.w[idx]), nk.w[idx], nk.mask[idx])["loss"]
         opt.zero_grad()

@@ -35,7 +35,7 @@ import torch
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.methods.base import Method
-from weakpose.methods.distill_loss import distillation_loss, projected_code, rotated_dictionary
+from weakpose.methods.distill_loss import DistillationOperator
 from weakpose.methods.nrsfm import (
     NRSfMConfig,
     NRSfMMethod,
@@ -54,18 +54,18 @@ from weakpose.models.nrsfm import DeepNRSfM, camera_rotation, gauge_matrix, redu
 
 @dataclass
 class DistillConfig(TrainConfig):
-    """Distilled student. Defaults: CPU-sized keypoint student (~10 min on 2 cores)."""
+    """Distilled student. Defaults: CPU-sized keypoint student (~5 min on 2 cores)."""
 
     teacher: str = ""               # run folder (or model file) of a trained `weakpose train nrsfm`
     student: str = "keypoint"       # keypoint (the image student is not implemented)
     loss: str = "distill"           # distill (Eq. 14-15) | weaksup (Weaksup-bs: hard L1 on teacher depth)
     reg_weight: float = 0.3         # β, the L1 regulariser weight of Eq. 14
     damping: float = 1e-6           # relative Tikhonov term of the right inverse (Eq. 13)
-    steps: int = 8000
+    steps: int = 4000
     batch_size: int = 256
     lr: float = 1e-3
     lr_final: float = 1e-5
-    width: int = 512
+    width: int = 256
     blocks: int = 2
     dropout: float = 0.25
     num_points: int = 17
@@ -98,25 +98,23 @@ def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
     return net, config, float(ckpt["predictor_state"]["depth_sign"])
 
 
-def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mode: str,
+def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mode: str, gauge: torch.Tensor,
                  code: torch.Tensor | None = None, rotation: torch.Tensor | None = None,
-                 dictionary: torch.Tensor | None = None, basis: torch.Tensor | None = None,
-                 teacher_depth: torch.Tensor | None = None, gauge: torch.Tensor | None = None,
-                 reg_weight: float = 0.3, damping: float = 1e-6) -> dict[str, torch.Tensor]:
+                 operator: DistillationOperator | None = None, teacher_depth: torch.Tensor | None = None,
+                 reg_weight: float = 0.3) -> dict[str, torch.Tensor]:
     """Eq. 15 (``mode="distill"``) or Weaksup-bs (``mode="weaksup"``), averaged over the batch.
 
     ``pred`` [B, P, 3] student output; ``w``/``mask`` normalised 2D. Distill needs the teacher's
-    ``code`` φ [B, K], ``rotation`` R [B, 3, 3], shape ``dictionary`` [P, 3, K] and the gauge
-    ``basis`` [P-1, P]; Weaksup-bs needs ``teacher_depth`` [B, P]. Both need the ``gauge``
+    ``code`` φ [B, K], ``rotation`` R [B, 3, 3] and the :class:`DistillationOperator` of its
+    dictionary; Weaksup-bs needs ``teacher_depth`` [B, P]. Both need the ``gauge``
     [P, P]: the student's depth is made root-relative (or centred) before it is scored, since the
     teacher's shapes are; the root's raw output is therefore free and ignored.
     """
     l_xy = ((pred[..., :2] - w).abs() * mask[..., None]).sum((1, 2))
     z = pred[..., 2] @ gauge.T                       # root-relative (or centred) depth hypothesis z′
     if mode == "distill":
-        b_xy, b_z = rotated_dictionary(dictionary, rotation)
-        code_t = projected_code(code, b_z, z, basis=basis, damping=damping)
-        l_z = distillation_loss(code_t, b_xy, w, mask, reg_weight)
+        code_t = operator.project(code, rotation, z)
+        l_z = operator.loss(code_t, rotation, w, mask, reg_weight)
     elif mode == "weaksup":
         l_z = ((z - teacher_depth @ gauge.T).abs() * mask).sum(-1)
     else:
@@ -172,8 +170,8 @@ class DistillMethod(Method):
         nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), self.center)
         self.w, self.mask = nk.w.to(self.device), nk.mask.to(self.device)
         p = self.teacher.num_points
-        self.dictionary = self.teacher.shape_dictionary().detach()
-        self.basis = reduced_gauge_basis(p, self.center).to(self.device)
+        self.operator = DistillationOperator(self.teacher.shape_dictionary().detach(),
+                                             reduced_gauge_basis(p, self.center).to(self.device), config.damping)
         self.gauge = gauge_matrix(p, self.center).to(self.device)
         self.mean_bone_lengths = training_bone_lengths(self.data_root)
         calib = np.random.default_rng(config.seed + 1).choice(len(self.w), min(len(self.w), config.calibration_samples), replace=False)
@@ -205,14 +203,14 @@ class DistillMethod(Method):
         idx = torch.as_tensor(self.rng.integers(0, len(self.w), c.batch_size), device=self.device)
         w, mask = self.w[idx], self.mask[idx]
         t = self.teacher_batch(w)
-        terms = student_loss(self.student(w, mask), w, mask, mode=c.loss, code=t["code"], rotation=t["rotation"],
-                             dictionary=self.dictionary, basis=self.basis, teacher_depth=t["depth"], gauge=self.gauge,
-                             reg_weight=c.reg_weight, damping=c.damping)
+        terms = student_loss(self.student(w, mask), w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
+                             rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
+                             reg_weight=c.reg_weight)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.opt.step()
         self.sched.step()
-        return {f"train/{k}": float(v) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
+        return {f"train/{k}": float(v.detach()) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
 
     def predictor_state(self) -> dict:
         was_training = self.student.training

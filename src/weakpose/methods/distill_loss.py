@@ -92,3 +92,54 @@ def distillation_loss(
     proj = torch.einsum("bpdk,bk->bpd", b_xy, code_tilde)
     residual = reprojection_residual(proj, w, mask)
     return residual.flatten(1).norm(dim=-1) + weight * code_tilde.abs().sum(-1)
+
+
+class DistillationOperator:
+    """Eq. 12–14 for a fixed dictionary, without forming the rotated dictionaries.
+
+    ``B_z = D r₃`` per sample (``r₃`` = last column of ``R``), so with ``D̃ = Q D`` the Gram matrix
+    is ``G = Σ_{c,c'} r₃c r₃c' H_{c c'}`` where ``H[q,c,q',c'] = Σ_k D̃[q,c,k] D̃[q',c',k]`` is
+    computed once, and ``B̃_zᵀ y = Σ_{q,c} y_q r₃c D̃[q,c,:]``. The per-sample cost drops from
+    O(P²K) with [B, P, 3, K] temporaries to O(P K) — the same result as
+    :func:`rotated_dictionary` + :func:`projected_code` + :func:`distillation_loss`
+    (checked in the tests), an order of magnitude faster on a CPU.
+    """
+
+    def __init__(self, dictionary: torch.Tensor, basis: torch.Tensor, damping: float = 0.0) -> None:
+        if dictionary.ndim != 3 or dictionary.shape[1] != 3:
+            raise ValueError(f"dictionary: expected [P, 3, K], got {tuple(dictionary.shape)}")
+        if basis.shape[1] != dictionary.shape[0]:
+            raise ValueError(f"basis: expected [P', {dictionary.shape[0]}], got {tuple(basis.shape)}")
+        if basis.shape[0] > dictionary.shape[2]:
+            raise ValueError(f"dictionary: {dictionary.shape[2]} atoms cannot match {basis.shape[0]} depths (not overcomplete)")
+        self.dictionary = dictionary.detach()
+        self.basis = basis.to(dictionary)
+        self.damping = damping
+        d_tilde = torch.einsum("qp,pck->qck", self.basis.double(), self.dictionary.double())   # [P', 3, K]
+        self.d_tilde = d_tilde
+        self.gram_terms = torch.einsum("qck,rdk->qcrd", d_tilde, d_tilde)                      # [P', 3, P', 3]
+
+    def project(self, code: torch.Tensor, rotation: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """Eq. 13: φ̃ [B, K] for the hypotheses ``depth`` [B, P] (``rotation`` [B, 3, 3])."""
+        dtype = code.dtype
+        r3 = rotation[..., 2].double()                                                        # [B, 3]
+        shape = torch.einsum("pck,bk->bpc", self.dictionary.double(), code.double())          # S = D φ
+        delta = (depth.double() - torch.einsum("bpc,bc->bp", shape, r3)) @ self.basis.double().T
+        gram = torch.einsum("bc,qcrd,bd->bqr", r3, self.gram_terms, r3)
+        if self.damping > 0:
+            ridge = self.damping * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-30)
+            gram = gram + ridge[:, None, None] * torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+        chol, info = torch.linalg.cholesky_ex(gram)
+        if bool((info != 0).any()):
+            raise FloatingPointError("DistillationOperator: B_z B_zᵀ is singular for some samples; use damping > 0")
+        y = torch.cholesky_solve(delta[..., None], chol)[..., 0]                              # [B, P']
+        step = torch.einsum("bq,bc,qck->bk", y, r3, self.d_tilde)
+        return (code.double() + step).to(dtype)
+
+    def loss(self, code_tilde: torch.Tensor, rotation: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
+             weight: float = 0.3) -> torch.Tensor:
+        """Eq. 14 per sample [B] for a projected code (``B_xy φ̃ = (D φ̃) R[:, :, :2]``)."""
+        shape = torch.einsum("pck,bk->bpc", self.dictionary.to(code_tilde.dtype), code_tilde)
+        proj = shape @ rotation[..., :2].to(code_tilde.dtype)
+        residual = reprojection_residual(proj, w, mask)
+        return residual.flatten(1).norm(dim=-1) + weight * code_tilde.abs().sum(-1)

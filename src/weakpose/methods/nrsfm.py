@@ -247,7 +247,7 @@ class NRSfMMethod(Method):
         terms["loss"].backward()
         self.opt.step()
         self.sched.step()
-        return {f"train/{k}": float(v) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
+        return {f"train/{k}": float(v.detach()) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
 
     def predictor_state(self) -> dict:
         """Depth sign (no ground truth) and the raw scale, from a fixed subset of training 2D."""
