@@ -44,6 +44,7 @@ import numpy as np
 
 from weakpose.data import bvh as bvhlib
 from weakpose.data.converters._common import InputError, save_npz_atomic
+from weakpose.skeleton import H36M17
 
 __all__ = [
     "MM_PER_BVH_UNIT",
@@ -70,11 +71,8 @@ __all__ = [
 MM_PER_BVH_UNIT: float = 25.4 / 0.45
 """CMU's ``length 0.45``: one BVH unit is 1/0.45 inch = 56.444 mm."""
 
-H36M_JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
-    "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
-)  # fmt: skip
-H36M_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+H36M_JOINT_NAMES: tuple[str, ...] = tuple(H36M17.names)
+H36M_PARENTS: tuple[int, ...] = tuple(int(p) for p in H36M17.parents)
 
 # README rule 5. A tuple means the midpoint of those BVH joints.
 H36M_FROM_BVH: dict[str, str | tuple[str, ...]] = {
@@ -584,12 +582,11 @@ class CMURotations:
 
     def rot6d(self) -> np.ndarray:
         """[N, R, 6] the first two columns of each rotation matrix (Zhou et al. 2019 6D layout)."""
-        try:  # the foundation's convention, when present
-            from weakpose.geometry.rotations import matrix_to_rot6d  # type: ignore[import-not-found]
+        import torch
 
-            return np.asarray(matrix_to_rot6d(self.local))
-        except ImportError:  # pragma: no cover
-            return np.concatenate([self.local[..., :, 0], self.local[..., :, 1]], axis=-1)
+        from weakpose.geometry.rotations import matrix_to_rot6d
+
+        return matrix_to_rot6d(torch.from_numpy(np.ascontiguousarray(self.local))).numpy()
 
 
 _ROT_KEYS = ("rot_local", "rot_root_translation", "rot_joint_index", "bvh_joint_names", "bvh_parents", "bvh_subjects", "bvh_offsets")
