@@ -1,0 +1,66 @@
+"""``weakpose data ...`` sub-commands through their argparse registration."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from weakpose.data import cli as data_cli
+from weakpose.data.contracts import InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="weakpose")
+    sub = p.add_subparsers(dest="command", required=True)
+    data_cli.register(sub)
+    return p
+
+
+def _run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+def test_every_command_has_help(capsys) -> None:
+    p = _parser()
+    with pytest.raises(SystemExit) as e:
+        p.parse_args(["data", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    commands = [c for c in ("convert-cmu", "convert-h36m", "convert-h36m-vp3d", "convert-3dhp", "convert-mpii", "convert-coco") if c in text]
+    assert "convert-cmu" in commands
+    for c in commands:
+        with pytest.raises(SystemExit) as e:
+            p.parse_args(["data", c, "--help"])
+        assert e.value.code == 0
+        assert "--out" in capsys.readouterr().out
+
+
+def test_convert_cmu_command(tmp_path, cmu_root, capsys) -> None:
+    out = tmp_path / "cmu.npz"
+    code = _run(["data", "convert-cmu", "--bvh-root", str(cmu_root / "bvh"), "--index", str(cmu_root / "index.tsv"),
+                 "--out", str(out), "--trials", "09_03,09_04", "--rotations", "--quiet"])  # fmt: skip
+    assert code == 0
+    assert "2 trials" in capsys.readouterr().out
+    with np.load(out) as d:
+        assert d["positions"].shape == (32 + 35, 17, 3)
+        assert "rot_local" in d.files
+    with np.load(cmu_root / "cmu_h36m17.npz") as ref:
+        sel = np.isin(ref["seq_trial"][ref["seq_id"]], ["09_03", "09_04"])
+        with np.load(out) as d:
+            assert np.abs(d["positions"] - ref["positions"][sel]).max() < 1.0
+
+
+def test_convert_cmu_bad_input_writes_nothing(tmp_path, cmu_root) -> None:
+    bvh_root = tmp_path / "bvh"
+    (bvh_root / "09").mkdir(parents=True)
+    text = (cmu_root / "bvh" / "09" / "09_03.bvh").read_text().splitlines()
+    (bvh_root / "09" / "09_03.bvh").write_text("\n".join(text[:-5]))  # truncated
+    out = tmp_path / "out.npz"
+    with pytest.raises(InputError, match=r"09_03\.bvh:\d+: truncated"):
+        _run(["data", "convert-cmu", "--bvh-root", str(bvh_root), "--index", str(cmu_root / "index.tsv"),
+              "--out", str(out), "--trials", "09_03", "--quiet"])  # fmt: skip
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [bvh_root]
