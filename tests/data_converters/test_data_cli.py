@@ -64,3 +64,30 @@ def test_convert_cmu_bad_input_writes_nothing(tmp_path, cmu_root) -> None:
               "--out", str(out), "--trials", "09_03", "--quiet"])  # fmt: skip
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [bvh_root]
+
+
+def test_convert_h36m_commands(tmp_path, capsys) -> None:
+    pytest.importorskip("cdflib")
+    from h36m_fixtures import random_world_poses, write_pickled_npz, write_pose_cdf
+
+    rng = np.random.default_rng(0)
+    w = random_world_poses(rng, 130)
+    write_pose_cdf(tmp_path / "h36m" / "S9" / "MyPoseFeatures" / "D3_Positions" / "Eating 1.cdf", w)
+    out = tmp_path / "test.npz"
+    assert _run(["data", "convert-h36m", "--root", str(tmp_path / "h36m"), "--subjects", "S9", "--stride", "64",
+                 "--multiview", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    with np.load(out) as d:
+        assert d["keypoints_2d"].shape == (3, 4, 17, 2)
+        assert d["sequence"].tolist() == ["S9/Eating 1"] * 3
+    write_pickled_npz(tmp_path / "data_3d_h36m.npz", positions_3d={"S9": {"Eating 1": w / 1000}})
+    out2 = tmp_path / "vp3d.npz"
+    assert _run(["data", "convert-h36m-vp3d", "--positions-3d", str(tmp_path / "data_3d_h36m.npz"), "--subjects", "S9",
+                 "--out", str(out2), "--quiet"]) == 0  # fmt: skip
+    with np.load(out2) as d:
+        assert d["keypoints_2d"].shape == (4 * 130, 17, 2)
+    # a CDF with a wrong shape: one-line error, no output file
+    write_pose_cdf(tmp_path / "h36m" / "S9" / "MyPoseFeatures" / "D3_Positions" / "Eating 2.cdf", np.zeros((3, 90)))
+    out3 = tmp_path / "bad.npz"
+    with pytest.raises(InputError, match=r"Eating 2\.cdf: key 'Pose': shape"):
+        _run(["data", "convert-h36m", "--root", str(tmp_path / "h36m"), "--subjects", "S9", "--out", str(out3), "--quiet"])
+    assert not out3.exists()

@@ -82,6 +82,93 @@ def _add_cmu(sub: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Human3.6M
+
+
+def _h36m_common(p: Any) -> None:
+    p.add_argument("--out", required=True, type=Path, help="output .npz (weakpose 2D file + positions_3d)")
+    p.add_argument("--split", choices=("train", "test", "all"), default="all",
+                   help="train = S1 S5 S6 S7 S8, test = S9 S11 (default: all)")
+    p.add_argument("--subjects", default=None, help="comma-separated subjects (e.g. S9,S11); overrides --split")
+    p.add_argument("--stride", type=int, default=1,
+                   help="keep every STRIDE-th frame of each sequence (64: the test subsampling of Li & Lee)")
+    p.add_argument("--multiview", action="store_true", help="group the 4 synchronised views of a frame into one sample")
+    p.add_argument("--no-distortion", action="store_true",
+                   help="project with the pinhole model only (2D consistent with 'intrinsics')")
+    p.add_argument("--keep-corrupted", action="store_true", help="keep S11 Directions (skipped by default, as VideoPose3D)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _h36m_summary(args: argparse.Namespace, arrays: dict) -> int:
+    from weakpose.data.converters import h36m
+
+    h36m.save_h36m(args.out, arrays)
+    n_seq = len(set(arrays["sequence"].tolist()))
+    print(f"{n_seq} sequences, {len(arrays['keypoints_2d'])} samples")
+    if not args.quiet:
+        _print_summary(Path(args.out), arrays)
+    return 0
+
+
+def _subjects_arg(args: argparse.Namespace) -> list[str] | None:
+    return [s.strip() for s in args.subjects.split(",")] if args.subjects else None
+
+
+def _convert_h36m(args: argparse.Namespace) -> int:
+    from weakpose.data.converters import h36m
+
+    arrays = h36m.convert_h36m_original(
+        args.root, split=args.split, subjects=_subjects_arg(args), source_2d=args.source_2d, stride=args.stride,
+        multiview=args.multiview, distortion=not args.no_distortion, keep_corrupted=args.keep_corrupted,
+        progress=_progress(not args.quiet, "subjects", "subject"),
+    )  # fmt: skip
+    return _h36m_summary(args, arrays)
+
+
+def _convert_h36m_vp3d(args: argparse.Namespace) -> int:
+    from weakpose.data.converters import h36m
+
+    arrays = h36m.convert_h36m_vp3d(
+        args.positions_3d, args.positions_2d, split=args.split, subjects=_subjects_arg(args), stride=args.stride,
+        multiview=args.multiview, distortion=not args.no_distortion, keep_corrupted=args.keep_corrupted,
+    )  # fmt: skip
+    return _h36m_summary(args, arrays)
+
+
+def _add_h36m(sub: Any) -> None:
+    p = sub.add_parser(
+        "convert-h36m",
+        help="Human3.6M original release (D3_Positions CDF) -> weakpose 2D/3D file",
+        description=(
+            "Convert the original Human3.6M release: ROOT/<S>/MyPoseFeatures/D3_Positions/*.cdf (32 joints, "
+            "world mm) -> 17 joints, camera-frame 3D for the 4 cameras and 2D projected with the published "
+            "camera parameters (lens distortion included) or read from D2_Positions. Needs cdflib "
+            "(pip install 'weakpose[datasets]')."
+        ),
+    )
+    p.add_argument("--root", required=True, type=Path, help="folder holding S1, S5, ... (each with MyPoseFeatures/)")
+    p.add_argument("--source-2d", choices=("project", "d2"), default="project",
+                   help="2D from projecting the 3D (default) or from the release's D2_Positions")
+    _h36m_common(p)
+    p.set_defaults(func=lambda args: _convert_h36m(args))
+
+    p = sub.add_parser(
+        "convert-h36m-vp3d",
+        help="Human3.6M from VideoPose3D's data_3d_h36m.npz (+ data_2d_h36m_<source>.npz, e.g. CPN)",
+        description=(
+            "Convert VideoPose3D's preprocessed Human3.6M files: positions_3d {subject: {sequence: [T,32,3] m}} "
+            "and optionally a 2D file positions_2d {subject: {sequence: [4 x [T,17,2] px]}} (ground truth or "
+            "detections such as CPN; h36m or coco layout). Without a 2D file the 2D is projected with the "
+            "published cameras. These files hold pickled dicts: only convert files from a trusted source."
+        ),
+    )
+    p.add_argument("--positions-3d", required=True, type=Path, help="data_3d_h36m.npz")
+    p.add_argument("--positions-2d", type=Path, default=None, help="data_2d_h36m_<source>.npz (optional)")
+    _h36m_common(p)
+    p.set_defaults(func=lambda args: _convert_h36m_vp3d(args))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def register(subparsers: Any) -> None:
@@ -97,4 +184,4 @@ def register(subparsers: Any) -> None:
         extra(sub)
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_add_h36m]
