@@ -91,3 +91,27 @@ def test_convert_h36m_commands(tmp_path, capsys) -> None:
     with pytest.raises(InputError, match=r"Eating 2\.cdf: key 'Pose': shape"):
         _run(["data", "convert-h36m", "--root", str(tmp_path / "h36m"), "--subjects", "S9", "--out", str(out3), "--quiet"])
     assert not out3.exists()
+
+
+def test_convert_and_evaluate_3dhp(tmp_path, capsys) -> None:
+    import json
+
+    import scipy.io
+    from test_mpi_inf_3dhp import _test_arrays
+
+    rng = np.random.default_rng(0)
+    arrays, _ = _test_arrays(rng, 10)
+    (tmp_path / "TS2").mkdir()
+    scipy.io.savemat(tmp_path / "TS2" / "annot_data.mat", arrays)
+    out = tmp_path / "3dhp_test.npz"
+    assert _run(["data", "convert-3dhp", "--root", str(tmp_path), "--split", "test", "--subjects", "2",
+                 "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    with np.load(out) as d:
+        gt = d["positions_3d"]
+    pred = tmp_path / "pred.npz"
+    np.savez(pred, positions_3d=gt + np.array([0.0, 0.0, 10.0]))  # a global shift: perfect root-relative
+    capsys.readouterr()
+    assert _run(["data", "evaluate-3dhp", "--pred", str(pred), "--gt", str(out), "--json", str(tmp_path / "r.json")]) == 0
+    assert "PCK@150 100.0" in capsys.readouterr().out
+    # float32 rounding leaves ~1e-4 mm errors, which only the 0 mm threshold sees
+    assert json.loads((tmp_path / "r.json").read_text())["auc"] >= 100.0 * 30 / 31

@@ -169,6 +169,106 @@ def _add_h36m(sub: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# MPI-INF-3DHP
+
+
+def _ints(text: str | None) -> list[int] | None:
+    if text is None or text == "all":
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        from weakpose.data.contracts import InputError
+
+        raise InputError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _convert_3dhp(args: argparse.Namespace) -> int:
+    from weakpose.data.converters import mpi_inf_3dhp as m3
+
+    if args.split == "train":
+        arrays = m3.convert_3dhp_train(
+            args.root, subjects=_ints(args.subjects) or list(range(1, 9)), sequences=_ints(args.sequences) or [1, 2],
+            cameras=_ints(args.cameras), stride=args.stride, universal=args.universal, multiview=args.multiview,
+            progress=_progress(not args.quiet, "sequences", "seq"),
+        )  # fmt: skip
+    else:
+        seqs = [f"TS{i}" for i in (_ints(args.subjects) or range(1, 7))]
+        arrays = m3.convert_3dhp_test(args.root, sequences=seqs, valid_only=not args.all_frames,
+                                      universal=not args.no_universal, stride=args.stride)  # fmt: skip
+    m3.save_3dhp(args.out, arrays)
+    print(f"{len(set(arrays['sequence'].tolist()))} sequences, {len(arrays['keypoints_2d'])} samples")
+    if not args.quiet:
+        _print_summary(Path(args.out), arrays)
+    return 0
+
+
+def _evaluate_3dhp(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from weakpose.data.contracts import InputError, load_benchmark, load_predictions
+    from weakpose.data.converters import mpi_inf_3dhp as m3
+
+    pred = load_predictions(args.pred)["positions_3d"]
+    gt = load_benchmark(args.gt)
+    if len(pred) != len(gt.positions_3d):
+        raise InputError(f"{args.pred}: key 'positions_3d': {len(pred)} samples, {args.gt} has {len(gt.positions_3d)}")
+    with np.load(args.gt) as d:
+        scenes = d["scene"] if "scene" in d.files else None
+    res = m3.evaluate_3dhp(pred, gt.positions_3d, gt.action, scenes)
+    print(f"MPI-INF-3DHP ({res['n']} samples, 14 joints, root-relative): "
+          f"PCK@150 {res['pck150']:.1f}  AUC {res['auc']:.1f}  MPJPE {res['mpjpe14']:.1f} mm")  # fmt: skip
+    for group in ("per_action", "per_scene"):
+        for name, r in res.get(group, {}).items():
+            print(f"  {name:14s} PCK {r['pck150']:5.1f}  AUC {r['auc']:5.1f}  MPJPE {r['mpjpe14']:6.1f}  (n={r['n']})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+def _add_3dhp(sub: Any) -> None:
+    p = sub.add_parser(
+        "convert-3dhp",
+        help="MPI-INF-3DHP training (annot.mat) or test set (annot_data.mat) -> weakpose 2D/3D file",
+        description=(
+            "Convert MPI-INF-3DHP. --split train reads ROOT/S<k>/Seq<m>/annot.mat and camera.calibration "
+            "(28 joints -> Human3.6M-17, camera-frame 3D, per-camera intrinsics); --split test reads "
+            "ROOT/TS<k>/annot_data.mat (v5 or v7.3 via h5py), keeps valid frames, takes univ_annot3 as ground "
+            "truth and estimates each sequence's intrinsics from annot2/annot3."
+        ),
+    )
+    p.add_argument("--root", required=True, type=Path, help="folder with S1..S8 (train) or TS1..TS6 (test)")
+    p.add_argument("--split", choices=("train", "test"), required=True)
+    p.add_argument("--out", required=True, type=Path, help="output .npz")
+    p.add_argument("--subjects", default=None, help="comma-separated subject numbers (train: 1-8, test: TS 1-6)")
+    p.add_argument("--sequences", default=None, help="train only: comma-separated sequence numbers (default 1,2)")
+    p.add_argument("--cameras", default="0,1,2,4,5,6,7,8",
+                   help="train only: comma-separated cameras or 'all' (default: the 8 usual ones)")
+    p.add_argument("--stride", type=int, default=1, help="keep every STRIDE-th frame")
+    p.add_argument("--universal", action="store_true", help="train only: 3D from univ_annot3 instead of annot3")
+    p.add_argument("--multiview", action="store_true", help="train only: one sample per frame, cameras as views")
+    p.add_argument("--all-frames", action="store_true", help="test only: keep frames with valid_frame = 0 too")
+    p.add_argument("--no-universal", action="store_true", help="test only: ground truth from annot3 instead of univ_annot3")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=lambda args: _convert_3dhp(args))
+
+    p = sub.add_parser(
+        "evaluate-3dhp",
+        help="PCK@150 / AUC / MPJPE on the 14 joints of the MPI-INF-3DHP protocol",
+        description=(
+            "Evaluate a prediction file against a converted MPI-INF-3DHP test file with the benchmark's "
+            "protocol: root-relative, 14 joints, PCK at 150 mm, AUC over 0..150 mm, per activity and scene."
+        ),
+    )
+    p.add_argument("--pred", required=True, type=Path, help="predictions (positions_3d [N, 17, 3] mm)")
+    p.add_argument("--gt", required=True, type=Path, help="test file written by convert-3dhp --split test")
+    p.add_argument("--json", default=None, type=Path, help="also write the results as JSON")
+    p.set_defaults(func=lambda args: _evaluate_3dhp(args))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def register(subparsers: Any) -> None:
@@ -184,4 +284,4 @@ def register(subparsers: Any) -> None:
         extra(sub)
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_add_h36m]
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_add_h36m, _add_3dhp]
