@@ -115,3 +115,26 @@ def test_convert_and_evaluate_3dhp(tmp_path, capsys) -> None:
     assert "PCK@150 100.0" in capsys.readouterr().out
     # float32 rounding leaves ~1e-4 mm errors, which only the 0 mm threshold sees
     assert json.loads((tmp_path / "r.json").read_text())["auc"] >= 100.0 * 30 / 31
+
+
+def test_convert_coco_and_mpii_commands(tmp_path, capsys) -> None:
+    import json
+
+    from test_image2d_converters import _coco_file
+
+    p, _, _ = _coco_file(tmp_path, np.random.default_rng(0))
+    out = tmp_path / "coco.npz"
+    assert _run(["data", "convert-coco", "--annotations", str(p), "--out", str(out), "--quiet"]) == 0
+    assert "2 people from 1 images" in capsys.readouterr().out
+    from weakpose.data.contracts import load_keypoints_2d
+
+    assert load_keypoints_2d(out).num_samples == 2
+    rows = [{"image": "x.jpg", "center": [1, 2], "scale": 1.0, "joints": [[5, 5]] * 16, "joints_vis": [1] * 16}]
+    (tmp_path / "mpii.json").write_text(json.dumps(rows))
+    assert _run(["data", "convert-mpii", "--annotations", str(tmp_path / "mpii.json"), "--out", str(tmp_path / "m.npz"), "--quiet"]) == 0
+    # JSON missing keys: one-line error, no output
+    rows[0].pop("joints")
+    (tmp_path / "mpii.json").write_text(json.dumps(rows))
+    with pytest.raises(InputError, match=r"key '\[0\]\.joints': missing"):
+        _run(["data", "convert-mpii", "--annotations", str(tmp_path / "mpii.json"), "--out", str(tmp_path / "m2.npz")])
+    assert not (tmp_path / "m2.npz").exists()

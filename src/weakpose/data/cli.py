@@ -269,6 +269,61 @@ def _add_3dhp(sub: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# 2D image datasets
+
+
+def _convert_coco(args: argparse.Namespace) -> int:
+    from weakpose.data.converters import coco
+
+    arrays = coco.convert_coco(args.annotations, image_root=args.image_root, min_joints=args.min_joints,
+                               visible_only=args.visible_only)  # fmt: skip
+    coco.save_coco(args.out, arrays)
+    print(f"{len(arrays['keypoints_2d'])} people from {len(set(arrays['image_path'].tolist()))} images")
+    if not args.quiet:
+        _print_summary(Path(args.out), arrays)
+    return 0
+
+
+def _convert_mpii(args: argparse.Namespace) -> int:
+    from weakpose.data.converters import mpii
+
+    arrays = mpii.convert_mpii(args.annotations, image_root=args.image_root, min_joints=args.min_joints, split=args.split)
+    mpii.save_mpii(args.out, arrays)
+    print(f"{len(arrays['keypoints_2d'])} people from {len(set(arrays['image_path'].tolist()))} images")
+    if not args.quiet:
+        _print_summary(Path(args.out), arrays)
+    return 0
+
+
+def _add_image2d(sub: Any) -> None:
+    for name, help_, desc, func in (
+        ("convert-coco", "COCO person_keypoints_*.json -> weakpose 2D file (Human3.6M-17)",
+         "Convert COCO keypoint annotations (person_keypoints_<split>.json): one sample per non-crowd person, "
+         "17 COCO joints with visibility flags -> Human3.6M-17 (pelvis, spine, thorax and head synthesised), "
+         "with image paths and person boxes.", _convert_coco),
+        ("convert-mpii", "MPII Human Pose (.mat release or JSON) -> weakpose 2D file (Human3.6M-17)",
+         "Convert MPII Human Pose annotations, either the release's mpii_human_pose_v1_u12_1.mat or the JSON "
+         "list used by the hourglass/HRNet code (image, center, scale, joints, joints_vis): 16 joints -> "
+         "Human3.6M-17 (spine synthesised), with image paths and person boxes (200 * scale px squares).",
+         _convert_mpii),
+    ):  # fmt: skip
+        p = sub.add_parser(name, help=help_, description=desc)
+        p.add_argument("--annotations", required=True, type=Path, help="annotation file (.json, or .mat for MPII)")
+        p.add_argument("--out", required=True, type=Path, help="output .npz")
+        p.add_argument("--image-root", default="", help="prefix for the stored image paths")
+        p.add_argument("--min-joints", type=int, default=1,
+                       help="drop people with fewer annotated Human3.6M-17 joints (default 1)")
+        if name == "convert-coco":
+            p.add_argument("--visible-only", action="store_true",
+                           help="treat occluded labelled joints (v=1) as missing")
+        else:
+            p.add_argument("--split", choices=("train", "test", "all"), default="train",
+                           help=".mat only: images with img_train 1 (train), 0 (test) or all")
+        p.add_argument("--quiet", action="store_true", help="no summary")
+        p.set_defaults(func=(lambda f: (lambda args: f(args)))(func))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def register(subparsers: Any) -> None:
@@ -284,4 +339,4 @@ def register(subparsers: Any) -> None:
         extra(sub)
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_add_h36m, _add_3dhp]
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_add_h36m, _add_3dhp, _add_image2d]
