@@ -142,3 +142,11 @@ def test_bad_inputs(tmp_path, cmu_root) -> None:
     bad_index.write_text("02_03\trun\n")
     with pytest.raises(InputError, match="no BVH file"):
         cmu.convert_cmu(tmp_path, bad_index)
+
+
+def test_rotations_in_memory(converted, cmu_root) -> None:
+    r = cmu.rotations_from_arrays(converted)
+    np.testing.assert_allclose(cmu.repose(r, frames=slice(0, 50)), r.positions[:50], atol=0.01)
+    r9 = cmu.cmu_rotations(cmu_root, subjects=[9])  # 12 short trials
+    assert set(r9.subject.tolist()) == {9} and r9.offsets.shape == (1, 38, 3)
+    np.testing.assert_allclose(cmu.repose(r9), r9.positions, atol=0.01)
