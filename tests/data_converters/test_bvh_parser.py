@@ -132,3 +132,12 @@ def test_truncated_real_file(tmp_path, cmu_root) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         bvh.read_bvh(tmp_path / "nope.bvh")
+
+
+def test_brace_on_declaration_line_and_missing_offset() -> None:
+    text = TINY.replace("ROOT Hips\n{", "ROOT Hips {").replace("JOINT Spine\n  {", "JOINT Spine {")
+    b = bvh.parse_bvh(text, "inline.bvh")
+    assert b.skeleton.names == bvh.parse_bvh(TINY).skeleton.names
+    np.testing.assert_allclose(bvh.forward_kinematics(b), bvh.forward_kinematics(bvh.parse_bvh(TINY)))
+    with pytest.raises(InputError, match=r"x\.bvh:14: joint 'Spine' has no OFFSET"):
+        bvh.parse_bvh(TINY.replace("    OFFSET 0 1 0\n", ""), "x.bvh")

@@ -221,14 +221,6 @@ def estimate_intrinsics(uv: np.ndarray, xyz: np.ndarray) -> tuple[np.ndarray, fl
 # conversion
 
 
-def _parse_ints(text: str | Sequence[int] | None) -> list[int] | None:
-    if text is None:
-        return None
-    if isinstance(text, str):
-        return [int(x) for x in text.split(",") if x.strip()]
-    return list(text)
-
-
 @dataclass
 class _Views:
     kp: list[np.ndarray]
