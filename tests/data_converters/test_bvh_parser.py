@@ -139,5 +139,5 @@ def test_brace_on_declaration_line_and_missing_offset() -> None:
     b = bvh.parse_bvh(text, "inline.bvh")
     assert b.skeleton.names == bvh.parse_bvh(TINY).skeleton.names
     np.testing.assert_allclose(bvh.forward_kinematics(b), bvh.forward_kinematics(bvh.parse_bvh(TINY)))
-    with pytest.raises(InputError, match=r"x\.bvh:14: joint 'Spine' has no OFFSET"):
+    with pytest.raises(InputError, match=r"x\.bvh:13: joint 'Spine' has no OFFSET"):
         bvh.parse_bvh(TINY.replace("    OFFSET 0 1 0\n", ""), "x.bvh")
