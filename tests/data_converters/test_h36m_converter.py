@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("cdflib")
 
-from h36m_fixtures import random_world_poses, write_pickled_npz, write_pose_cdf  # noqa: E402
+from .h36m_fixtures import random_world_poses, write_pickled_npz, write_pose_cdf  # noqa: E402
 
 from weakpose.camera import project  # noqa: E402
 from weakpose.data.contracts import InputError, validate_keypoints_2d  # noqa: E402

@@ -68,7 +68,7 @@ def test_convert_cmu_bad_input_writes_nothing(tmp_path, cmu_root) -> None:
 
 def test_convert_h36m_commands(tmp_path, capsys) -> None:
     pytest.importorskip("cdflib")
-    from h36m_fixtures import random_world_poses, write_pickled_npz, write_pose_cdf
+    from .h36m_fixtures import random_world_poses, write_pickled_npz, write_pose_cdf
 
     rng = np.random.default_rng(0)
     w = random_world_poses(rng, 130)
@@ -97,7 +97,7 @@ def test_convert_and_evaluate_3dhp(tmp_path, capsys) -> None:
     import json
 
     import scipy.io
-    from test_mpi_inf_3dhp import _test_arrays
+    from .test_mpi_inf_3dhp import _test_arrays
 
     rng = np.random.default_rng(0)
     arrays, _ = _test_arrays(rng, 10)
@@ -120,7 +120,7 @@ def test_convert_and_evaluate_3dhp(tmp_path, capsys) -> None:
 def test_convert_coco_and_mpii_commands(tmp_path, capsys) -> None:
     import json
 
-    from test_image2d_converters import _coco_file
+    from .test_image2d_converters import _coco_file
 
     p, _, _ = _coco_file(tmp_path, np.random.default_rng(0))
     out = tmp_path / "coco.npz"
