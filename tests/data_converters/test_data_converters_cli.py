@@ -138,3 +138,19 @@ def test_convert_coco_and_mpii_commands(tmp_path, capsys) -> None:
     with pytest.raises(InputError, match=r"key '\[0\]\.joints': missing"):
         _run(["data", "convert-mpii", "--annotations", str(tmp_path / "mpii.json"), "--out", str(tmp_path / "m2.npz")])
     assert not (tmp_path / "m2.npz").exists()
+
+
+def test_through_weakpose_main(tmp_path, cmu_root, capsys) -> None:
+    from weakpose.cli import main
+
+    out = tmp_path / "c.npz"
+    assert main(["data", "convert-cmu", "--bvh-root", str(cmu_root / "bvh"), "--index", str(cmu_root / "index.tsv"),
+                 "--out", str(out), "--trials", "09_01", "--quiet"]) == 0  # fmt: skip
+    assert out.exists()
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": []}')
+    assert main(["data", "convert-coco", "--annotations", str(bad), "--out", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "key 'annotations': missing" in err
+    assert not (tmp_path / "x.npz").exists()
