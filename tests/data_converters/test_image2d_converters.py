@@ -150,3 +150,23 @@ def test_mpii_mat_release(tmp_path) -> None:
     scipy.io.savemat(p, {"NOT_RELEASE": np.zeros(3)})
     with pytest.raises(InputError, match="key 'RELEASE': missing"):
         mpii.convert_mpii(p)
+
+
+def test_mpii_cpm_json(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    entries = []
+    for i in range(3):
+        j = np.concatenate([rng.uniform(10, 700, (16, 2)), np.ones((16, 1))], 1)
+        if i == 0:
+            j[MPII16_NAMES.index("head_top")] = 0  # not annotated
+        entries.append({"dataset": "MPI", "isValidation": float(i == 2), "img_paths": f"{i}.jpg", "objpos": [100.0, 120.0],
+                        "scale_provided": 1.5, "joint_self": j.tolist()})  # fmt: skip
+    p = tmp_path / "mpii_annotations.json"
+    p.write_text(json.dumps({"root": entries}))
+    out = mpii.convert_mpii(p)  # train: isValidation 0
+    assert out["image_path"].tolist() == ["0.jpg", "1.jpg"]
+    assert out["confidence"][0, 10] == 0 and out["confidence"][1, 10] == 1
+    np.testing.assert_allclose(out["keypoints_2d"][1, 3], entries[1]["joint_self"][0][:2], rtol=1e-6)
+    np.testing.assert_allclose(out["bbox"][0], [-50, -30, 300, 300])
+    assert mpii.convert_mpii(p, split="test")["image_path"].tolist() == ["2.jpg"]
+    assert json.loads(str(out["protocol"]))["format"] == "json-cpm"

@@ -302,8 +302,9 @@ def _add_image2d(sub: Any) -> None:
          "17 COCO joints with visibility flags -> Human3.6M-17 (pelvis, spine, thorax and head synthesised), "
          "with image paths and person boxes.", _convert_coco),
         ("convert-mpii", "MPII Human Pose (.mat release or JSON) -> weakpose 2D file (Human3.6M-17)",
-         "Convert MPII Human Pose annotations, either the release's mpii_human_pose_v1_u12_1.mat or the JSON "
-         "list used by the hourglass/HRNet code (image, center, scale, joints, joints_vis): 16 joints -> "
+         "Convert MPII Human Pose annotations: the release's mpii_human_pose_v1_u12_1.mat, the JSON list used by "
+         "the hourglass/HRNet code (image, center, scale, joints, joints_vis) or the CPM mpii_annotations.json "
+         "(img_paths, objpos, scale_provided, joint_self, isValidation): 16 joints -> "
          "Human3.6M-17 (spine synthesised), with image paths and person boxes (200 * scale px squares).",
          _convert_mpii),
     ):  # fmt: skip
@@ -318,7 +319,7 @@ def _add_image2d(sub: Any) -> None:
                            help="treat occluded labelled joints (v=1) as missing")
         else:
             p.add_argument("--split", choices=("train", "test", "all"), default="train",
-                           help=".mat only: images with img_train 1 (train), 0 (test) or all")
+                           help=".mat / CPM JSON: img_train 1 / isValidation 0 (train), the others (test) or all")
         p.add_argument("--quiet", action="store_true", help="no summary")
         p.set_defaults(func=(lambda f: (lambda args: f(args)))(func))
 

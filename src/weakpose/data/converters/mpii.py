@@ -9,6 +9,10 @@ Two inputs are accepted:
     People without ``annopoints`` are skipped.
 The commonly used JSON (``train.json`` / ``valid.json`` of the stacked-hourglass / HRNet code)
     a list of ``{"image", "center": [x, y], "scale", "joints": 16 × [x, y], "joints_vis": 16}``.
+The JSON of the Convolutional Pose Machines code (``mpii_annotations.json``)
+    ``{"root": [...]}`` or a list of ``{"img_paths", "objpos": [x, y], "scale_provided",
+    "joint_self": 16 × [x, y, visible], "isValidation"}``; with ``split`` ``train``/``test``
+    the entries with ``isValidation`` 0/1 are kept.
 
 Joint order (ids): 0 r_ankle, 1 r_knee, 2 r_hip, 3 l_hip, 4 l_knee, 5 l_ankle, 6 pelvis,
 7 thorax, 8 upper_neck, 9 head_top, 10 r_wrist, 11 r_elbow, 12 r_shoulder, 13 l_shoulder,
@@ -50,8 +54,7 @@ def convert_mpii(
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.suffix.lower() == ".json":
-        rows = _read_json(path)
-        src = "json"
+        rows, src = _read_json(path, split)
     elif path.suffix.lower() == ".mat":
         rows = _read_mat(path, split)
         src = "mat"
@@ -68,7 +71,7 @@ def convert_mpii(
               "scale": np.array([r[5] for r in rows], np.float32)}  # fmt: skip
     return assemble_2d(
         "mpii16", kp, conf, vis, paths, np.zeros((len(rows), 2)), boxes, min_joints,
-        {"dataset": "mpii", "source_file": path.name, "format": src, "split": split if src == "mat" else None},
+        {"dataset": "mpii", "source_file": path.name, "format": src, "split": split if src != "json" else None},
         extras, source=path,
     )  # fmt: skip
 
@@ -76,13 +79,17 @@ def convert_mpii(
 Row = tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray, float]
 
 
-def _read_json(path: Path) -> list[Row]:
+def _read_json(path: Path, split: str) -> tuple[list[Row], str]:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid JSON ({e})") from None
+    if isinstance(d, dict) and "root" in d:
+        d = d["root"]
     if not isinstance(d, list):
         raise InputError(f"{path}: expected a JSON list of person annotations")
+    if d and isinstance(d[0], dict) and "joint_self" in d[0]:
+        return _read_cpm(path, d, split), "json-cpm"
     rows: list[Row] = []
     for i, a in enumerate(d):
         for k in ("image", "center", "scale", "joints", "joints_vis"):
@@ -96,6 +103,27 @@ def _read_json(path: Path) -> list[Row]:
         if c.shape != (2,):
             raise InputError(f"{path}: key '[{i}].center': expected [x, y]")
         rows.append((j, (v > 0).astype(np.float64), v > 0, str(a["image"]), c, float(a["scale"])))
+    return rows, "json"
+
+
+def _read_cpm(path: Path, d: list, split: str) -> list[Row]:
+    if split not in ("train", "test", "all"):
+        raise InputError(f"unknown MPII split {split!r}; use train, test or all")
+    rows: list[Row] = []
+    for i, a in enumerate(d):
+        for k in ("img_paths", "objpos", "scale_provided", "joint_self"):
+            if not isinstance(a, dict) or k not in a:
+                raise InputError(f"{path}: key '[{i}].{k}': missing")
+        val = bool(a.get("isValidation", 0))
+        if (split == "train" and val) or (split == "test" and not val):
+            continue
+        j = np.asarray(a["joint_self"], np.float64)
+        if j.shape != (16, 3):
+            raise InputError(f"{path}: key '[{i}].joint_self': shape {j.shape}, expected (16, 3)")
+        # a joint that is not annotated has coordinates (0, 0) in this format
+        annotated = ~((j[:, 0] <= 0) & (j[:, 1] <= 0))
+        rows.append((j[:, :2], annotated.astype(np.float64), (j[:, 2] > 0) & annotated, str(a["img_paths"]),
+                     np.asarray(a["objpos"], np.float64), float(a["scale_provided"])))  # fmt: skip
     return rows
 
 
