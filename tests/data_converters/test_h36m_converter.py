@@ -127,6 +127,15 @@ def test_splits_stride_multiview_and_no_distortion(release) -> None:
     np.testing.assert_array_equal(test["camera_index"][0], [0, 1, 2, 3])
     np.testing.assert_allclose(test["keypoints_2d"], project(test["positions_3d"].astype(np.float64), test["intrinsics"].astype(np.float64)), atol=1e-2)
     assert not test["distortion"].any()
+    # multi-view files satisfy the 2D contract with a view axis, and load as benchmark files
+    from weakpose.data.contracts import load_benchmark
+    from weakpose.data.converters._common import save_npz_atomic
+
+    assert validate_keypoints_2d(test, root / "mv.npz").multiview
+    single = h36m.convert_h36m_original(root, subjects=["S9"], stride=64)
+    save_npz_atomic(root.parent / "s9.npz", **single)
+    bench = load_benchmark(root.parent / "s9.npz")
+    assert bench.positions_3d.shape == (12, 17, 3) and bench.action.tolist() == ["WalkDog"] * 12
     with pytest.raises(InputError, match="S5"):
         h36m.convert_h36m_original(root, split="train")  # S5 etc. are missing in the tiny release
     with pytest.raises(InputError, match="unknown split"):

@@ -128,6 +128,11 @@ def test_test_set_conversion(tmp_path, version) -> None:
     assert out["action"].tolist() == [m3.ACTIVITIES[i % 7] for i in keep]
     assert set(out["scene"].tolist()) == {"outdoor"} and out["image_size"][0].tolist() == [1920, 1080]
     assert out["subject"][0] == 5
+    from weakpose.data.contracts import load_benchmark
+    from weakpose.data.converters._common import save_npz_atomic
+
+    save_npz_atomic(tmp_path / "t.npz", **out)
+    assert load_benchmark(tmp_path / "t.npz").inputs.num_samples == len(keep)
 
 
 def test_malformed_test_file(tmp_path) -> None:
