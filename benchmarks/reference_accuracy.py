@@ -1,6 +1,7 @@
-"""Accuracy of a trained model on the three CMU-WS test files (default: the supervised reference).
+"""Accuracy of a trained model (or of the depth-less baseline) on the three CMU-WS test files.
 
     python benchmarks/reference_accuracy.py --run runs/reference [--json results.json]
+    python benchmarks/reference_accuracy.py --depthless
 """
 
 from __future__ import annotations
@@ -17,12 +18,22 @@ from weakpose.metrics import evaluate_predictions
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--run", required=True, help="run folder or checkpoint")
+    ap.add_argument("--run", help="run folder or checkpoint")
+    ap.add_argument("--depthless", action="store_true", help="score the depth-less baseline instead")
     ap.add_argument("--data", default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     root = data_root(args.data)
-    predictor = load_predictor(args.run)
+    if args.depthless:
+        from weakpose.baselines import depthless_poses
+        from weakpose.data.statistics import training_bone_lengths
+
+        mu = training_bone_lengths(root)
+
+        class predictor:  # noqa: N801 - same interface as a model predictor
+            predict = staticmethod(lambda inputs: {"positions_3d": depthless_poses(inputs, mu)})
+    else:
+        predictor = load_predictor(args.run)
     rows = {}
     print(f"{'file':16s} {'MPJPE':>8s} {'N-MPJPE':>8s} {'PA-MPJPE':>9s} {'PCK150':>7s} {'AUC':>6s} {'s':>6s}")
     for name in BENCHMARK_FILES:

@@ -113,3 +113,17 @@ def test_bone_length_scale(rng):
     assert np.allclose(s, [2.0, 0.5])
     assert torch.allclose(bone_length_scale(torch.as_tensor(same), torch.as_tensor(H36M17.bone_lengths(pose[0]))),
                           torch.tensor([2.0, 0.5], dtype=torch.float64))
+
+
+def test_bone_scale_weights_skip_missing_bones(rng):
+    pose = rng.normal(size=(2, 17, 3)) * 200
+    mu = H36M17.bone_lengths(pose[0])
+    broken = pose.copy()
+    broken[:, 3] = 1e4                                    # a wild r_ankle
+    conf = np.ones((2, 17))
+    conf[:, 3] = 0
+    from weakpose.geometry import observed_bone_weights
+
+    w = observed_bone_weights(conf)
+    assert w.shape == (2, 16) and w[0, 2] == 0 and w.sum() == 30
+    assert np.allclose(bone_length_scale(broken[:1] * 0.5, mu, weights=w[:1]), [2.0])
