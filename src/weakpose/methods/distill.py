@@ -69,7 +69,7 @@ class DistillConfig(TrainConfig):
     blocks: int = 2
     dropout: float = 0.25
     num_points: int = 17
-    center: str = "0"               # copied from the teacher when training starts
+    center: str = ""                # translation gauge; empty = the teacher's (the only allowed value)
     rig: str = "h36m"
     noise: str = "gt"
     stride: int = 1
@@ -160,12 +160,12 @@ class DistillMethod(Method):
         if config.loss not in ("distill", "weaksup"):
             raise InputError(f"config: key 'loss': {config.loss!r}, expected distill or weaksup")
         teacher, tconf, sign = load_teacher(config.teacher)
-        if parse_center(config.center) != parse_center(tconf.center):
+        if config.center and parse_center(config.center) != parse_center(tconf.center):
             raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's {tconf.center!r}")
         super().__init__(config, data_root, device, dist or DistInfo())
         self.teacher = teacher.to(self.device)
         self.depth_sign = sign
-        self.center = parse_center(config.center)
+        self.center = parse_center(tconf.center)
         data = training_keypoints(self.data_root, config.rig, config.noise, config.seed, config.stride)
         nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), self.center)
         self.w, self.mask = nk.w.to(self.device), nk.mask.to(self.device)
@@ -218,12 +218,12 @@ class DistillMethod(Method):
         poses = pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
         if was_training:
             self.student.train()
-        return {"raw_scale": global_scale(poses, self.mean_bone_lengths), "center": self.config.center,
+        return {"raw_scale": global_scale(poses, self.mean_bone_lengths), "center": str(self.center),
                 "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
 
     @classmethod
     def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor:
-        return StudentPredictor(nets["student"], parse_center(state.get("center", config.center)), state["raw_scale"],
+        return StudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
                                 np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
 
 
