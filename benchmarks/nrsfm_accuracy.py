@@ -56,9 +56,11 @@ def evaluate_models(models: dict[str, object], inputs: Keypoints2D, gt: np.ndarr
     for name, predictor in models.items():
         out = predictor.predict(inputs)
         preds[name] = out["positions_3d"]
-        rows[f"{name}/bone-length scale"] = score(out["positions_3d"], gt)
-        if "positions_3d_raw" in out:
+        if "positions_3d_raw" in out:   # an up-to-scale model: bone-length scale and raw
+            rows[f"{name}/bone-length scale"] = score(out["positions_3d"], gt)
             rows[f"{name}/raw (global scale)"] = score(out["positions_3d_raw"], gt)
+        else:                           # a metric model (the supervised reference)
+            rows[f"{name}/metric output"] = score(out["positions_3d"], gt)
     return rows, preds
 
 
@@ -90,6 +92,9 @@ def figure(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, teacher: st
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(label, fontsize=9)
+            if col > 0:  # annotation only: the samples were chosen without ground truth
+                dz = np.abs(pose[:, 2] - g[i, 2]).mean()
+                ax.text(0.03, 0.04, f"depth err {dz:.0f} mm", transform=ax.transAxes, fontsize=7)
     fig.suptitle("side views (depth → right, up ↑), training samples", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
