@@ -15,7 +15,7 @@ from weakpose.metrics import pa_mpjpe
 from weakpose.data.statistics import training_bone_lengths
 from weakpose.skeleton import H36M17
 
-TINY = ["stride=16", "eval_every=0", "checkpoint_every=100000", "monitor_samples=64", "calibration_samples=1024"]
+TINY = ["stride=24", "eval_every=0", "checkpoint_every=100000", "monitor_samples=64", "calibration_samples=1024"]
 
 
 def _predictor(run):
@@ -28,15 +28,15 @@ def runs(tmp_path_factory):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("nrsfm_runs")
     teacher_dir, student_dir = tmp / "teacher", tmp / "student"
-    train("nrsfm", teacher_dir, overrides=TINY + ["steps=250", "atoms=64,32,16", "lr=3e-3"], progress=False)
-    train("distill", student_dir, overrides=TINY + [f"teacher={teacher_dir}", "steps=200", "width=128", "lr=2e-3"],
+    train("nrsfm", teacher_dir, overrides=TINY + ["steps=200", "atoms=64,32,16", "lr=3e-3"], progress=False)
+    train("distill", student_dir, overrides=TINY + [f"teacher={teacher_dir}", "steps=150", "width=128", "lr=2e-3"],
           progress=False)
     return teacher_dir, student_dir
 
 
 def test_student_beats_its_teacher_on_the_training_subjects(runs):
     teacher_dir, student_dir = runs
-    data = training_keypoints(data_root(), "h36m", "gt", 0, 16)
+    data = training_keypoints(data_root(), "h36m", "gt", 0, 24)
     inputs = Keypoints2D(data["keypoints_2d"], data["confidence"], data["intrinsics"])
     gt = data["positions_3d"]
     teacher = _predictor(teacher_dir).predict(inputs)
