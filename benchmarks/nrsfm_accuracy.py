@@ -93,7 +93,7 @@ def figure(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, teacher: st
             if row == 0:
                 ax.set_title(label, fontsize=9)
             if col > 0:  # annotation only: the samples were chosen without ground truth
-                dz = np.abs(pose[:, 2] - g[i, 2]).mean()
+                dz = np.abs(pose[:, 2] - g[i][:, 2]).mean()
                 ax.text(0.03, 0.04, f"depth err {dz:.0f} mm", transform=ax.transAxes, fontsize=7)
     fig.suptitle("side views (depth → right, up ↑), training samples", fontsize=9)
     fig.tight_layout()
