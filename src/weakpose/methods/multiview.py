@@ -13,8 +13,10 @@ missing. The 3D pose is reconstructed analytically (Eq. 2-3,
 * ``ws_r``  as ``ws`` with the rig's known rotations (the paper's "WS + R");
 * ``2d_only`` L_2D only; the predictor then has no depth (z_rel = 0: the depth-less baseline).
 
-L_2D plays the role of the paper's heatmap loss L_H: mean squared error of the network's 2D
-estimate against the exact 2D projections (2D labels) in the codec's normalised units. The
+L_2D plays the role of the paper's heatmap loss L_H: squared error of the network's 2D
+estimate against the exact 2D projections (2D labels) in the codec's normalised units. Every
+term is summed within a multi-view sample (views, pairs, joints, limbs) and averaged over the
+samples of the batch, as in :mod:`weakpose.methods.multiview_losses`. The
 confidences phi of Eq. 8/11 are the input confidences (1 for exact keypoints, the detector's
 score otherwise); an imputed (missing) joint gets ``imputed_confidence``.
 
@@ -56,7 +58,7 @@ PAIR_DEPTH_BOUND = 0.95   # |z_k - z_l| of the scale pair, in units of the pair'
 class MultiviewConfig(TrainConfig):
     variant: str = "keypoint"        # keypoint (image: see docs/multiview.md)
     supervision: str = "ws"          # fs | ws | ws_r | 2d_only
-    steps: int = 3000
+    steps: int = 4000
     batch_size: int = 64             # multi-view samples per step (x views poses)
     views: int = 4                   # C_n: views per sample used by L_MC (at most 4 in the paper)
     lr: float = 5e-4                 # Adam, as in the supplementary
@@ -68,11 +70,12 @@ class MultiviewConfig(TrainConfig):
     alpha: float = 10.0              # weight of L_MC (Eq. 7)
     beta: float = 100.0              # weight of L_B (Eq. 7)
     psi: float = 5.0                 # weight of L_z (Eq. 6)
-    w2d: float = 1.0                 # weight of the 2D term (L_H's role)
+    w2d: float = 10.0                # weight of the 2D term (L_H's role; our choice)
     scale_pair: tuple[int, int] = (0, 8)   # pelvis-thorax (paper: neck-pelvis)
-    wild_fraction: float = 0.5       # share of multi-view samples from random wild cameras
+    wild_fraction: float = 0.0       # share of multi-view samples from random wild cameras (see docs)
     noise_fraction: float = 0.5      # share of views with simulated detector noise
     imputed_confidence: float = 0.5  # phi of joints missing in the input
+    root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
     stride: int = 1                  # every stride-th training frame
     eval_every: int = 1000
     checkpoint_every: int = 1000
@@ -138,6 +141,22 @@ class KeypointTwoPointFive(nn.Module):
         uv = torch.stack((xy[..., 0] * K[:, 0, 0, None] + K[:, 0, 2, None],
                           xy[..., 1] * K[:, 1, 1, None] + K[:, 1, 2, None]), -1)
         return z_rel, uv, xy_n, (center, scale)
+
+
+def rebuild_with_fixed_root(points: torch.Tensor, z_root: torch.Tensor, z_rel: torch.Tensor) -> torch.Tensor:
+    """The same points with the root depth of Eq. 3 held constant for autograd:
+    ``p_j = (z_root + z_rel_j) r_j`` with ``r_j = p_j / z_j`` (the ray of joint j).
+
+    In the keypoint variant the 2D pose is an input, so the only thing the gradient through
+    z_root can change is the relative depth of the scale pair, and there it opens a degenerate
+    path: tilting the pair towards the depth axis (|z_k - z_l| -> 1) shrinks z_root and with it
+    the whole pose, which lowers L_MC without learning depth (measured: the thorax depth ran to
+    the bound and MPJPE rose from 93 to 230 mm within 300 steps). With z_root constant the pair's
+    depths are learned like every other joint's. (The image variant keeps the gradient: there it
+    also corrects the 2D heatmaps, §3.3.)
+    """
+    rays = (points / points[..., 2:]).detach()
+    return (z_root.detach()[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
 
 
 def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
@@ -243,7 +262,7 @@ class MultiviewMethod(Method):
         z_rel, uv_est, xy_n, (center, scale) = self.net(flat(kp), flat(conf), flat(K))
         # 2D term (L_H's role): the exact projections in the codec's normalised frame.
         target_n = (normalized_coordinates(flat(labels), flat(K)) - center[:, None]) / scale[:, None, None]
-        out = {"l2d": ((xy_n - target_n) ** 2).sum(-1).mean()}
+        out = {"l2d": ((xy_n - target_n) ** 2).reshape(B, -1).sum(-1).mean()}
         if c.supervision == "2d_only":
             out["total"] = c.w2d * out["l2d"]
             return out
@@ -254,15 +273,17 @@ class MultiviewMethod(Method):
             k, l = c.scale_pair
             s = (P[:, k] - P[:, l]).norm(dim=-1)
             z_gt = (P[..., 2] - P[:, :1, 2]) / s[:, None]
-            out["lz"] = loss_fs(z_rel, z_gt)
+            out["lz"] = loss_fs(z_rel.reshape(B, C, J), z_gt.reshape(B, C, J))
             out["total"] = c.w2d * out["l2d"] + c.psi * out["lz"]
             return out
-        pts, _ = reconstruct_from_2p5d(uv, z_rel, flat(K), scale_pair=tuple(c.scale_pair), C=1.0)
+        pts, z_root = reconstruct_from_2p5d(uv, z_rel, flat(K), scale_pair=tuple(c.scale_pair), C=1.0)
+        if not c.root_depth_grad:
+            pts = rebuild_with_fixed_root(pts, z_root, z_rel)
         poses = pts.reshape(B, C, J, 3)
         phi_v = phi.reshape(B, C, J)
         rot = t(batch.rotations) if c.supervision == "ws_r" else None
         out["lmc"] = loss_mc(poses, phi_v, rot)
-        out["lb"] = loss_bone(pts, phi, self.mean_bones_norm)
+        out["lb"] = loss_bone(poses, phi_v, self.mean_bones_norm)
         out["total"] = c.w2d * out["l2d"] + c.alpha * out["lmc"] + c.beta * out["lb"]
         return out
 

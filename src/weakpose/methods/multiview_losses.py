@@ -5,14 +5,14 @@ All poses here are **scale-normalised** (Eq. 1: divided by the distance of the s
 pelvis-thorax by default) and in each view's own camera frame, as returned by
 :func:`weakpose.geometry.reconstruct_from_2p5d`. Shapes: ``B`` samples, ``C`` views, ``J`` joints.
 
-Reductions the paper leaves open (it writes plain sums) are chosen so that the paper's weights
-(psi = 5, alpha = 10, beta = 100) give terms of comparable size:
-
-* ``loss_fs``: mean over samples and joints of the squared error (MSE, as in §3.2).
-* ``loss_mc``: sum over joints of phi_{j,c} phi_{j,c'} |.|_1 divided by J, averaged over all ordered
-  view pairs (c, c'), c != c', and over samples. The L1 norm of the 3-vector is the distance d.
-* ``loss_bone``: sum over the limbs E of phi_j phi_j' (|p_j - p_j'| - mu_jj')^2 divided by |E|,
-  averaged over samples.
+Reductions: Eq. 8 and Eq. 11 are plain sums, and we keep them as sums **within a training
+sample** (all ordered view pairs and joints for L_MC; all limbs, and all views of a multi-view
+sample, for L_B; all views and joints for L_z) and average only **over the samples of a batch**.
+The paper's weights (psi = 5, alpha = 10, beta = 100) are calibrated for these sums: with
+per-term means instead, L_B would weigh about 3x more relative to L_MC, and on CMU-WS that
+locks the limbs into plausible-length but wrong-depth poses before L_MC can correct them
+(measured: the free optimisation of relative depths against 10 L_MC + 100 L_B ends further from
+the truth than the depth-less start with means, and within 0.1 pair lengths with sums).
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def loss_mc(
     with R_c^{c'} (3x4: rotation and translation) from the weighted Procrustes fit of Eq. 10, or
     from known extrinsics when ``rotations`` [B, C, 3, 3] is given ("WS + R"). The transform is a
     constant for autograd; gradients reach both views' poses (and through them the relative
-    depths and, via the root depth of Eq. 3, the 2D coordinates). Reduction: see module docstring.
+    depths and, via the root depth of Eq. 3, the 2D coordinates). Summed over pairs and joints,
+    averaged over the B samples.
 
     poses: [B, C, J, 3] scale-normalised camera-frame poses; phi: [B, C, J] confidences in [0, 1].
     """
@@ -119,12 +120,12 @@ def loss_mc(
         R, t = pairwise_alignment(poses, phi)
     else:
         R, t = known_rotation_alignment(poses, phi, rotations)
-    C, J = poses.shape[1], poses.shape[2]
+    C = poses.shape[1]
     c, c2 = ordered_view_pairs(C, poses.device)
     aligned = torch.einsum("bpik,bpjk->bpji", R, poses[:, c2]) + t[:, :, None, :]
     d = (poses[:, c] - aligned).abs().sum(-1)  # L1 distance, [B, P, J]
     w = phi[:, c] * phi[:, c2]
-    return (w * d).sum(-1).div(J).mean()
+    return (w * d).sum((1, 2)).mean()
 
 
 def loss_bone(
@@ -137,7 +138,8 @@ def loss_bone(
 
     sum over limbs (j, j') in E of phi_j phi_j' (|p_j - p_j'| - mu_jj')^2 with ``mean_lengths`` [|E|]
     the scale-normalised mean limb lengths of the training subjects in ``skeleton.bones`` order.
-    poses: [..., J, 3], phi: [..., J]. Reduction: mean over limbs and samples.
+    poses: [B, ..., J, 3], phi: [B, ..., J] (e.g. [B, C, J, 3] for the C views of B multi-view
+    samples). Summed over limbs and the inner axes, averaged over the B samples.
     """
     if poses.shape[:-1] != phi.shape:
         raise ValueError(f"confidences {tuple(phi.shape)} do not match poses {tuple(poses.shape)}")
@@ -150,16 +152,16 @@ def loss_bone(
     vec = poses[..., child, :] - poses[..., parent, :]
     length = (vec.pow(2).sum(-1) + 1e-12).sqrt()
     w = phi[..., child] * phi[..., parent]
-    return (w * (length - mean_lengths.to(poses)) ** 2).mean()
+    per = w * (length - mean_lengths.to(poses)) ** 2
+    return per.reshape(per.shape[0], -1).sum(-1).mean()
 
 
-def loss_fs(z_rel: torch.Tensor, z_rel_gt: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Depth term of the fully supervised loss L_FS (Eq. 6): psi * L_z with L_z the MSE between
-    predicted and ground-truth scale-normalised relative depths (psi is applied by the caller,
-    together with L_H where 2D is predicted). ``weight`` [..., J] optionally masks joints."""
+def loss_fs(z_rel: torch.Tensor, z_rel_gt: torch.Tensor) -> torch.Tensor:
+    """Depth term L_z of the fully supervised loss L_FS (Eq. 6; the caller applies psi and adds
+    the 2D term): squared error of the scale-normalised relative depths [B, ..., J], summed
+    within a sample and averaged over the B samples (the paper's "mean squared error" up to the
+    constant number of joints, see the module docstring)."""
     if z_rel.shape != z_rel_gt.shape:
         raise ValueError(f"z_rel {tuple(z_rel.shape)} and z_rel_gt {tuple(z_rel_gt.shape)} differ")
     err = (z_rel - z_rel_gt) ** 2
-    if weight is None:
-        return err.mean()
-    return (weight * err).sum() / weight.numel()
+    return err.reshape(err.shape[0], -1).sum(-1).mean()
