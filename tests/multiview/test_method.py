@@ -77,9 +77,13 @@ def test_predictor_outputs_root_relative_mm_with_training_bone_scale():
     pos = out["positions_3d"]
     assert pos.shape == (6, 17, 3) and np.isfinite(pos).all()
     assert np.allclose(pos[:, 0], 0.0, atol=1e-4)
-    # Supplementary Eq. 1: least-squares scale -> sum(l * mu) = sum(l^2) for the output.
+    # Supplementary Eq. 1: least-squares scale -> sum(w l mu) = sum(w l^2) for the output, with
+    # w = 1 for bones whose two joints were observed (sample 0 misses joint 3).
+    from weakpose.geometry.scale import observed_bone_weights
     lengths = H36M17.bone_lengths(pos)
-    assert np.allclose((lengths * MEAN_BONES).sum(-1), (lengths ** 2).sum(-1), rtol=1e-4)
+    w = observed_bone_weights(conf)
+    assert w[0].sum() == H36M17.num_bones - 1 and (w[1:] == 1).all()
+    assert np.allclose((w * lengths * MEAN_BONES).sum(-1), (w * lengths ** 2).sum(-1), rtol=1e-4)
     assert (out["root_depth"] > 0).all()
     # The missing joint (confidence 0, pixel (0, 0)) was replaced by the network's 2D estimate.
     assert np.linalg.norm(pos[0, 3]) < 3000

@@ -42,6 +42,7 @@ from weakpose.data.statistics import mean_bone_lengths
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
+from weakpose.geometry.scale import observed_bone_weights
 from weakpose.methods.base import Method, batched
 from weakpose.methods.multiview_data import MultiViewSampler
 from weakpose.methods.multiview_losses import loss_bone, loss_fs, loss_mc
@@ -184,7 +185,10 @@ class MultiviewPredictor:
             uv = complete_2d(kp_t, conf_t, uv_est)
             pts, z_root = reconstruct_from_2p5d(uv, z_rel, K_t, scale_pair=self.scale_pair, C=1.0)
             rel = pts - pts[:, :1]
-            s = bone_length_scale(rel, torch.from_numpy(self.mean_bones_mm))
+            # Supplementary Eq. 1 over the bones whose joints were observed (imputed joints are
+            # less reliable; the paper's Eq. 1 has all bones, identical for complete inputs).
+            s = bone_length_scale(rel, torch.from_numpy(self.mean_bones_mm),
+                                  weights=observed_bone_weights(conf_t))
             pos = s[:, None, None] * rel
         return pos.numpy().astype(np.float32), (s * z_root).numpy().astype(np.float32)
 
