@@ -87,6 +87,9 @@ def test_predictor_outputs_root_relative_mm_with_training_bone_scale():
     assert (out["root_depth"] > 0).all()
     # The missing joint (confidence 0, pixel (0, 0)) was replaced by the network's 2D estimate.
     assert np.linalg.norm(pos[0, 3]) < 3000
+    done = out["keypoints_2d_completed"]
+    seen = conf > 0
+    assert np.array_equal(done[seen], kp[seen]) and not np.allclose(done[0, 3], 0.0)
 
 
 def test_depthless_predictor_puts_every_joint_at_the_root_depth():

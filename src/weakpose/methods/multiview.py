@@ -176,7 +176,7 @@ class MultiviewPredictor:
         self.depthless = depthless
         self.batch_size = batch_size
 
-    def lift(self, kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lift(self, kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with torch.no_grad():
             kp_t, conf_t, K_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (kp, conf, K))
             z_rel, uv_est, _, _ = self.net(kp_t, conf_t, K_t)
@@ -190,7 +190,8 @@ class MultiviewPredictor:
             s = bone_length_scale(rel, torch.from_numpy(self.mean_bones_mm),
                                   weights=observed_bone_weights(conf_t))
             pos = s[:, None, None] * rel
-        return pos.numpy().astype(np.float32), (s * z_root).numpy().astype(np.float32)
+        return (pos.numpy().astype(np.float32), (s * z_root).numpy().astype(np.float32),
+                uv.numpy().astype(np.float32))
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         if inputs.multiview:
@@ -199,8 +200,10 @@ class MultiviewPredictor:
         K = inputs.intrinsics
         if K is None:
             K = default_intrinsics(inputs.keypoints_2d, inputs.confidence, inputs.extras.get("image_size"))
-        pos, root_depth = batched(self.lift, [inputs.keypoints_2d, inputs.confidence, K], self.batch_size)
-        return {"positions_3d": pos, "root_depth": root_depth}
+        pos, root_depth, uv = batched(self.lift, [inputs.keypoints_2d, inputs.confidence, K], self.batch_size)
+        # root_depth: pelvis depth (mm) at the bone-length scale; keypoints_2d_completed: the
+        # input 2D with missing joints replaced by the network's estimate.
+        return {"positions_3d": pos, "root_depth": root_depth, "keypoints_2d_completed": uv}
 
 
 class MultiviewMethod(Method):
