@@ -112,7 +112,7 @@ def test_predictor_rejects_multiview_input_and_defaults_intrinsics():
 
 
 @pytest.mark.parametrize("bad", [dict(variant="video"), dict(supervision="3d"), dict(views=5),
-                                 dict(scale_pair=(0, 0)), dict(scale_pair=(0, 17))])
+                                 dict(scale_pair=(0, 0)), dict(scale_pair=(0, 17)), dict(reconstruct_from="3d")])
 def test_bad_config_is_an_input_error(bad):
     with pytest.raises(InputError):
         MultiviewMethod(MultiviewConfig(**bad), data_root())

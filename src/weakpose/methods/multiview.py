@@ -20,6 +20,17 @@ samples of the batch, as in :mod:`weakpose.methods.multiview_losses`. The
 confidences phi of Eq. 8/11 are the input confidences (1 for exact keypoints, the detector's
 score otherwise); an imputed (missing) joint gets ``imputed_confidence``.
 
+Two choices that the keypoint variant needs (measured in docs/multiview.md):
+
+* the weak losses reconstruct the views' 3D poses from the **2D labels** (exact projections of
+  the training subjects, ``reconstruct_from = "labels"``), while the network reads 2D with
+  simulated detector noise; this is the paper's setting with 2D-annotated multi-view data
+  (Table 1, 2D = H+M). Reconstructing from the noisy input instead (``"input"``) let training
+  escape into a degenerate solution on CMU-WS;
+* the root depth z_root of Eq. 3 is a constant for autograd (``root_depth_grad = False``,
+  :func:`rebuild_with_fixed_root`), and the scale pair's relative depth is bounded
+  (:func:`bound_pair_depth`).
+
 Prediction: the pose is scaled to millimetres with the training subjects' mean bone lengths
 (supplementary Eq. 1, :func:`weakpose.geometry.bone_length_scale`) and returned root-relative in
 the camera frame. Inputs without intrinsics get a default camera (:func:`default_intrinsics`).
@@ -78,7 +89,6 @@ class MultiviewConfig(TrainConfig):
     imputed_confidence: float = 0.5  # phi of joints missing in the input
     root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
     reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels (exact projections) | input
-    mc_size_norm: bool = True        # L_MC on poses divided by their limb-length size (see docs)
     stride: int = 1                  # every stride-th training frame
     eval_every: int = 1000
     checkpoint_every: int = 1000
@@ -160,20 +170,6 @@ def rebuild_with_fixed_root(points: torch.Tensor, z_root: torch.Tensor, z_rel: t
     """
     rays = (points / points[..., 2:]).detach()
     return (z_root.detach()[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
-
-
-def limb_size(poses: torch.Tensor, mean_bones_norm: torch.Tensor) -> torch.Tensor:
-    """Size of scale-normalised poses [..., J, 3]: the sum of their limb lengths over the
-    training subjects' (1 for a pose with the mean limb lengths).
-
-    L_MC compares poses normalised by one joint pair (Eq. 1), so any prediction that makes the
-    rest of the pose small relative to that pair lowers L_MC without being more consistent;
-    through Eq. 3 the relative depth of the pair itself does exactly that (tilting the pair
-    towards the camera axis shrinks z_root and the whole pose: measured on CMU-WS, the thorax
-    depth ran to its bound and MPJPE rose from 86 to 370 mm). Dividing by this size (with
-    gradient) makes L_MC blind to the overall size, leaving the size to L_B.
-    """
-    return H36M17.bone_lengths(poses).sum(-1) / mean_bones_norm.sum()
 
 
 def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
@@ -312,8 +308,7 @@ class MultiviewMethod(Method):
         poses = pts.reshape(B, C, J, 3)
         phi_v = phi.reshape(B, C, J)
         rot = t(batch.rotations) if c.supervision == "ws_r" else None
-        mc_poses = poses / limb_size(poses, self.mean_bones_norm)[..., None, None] if c.mc_size_norm else poses
-        out["lmc"] = loss_mc(mc_poses, phi_v, rot)
+        out["lmc"] = loss_mc(poses, phi_v, rot)
         out["lb"] = loss_bone(poses, phi_v, self.mean_bones_norm)
         out["total"] = c.w2d * out["l2d"] + c.alpha * out["lmc"] + c.beta * out["lb"]
         return out
