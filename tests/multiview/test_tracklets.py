@@ -118,3 +118,22 @@ def test_no_surviving_tracklet_is_an_input_error(tmp_path):
     assert main(["tracklets", "--input", str(det), "--output", str(tmp_path / "o.npz")]) == 2
     with pytest.raises(InputError):
         TrackletSet.load(det)
+
+
+def test_training_step_mixes_tracklet_samples(tmp_path):
+    from weakpose.methods.multiview import MultiviewConfig, MultiviewMethod
+
+    f, who, kp, conf, cam = _video()
+    det = tmp_path / "det.npz"
+    save_npz_atomic(det, keypoints_2d=kp, confidence=conf, intrinsics=np.broadcast_to(K, (len(f), 3, 3)).astype(np.float32),
+                    frame_index=f.astype(np.int64))
+    out = tmp_path / "tracklets.npz"
+    assert main(["tracklets", "--input", str(det), "--output", str(out)]) == 0
+    torch.manual_seed(0)
+    cfg = MultiviewConfig(steps=2, batch_size=8, width=32, blocks=1, stride=500, tracklets=str(out), tracklet_fraction=0.5)
+    m = MultiviewMethod(cfg, data_root())
+    for step in range(2):
+        scalars = m.train_step(step)
+    assert np.isfinite(scalars["train/total"]) and scalars["train/lmc"] > 0
+    with pytest.raises(InputError):
+        MultiviewMethod(MultiviewConfig(supervision="ws_r", tracklets=str(out)), data_root())

@@ -55,7 +55,8 @@ from weakpose.engine.distributed import DistInfo
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.geometry.scale import observed_bone_weights
 from weakpose.methods.base import Method, batched
-from weakpose.methods.multiview_data import MultiViewSampler
+from weakpose.methods.multiview_data import MultiViewBatch, MultiViewSampler
+from weakpose.methods.multiview_tracklets import TrackletSet
 from weakpose.methods.multiview_losses import loss_bone, loss_fs, loss_mc
 from weakpose.models.lifter import ResidualMLP
 from weakpose.skeleton import H36M17
@@ -90,6 +91,8 @@ class MultiviewConfig(TrainConfig):
     root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
     reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels (exact projections) | input
     stride: int = 1                  # every stride-th training frame
+    tracklets: str = ""              # optional tracklet file (weakpose.methods.multiview_tracklets)
+    tracklet_fraction: float = 0.25  # share of multi-view samples drawn from it
     eval_every: int = 1000
     checkpoint_every: int = 1000
     monitor_samples: int = 1024
@@ -218,6 +221,13 @@ class MultiviewPredictor:
         return {"positions_3d": pos, "root_depth": root_depth, "keypoints_2d_completed": uv}
 
 
+def with_tracklets(batch: MultiViewBatch, kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> MultiViewBatch:
+    """Append tracklet samples (detections: their 2D is input and label at once) to a batch."""
+    cat = lambda a, b: np.concatenate([a, b.astype(np.float32)])  # noqa: E731
+    return MultiViewBatch(cat(batch.keypoints_2d, kp), cat(batch.confidence, conf), cat(batch.labels_2d, kp),
+                          cat(batch.intrinsics, K), None, None)
+
+
 class MultiviewMethod(Method):
     name = "multiview"
     Config = MultiviewConfig
@@ -228,6 +238,7 @@ class MultiviewMethod(Method):
         c = config
         self.sampler = MultiViewSampler(self.data_root, TRAIN_SUBJECTS, stride=c.stride, seed=c.seed,
                                         keep_3d=c.supervision == "fs", keep_rotations=c.supervision == "ws_r")
+        self.tracklets = TrackletSet.load(c.tracklets) if c.tracklets else None
         train_3d = load_cmu(self.data_root, TRAIN_SUBJECTS).positions  # unpaired: bone statistics only
         self.mean_bones_mm = mean_bone_lengths(train_3d).astype(np.float32)
         k, l = c.scale_pair
@@ -244,6 +255,9 @@ class MultiviewMethod(Method):
         if c.variant not in VARIANTS:
             raise InputError(f"config: key 'variant': {c.variant!r} is not available in this build "
                              f"(choose {', '.join(VARIANTS)})")
+        if c.tracklets and c.supervision not in ("ws", "2d_only"):
+            raise InputError(f"config: key 'tracklets': tracklet videos have no 3D and no extrinsics; "
+                             f"use them with supervision ws, not {c.supervision!r}")
         if c.reconstruct_from not in ("labels", "input"):
             raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} (labels or input)")
         if c.supervision not in SUPERVISION:
@@ -315,7 +329,10 @@ class MultiviewMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        batch = self.sampler.sample(self.rng, c.batch_size, c.views, c.wild_fraction, c.noise_fraction)
+        n_t = int(self.rng.binomial(c.batch_size, c.tracklet_fraction)) if self.tracklets is not None else 0
+        batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction, c.noise_fraction)
+        if n_t:
+            batch = with_tracklets(batch, *self.tracklets.sample(self.rng, n_t, c.views))
         terms = self.losses(batch)
         self.opt.zero_grad(set_to_none=True)
         terms["total"].backward()
