@@ -10,7 +10,6 @@ import torch
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.data.paths import data_root
 from weakpose.methods.multiview import (
-    PAIR_DEPTH_BOUND,
     KeypointTwoPointFive,
     MultiviewConfig,
     MultiviewMethod,
@@ -21,19 +20,20 @@ from weakpose.methods.multiview import (
 from weakpose.metrics import mpjpe
 from weakpose.skeleton import H36M17
 
+PAIR_DEPTH_BOUND = 0.75
 MEAN_BONES = np.full(H36M17.num_bones, 250.0, np.float32)
 
 
 def test_pair_depth_is_bounded_and_differentiable():
     z = torch.tensor([[0.0] * 8 + [5.0] + [0.3] * 8, [0.0] * 8 + [-0.2] + [0.1] * 8], requires_grad=True)
-    out = bound_pair_depth(z, (0, 8))
+    out = bound_pair_depth(z, (0, 8), PAIR_DEPTH_BOUND)
     assert out[0, 8].item() == pytest.approx(PAIR_DEPTH_BOUND * np.tanh(5.0))
     assert out[1, 8].item() == pytest.approx(PAIR_DEPTH_BOUND * np.tanh(-0.2))
     assert torch.equal(out[:, :8], z[:, :8]) and torch.equal(out[:, 9:], z[:, 9:])
     out.sum().backward()
     assert torch.isfinite(z.grad).all()
     # A pair without the root bounds the difference of the two joints.
-    out2 = bound_pair_depth(z.detach(), (10, 9))
+    out2 = bound_pair_depth(z.detach(), (10, 9), PAIR_DEPTH_BOUND)
     assert abs(out2[0, 9] - out2[0, 10]) < PAIR_DEPTH_BOUND
 
 
