@@ -82,7 +82,7 @@ class PoseVAE(nn.Module):
         rec = -self._log_lik(theta, z).mean()
         kl = 0.5 * (mu.pow(2) + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1).mean()
         total = rec + self.config.kl_weight * kl
-        return total, {"rec_nll": float(rec), "kl": float(kl)}
+        return total, {"rec_nll": float(rec.detach()), "kl": float(kl.detach())}
 
     @torch.no_grad()
     def log_prob(self, theta: Tensor, samples: int = 64, generator: torch.Generator | None = None) -> Tensor:
