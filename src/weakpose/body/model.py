@@ -9,6 +9,7 @@ to the 17 Human3.6M joints and labelled surface points per body part.
   standard normal prior so that ‖β‖² (Eq. 11) is its negative log-density up to a constant.
   Rest bone *directions* are the training subjects' mean.
 * Forward kinematics: :mod:`weakpose.body.cmu_tree`.
+* Surface: labelled points on the renderer's body primitives (:mod:`weakpose.body.parts`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from weakpose.body import cmu_tree
-from weakpose.body.parts import HEAD_TOP, PART_NAMES, PIECES
+from weakpose.body.parts import PartSurface
 
 
 @dataclass
@@ -49,8 +50,7 @@ class BodyModel(nn.Module):
         [K, S] whitened principal directions of the bone lengths (mm per unit β).
     """
 
-    def __init__(self, rest_offsets: np.ndarray | Tensor, length_basis: np.ndarray | Tensor | None = None,
-                 points_per_ring: int = 8, rings_per_piece: int = 6) -> None:
+    def __init__(self, rest_offsets: np.ndarray | Tensor, length_basis: np.ndarray | Tensor | None = None) -> None:
         super().__init__()
         offsets = torch.as_tensor(np.asarray(rest_offsets), dtype=torch.float32)
         S = len(cmu_tree.SEGMENT_NAMES)
@@ -67,7 +67,7 @@ class BodyModel(nn.Module):
         self.register_buffer("mean_lengths", lengths)
         self.register_buffer("length_basis", basis)
         self.register_buffer("regressor", torch.from_numpy(_regressor()))
-        self._build_surface(points_per_ring, rings_per_piece)
+        self.surface = PartSurface()
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -116,49 +116,11 @@ class BodyModel(nn.Module):
         return BodyOutput(joints=joints, segments=segments, world_rot=torch.stack(G, 1))
 
     # ------------------------------------------------------------------ surface
-    def _build_surface(self, per_ring: int, rings: int) -> None:
-        rest = self.forward(torch.eye(3).expand(1, self.num_pose_joints, 3, 3))
-        anchors = self._anchors(rest)[0]
-        starts, ends, frames, ts, offs, labels = [], [], [], [], [], []
-        for piece in PIECES:
-            d = anchors[piece.end] - anchors[piece.start]
-            d = d / d.norm()
-            x = torch.tensor([1.0, 0.0, 0.0])
-            if abs(float(d @ x)) > 0.9:   # bone along x (the arms in the T-pose): use y as "x"
-                x = torch.tensor([0.0, 1.0, 0.0])
-            u = x - (x @ d) * d
-            u = u / u.norm()
-            w = torch.linalg.cross(d, u)
-            frame = cmu_tree.SEGMENT_NAMES.index(piece.frame)
-            for t in np.linspace(piece.t0, piece.t1, rings):
-                for phi in np.linspace(0, 2 * np.pi, per_ring, endpoint=False):
-                    starts.append(piece.start)
-                    ends.append(piece.end)
-                    frames.append(frame)
-                    ts.append(float(t))
-                    offs.append(piece.rx * np.cos(phi) * u + piece.rz * np.sin(phi) * w)
-                    labels.append(PART_NAMES.index(piece.part))
-        self.register_buffer("surf_start", torch.tensor(starts))
-        self.register_buffer("surf_end", torch.tensor(ends))
-        self.register_buffer("surf_frame", torch.tensor(frames))
-        self.register_buffer("surf_t", torch.tensor(ts, dtype=torch.float32))
-        self.register_buffer("surf_offset", torch.stack(offs).float())
-        self.register_buffer("surface_labels", torch.tensor(labels))
-
-    @staticmethod
-    def _anchors(out: BodyOutput) -> Tensor:
-        head_top = out.segments[:, cmu_tree.SEGMENT_NAMES.index("HeadTop")]
-        return torch.cat([out.joints, head_top[:, None]], 1)
+    @property
+    def surface_labels(self) -> Tensor:
+        """[N] part index (:data:`~weakpose.body.parts.PART_NAMES`) of each surface point."""
+        return self.surface.labels
 
     def surface_points(self, out: BodyOutput) -> Tensor:
-        """Labelled surface points [B, N, 3] (labels: ``self.surface_labels`` [N], indices into
-        :data:`~weakpose.body.parts.PART_NAMES`)."""
-        anchors = self._anchors(out)
-        a = anchors[:, self.surf_start]
-        b = anchors[:, self.surf_end]
-        t = self.surf_t.to(a.dtype)[None, :, None]
-        rot = out.world_rot[:, self.surf_frame]  # [B, N, 3, 3]
-        return a + t * (b - a) + (rot @ self.surf_offset.to(a.dtype)[None, :, :, None])[..., 0]
-
-
-assert HEAD_TOP == 17
+        """Labelled surface points [B, N, 3] of posed bodies (:class:`~weakpose.body.parts.PartSurface`)."""
+        return self.surface(out.joints)

@@ -86,10 +86,11 @@ class Fitter:
         pelvis = out.joints[:, :1]
         return out, pelvis, transl
 
-    def _terms(self, var, beta, rot_aa, transl_m, base_rot, kp, conf, K, ba):
-        """Objective per sample; the translation variable is in metres (pelvis position) so that
-        its scale matches the rotations' for L-BFGS."""
-        out, pelvis, t = self._joints(var, beta, rot_aa, transl_m * 1000.0, base_rot)
+    def _terms(self, var, beta, rot_aa, tau, base_rot, kp, conf, K, ba):
+        """Objective per sample. The pelvis position is parametrised for L-BFGS's conditioning
+        as ``τ = (10·x/z, 10·y/z, 10·ln(z / 1 m))``: the image position of the body depends on
+        the first two only, its image size on the third (see :func:`tau_to_translation`)."""
+        out, pelvis, t = self._joints(var, beta, rot_aa, tau_to_translation(tau), base_rot)
         joints = out.joints - pelvis + t[:, None]
         proj = project(joints, K)
         loss = keypoint_alignment(proj, kp, conf)
@@ -128,7 +129,7 @@ class Fitter:
         rot_aa = torch.zeros(B * I, 3)
         with torch.no_grad():
             out, pelvis, _ = self._joints(var, beta, rot_aa, torch.zeros(B * I, 3), base_rot)
-            transl = weak_perspective_translation(out.joints - pelvis, kpI, KI, confI) / 1000.0
+            transl = translation_to_tau(weak_perspective_translation(out.joints - pelvis, kpI, KI, confI))
         fixed = (base_rot, kpI, confI, KI, baI)
         if self.cfg.optimizer == "torch":
             for t_ in (var, beta, rot_aa, transl):
@@ -154,7 +155,7 @@ class Fitter:
             best = loss.view(B, I).argmin(1) + torch.arange(B) * I
             R = axis_angle_to_matrix(rot_aa) @ base_rot
             return FitResult(joints_cam=joints[best], pose=self.space.pose(var)[best], var=var[best].detach(),
-                             beta=beta[best].detach(), global_rot=R[best], transl=transl[best].detach() * 1000.0,
+                             beta=beta[best].detach(), global_rot=R[best], transl=tau_to_translation(transl[best].detach()),
                              loss=loss[best], seconds=0.0)
 
     def _run(self, params: list[Tensor], args, iters: int) -> None:
@@ -187,7 +188,7 @@ class Fitter:
         beta_w = init.beta.view(W, window, -1).mean(1).clone().requires_grad_(True)
         R0 = init.global_rot.clone()
         rot_aa = torch.zeros(n, 3, requires_grad=True)
-        transl = (init.transl / 1000.0).clone().requires_grad_(True)
+        transl = translation_to_tau(init.transl).clone().requires_grad_(True)
         w_smooth = self.cfg.smooth_factor * self.w_prior
         space = self.space
 
@@ -215,8 +216,19 @@ class Fitter:
             R = axis_angle_to_matrix(rot_aa) @ R0
             return FitResult(joints_cam=joints, pose=space.pose(var), var=var.detach(),
                              beta=beta_w.detach().repeat_interleave(window, 0), global_rot=R,
-                             transl=transl.detach() * 1000.0, loss=loss.repeat_interleave(window) / window,
+                             transl=tau_to_translation(transl.detach()), loss=loss.repeat_interleave(window) / window,
                              seconds=time.time() - t0)
+
+
+def tau_to_translation(tau: Tensor) -> Tensor:
+    """``τ`` [B, 3] -> pelvis position [B, 3] mm (camera frame)."""
+    z = 1000.0 * torch.exp(tau[:, 2] / 10.0)
+    return torch.stack([tau[:, 0] / 10.0 * z, tau[:, 1] / 10.0 * z, z], -1)
+
+
+def translation_to_tau(t: Tensor) -> Tensor:
+    z = t[:, 2].clamp_min(1.0)
+    return torch.stack([10.0 * t[:, 0] / z, 10.0 * t[:, 1] / z, 10.0 * torch.log(z / 1000.0)], -1)
 
 
 def root_relative(joints: Tensor) -> np.ndarray:

@@ -62,7 +62,7 @@ def mask_to_pixels(mask: np.ndarray, num_parts: int, max_pixels: int, rng: np.ra
     ``mask`` [H, W] integers with part ``k`` stored as ``k + label_offset`` (0 = background).
     Every part present gets a share of the samples proportional to its area, and at least
     ``min(area, 8)`` pixels, so that small parts (forearms) are not lost. Returns
-    ``(xy [max_pixels, 2] float32 pixel centres (u, v), labels [max_pixels] int64, −1 = padding)``.
+    ``(xy [max_pixels, 2] float32 pixel centres (u, v) = (column, row), labels [max_pixels] int64, −1 = padding)``.
     """
     if mask.ndim != 2:
         raise ValueError(f"part mask must be [H, W], got shape {mask.shape}")
@@ -81,8 +81,8 @@ def mask_to_pixels(mask: np.ndarray, num_parts: int, max_pixels: int, rng: np.ra
         keep = np.concatenate([rng.choice(np.flatnonzero(lab == p), q, replace=False) for p, q in zip(parts, quota)])
         v, u, lab = v[keep], u[keep], lab[keep]
     n = len(lab)
-    xy_out[:n, 0] = u + 0.5
-    xy_out[:n, 1] = v + 0.5
+    xy_out[:n, 0] = u  # pixel (row v, column u) is centred at (u, v), as in the renderer / OpenCV
+    xy_out[:n, 1] = v
     lab_out[:n] = lab
     return xy_out, lab_out
 
