@@ -88,6 +88,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     result = {k: v[inverse] for k, v in result.items()}
     seconds = time.time() - t0
     passthrough = {k: v for k, v in inputs.per_sample_extras().items() if k not in result and k != "positions_3d"}
+    if inputs.intrinsics is not None:
+        passthrough["intrinsics"] = inputs.intrinsics
     out = save_npz_atomic(args.output, **passthrough, keypoints_2d=inputs.keypoints_2d, confidence=inputs.confidence,
                           **result, units="mm", frame="camera (OpenCV), root-relative at the pelvis")
     print(f"wrote {out}: positions_3d {list(result['positions_3d'].shape)} mm, camera frame, root-relative "

@@ -48,6 +48,7 @@ class FitConfig:
     prior_scale: float = 1.0       # multiplies w_ψ and w_β
     smooth_factor: float = 50.0    # Eq. 12 weight relative to the prior's (§3)
     inits: int = 4                 # initial global rotations (§3)
+    stage2_starts: int = 4         # starts kept after stage 1 (lowest loss); < inits trades accuracy for speed
     stage1_iters: int = 30         # rotation + translation only
     stage2_iters: int = 150        # all variables
     lbfgs_history: int = 10
@@ -145,8 +146,18 @@ class Fitter:
             def stage2(x):
                 return self._terms(x[:, :dv], x[:, dv:dv + dk], x[:, dv + dk:dv + dk + 3], x[:, dv + dk + 3:], *fixed)[0]
 
-            x, _, _ = batched_lbfgs(stage1, torch.cat([rot_aa, transl], 1), self.cfg.stage1_iters, self.cfg.lbfgs_history)
+            x, f1, _ = batched_lbfgs(stage1, torch.cat([rot_aa, transl], 1), self.cfg.stage1_iters, self.cfg.lbfgs_history)
             rot_aa, transl = x[:, :3], x[:, 3:]
+            keep = min(self.cfg.stage2_starts, I)
+            if keep < I:  # continue only the most promising starts of every frame
+                top = f1.view(B, I).topk(keep, dim=1, largest=False).indices + torch.arange(B)[:, None] * I
+                sel = top.flatten()
+                var, beta, rot_aa, transl = var[sel], beta[sel], rot_aa[sel], transl[sel]
+                base_rot, kpI, KI = base_rot[sel], kpI[sel], KI[sel]
+                confI = None if confI is None else confI[sel]
+                baI = None if baI is None else (baI[0][sel], baI[1][sel])
+                fixed = (base_rot, kpI, confI, KI, baI)
+                I = keep
             x, _, _ = batched_lbfgs(stage2, torch.cat([var, beta, rot_aa, transl], 1), self.cfg.stage2_iters,
                                     self.cfg.lbfgs_history)
             var, beta, rot_aa, transl = x[:, :dv], x[:, dv:dv + dk], x[:, dv + dk:dv + dk + 3], x[:, dv + dk + 3:]

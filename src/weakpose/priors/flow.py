@@ -106,11 +106,24 @@ class InvertibleLinear(nn.Module):
         return x.T
 
 
+class PReLU(nn.Module):
+    """Parametric ReLU ``max(x, 0) + a·min(x, 0)`` with one slope per channel (``nn.PReLU``'s
+    parameters), written with ``torch.where``: its backward is several times faster on CPU than
+    ``nn.PReLU``'s kernel, which dominates batched fitting otherwise."""
+
+    def __init__(self, channels: int, init: float = 0.25) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.where(x >= 0, x, x * self.weight)
+
+
 def _mlp(d_in: int, d_out: int, hidden: int, layers: int) -> nn.Sequential:
     mods: list[nn.Module] = []
     d = d_in
     for _ in range(layers):
-        mods += [nn.Linear(d, hidden), nn.PReLU(hidden)]
+        mods += [nn.Linear(d, hidden), PReLU(hidden)]
         d = hidden
     last = nn.Linear(d, d_out)
     nn.init.zeros_(last.weight)
