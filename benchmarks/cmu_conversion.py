@@ -17,17 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from weakpose.data.converters import cmu
+from weakpose.data.paths import data_root
 
-
-def _data_root(explicit: str | None) -> Path:
-    if explicit:
-        return Path(explicit)
-    try:
-        from weakpose.data.paths import data_root  # type: ignore[import-not-found]
-
-        return Path(data_root())
-    except ImportError:
-        return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 EXACT_KEYS = (
@@ -64,7 +55,7 @@ def main() -> int:
     ap.add_argument("--data", default=None)
     ap.add_argument("--rotations", action="store_true", help="also convert rotations and check re-posing")
     args = ap.parse_args()
-    root = _data_root(args.data) / "cmu"
+    root = data_root(args.data) / "cmu"
     t0 = time.perf_counter()
     out = cmu.convert_cmu(root / "bvh", root / "index.tsv", rotations=args.rotations)
     dt = time.perf_counter() - t0

@@ -74,10 +74,14 @@ def test_euler_order_is_listed_order() -> None:
     ry = bvh.euler_channels_to_matrix(a[1:2], "Y")
     rx = bvh.euler_channels_to_matrix(a[2:], "X")
     np.testing.assert_allclose(zyx, rz @ ry @ rx, atol=1e-12)
-    # agrees with scipy's intrinsic rotations
-    from scipy.spatial.transform import Rotation
+    # agrees with the foundation's convention (weakpose.geometry.rotations)
+    import torch
 
-    np.testing.assert_allclose(zyx, Rotation.from_euler("ZYX", a, degrees=True).as_matrix(), atol=1e-12)
+    from weakpose.geometry.rotations import euler_to_matrix
+
+    for order in ("ZYX", "XYZ", "YXZ"):
+        ref = euler_to_matrix(torch.tensor(a, dtype=torch.float64), order=order, degrees=True).numpy()
+        np.testing.assert_allclose(bvh.euler_channels_to_matrix(a, order), ref, atol=1e-12)
 
 
 def test_forward_kinematics_replacement_offsets() -> None:
@@ -128,3 +132,12 @@ def test_truncated_real_file(tmp_path, cmu_root) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         bvh.read_bvh(tmp_path / "nope.bvh")
+
+
+def test_brace_on_declaration_line_and_missing_offset() -> None:
+    text = TINY.replace("ROOT Hips\n{", "ROOT Hips {").replace("JOINT Spine\n  {", "JOINT Spine {")
+    b = bvh.parse_bvh(text, "inline.bvh")
+    assert b.skeleton.names == bvh.parse_bvh(TINY).skeleton.names
+    np.testing.assert_allclose(bvh.forward_kinematics(b), bvh.forward_kinematics(bvh.parse_bvh(TINY)))
+    with pytest.raises(InputError, match=r"x\.bvh:13: joint 'Spine' has no OFFSET"):
+        bvh.parse_bvh(TINY.replace("    OFFSET 0 1 0\n", ""), "x.bvh")

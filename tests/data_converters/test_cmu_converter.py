@@ -142,3 +142,26 @@ def test_bad_inputs(tmp_path, cmu_root) -> None:
     bad_index.write_text("02_03\trun\n")
     with pytest.raises(InputError, match="no BVH file"):
         cmu.convert_cmu(tmp_path, bad_index)
+
+
+def test_rotations_in_memory(converted, cmu_root) -> None:
+    r = cmu.rotations_from_arrays(converted)
+    np.testing.assert_allclose(cmu.repose(r, frames=slice(0, 50)), r.positions[:50], atol=0.01)
+    r9 = cmu.cmu_rotations(cmu_root, subjects=[9])  # 12 short trials
+    assert set(r9.subject.tolist()) == {9} and r9.offsets.shape == (1, 38, 3)
+    np.testing.assert_allclose(cmu.repose(r9), r9.positions, atol=0.01)
+
+
+@pytest.mark.slow
+def test_full_reproduction_all_98_files(cmu_root, reference) -> None:
+    """All 98 BVH files against the shipped npz (about 5-15 s; ``-m slow``)."""
+    out = cmu.convert_cmu(cmu_root / "bvh", cmu_root / "index.tsv", rotations=True)
+    assert len(out["trial_stats"]) == 98
+    for key in ("positions", "extra_positions"):
+        assert out[key].shape == reference[key].shape
+        assert np.linalg.norm(out[key].astype(np.float64) - reference[key], axis=-1).max() < 1.0
+    for key in reference:
+        if key not in ("positions", "extra_positions", "meta"):
+            np.testing.assert_array_equal(out[key], reference[key], err_msg=key)
+    r = cmu.rotations_from_arrays(out)
+    assert np.abs(cmu.repose(r) - r.positions).max() < 0.01

@@ -180,20 +180,21 @@ def parse_bvh(text: str, name: str = "<string>") -> BVH:
         if key in ("ROOT", "JOINT") or (key == "End" and len(toks) >= 2 and toks[1] == "Site"):
             if pending is not None:
                 raise InputError(f"{where(i)}: expected '{{' after the declaration of {names[pending]!r}")
+            brace = toks[-1] == "{"  # some exporters open the block on the same line
+            if brace:
+                toks = toks[:-1]
             if key == "ROOT":
                 if stack:
                     raise InputError(f"{where(i)}: ROOT inside another joint")
                 seen_root = True
             elif not stack:
                 raise InputError(f"{where(i)}: {key} outside of a ROOT block")
+            if len(toks) != 2:
+                raise InputError(f"{where(i)}: malformed '{' '.join(toks)}' line (expected '{key} NAME')")
             if key == "End":
-                if len(toks) != 2:
-                    raise InputError(f"{where(i)}: malformed 'End Site' line")
                 jname = f"{names[stack[-1]]}_End"
                 is_end.append(True)
             else:
-                if len(toks) != 2:
-                    raise InputError(f"{where(i)}: expected '{key} NAME'")
                 jname = toks[1]
                 is_end.append(False)
             if jname in names:
@@ -203,9 +204,9 @@ def parse_bvh(text: str, name: str = "<string>") -> BVH:
             offsets.append([np.nan, np.nan, np.nan])
             channels.append(())
             pending = len(names) - 1
-            # a '{' may follow on the same line
-            if len(toks) > 2 and toks[-1] == "{":
-                pass
+            if brace:
+                stack.append(pending)
+                pending = None
         elif key == "{":
             if pending is None or len(toks) != 1:
                 raise InputError(f"{where(i)}: unexpected '{{'")
@@ -217,8 +218,6 @@ def parse_bvh(text: str, name: str = "<string>") -> BVH:
             j = stack.pop()
             if np.isnan(offsets[j][0]):
                 raise InputError(f"{where(i)}: joint {names[j]!r} has no OFFSET")
-            if not is_end[j] and not channels[j] and not any(p == j for p in parents):
-                pass  # a joint without channels or children is legal, if unusual
         elif key == "OFFSET":
             if not stack or pending is not None:
                 raise InputError(f"{where(i)}: OFFSET outside of a joint block")
