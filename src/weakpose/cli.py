@@ -30,7 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.teacher:
         overrides.append(f"teacher={args.teacher}")
     metrics = train(args.method, args.out, args.config, overrides, args.resume, args.data,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, stop_after=args.stop_after)
     print(json.dumps({"run": str(args.out), **metrics}, indent=2))
     return 0
 
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML/JSON config file (keys = config fields)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
     p.add_argument("--teacher", metavar="RUN_DIR", help="teacher run (for `distill`)")
+    p.add_argument("--stop-after", type=int, metavar="N", help="checkpoint and stop after N steps (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_option(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. steps=500 lr=1e-4")
@@ -186,7 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "command", None) == "train" and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra     # key=value after options
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

@@ -87,8 +87,14 @@ def train(
     resume: bool = False,
     data: str | Path | None = None,
     progress: bool = True,
+    stop_after: int | None = None,
 ) -> dict[str, float]:
-    """Train ``method_name`` into ``out_dir``; returns the final monitor metrics."""
+    """Train ``method_name`` into ``out_dir``; returns the final monitor metrics.
+
+    ``stop_after`` ends this invocation after that many steps with a checkpoint (as an interrupt
+    would), for time-sliced jobs; ``resume=True`` continues it. Keep ``steps`` unchanged when
+    resuming: learning-rate schedules depend on it.
+    """
     cls = get_method(method_name)
     out = Path(out_dir)
     last = out / LAST_CHECKPOINT
@@ -142,6 +148,11 @@ def train(
                 logger.log(step, metrics)
             if (step % config.checkpoint_every == 0 or interrupted["flag"]) and info.is_main:
                 save_checkpoint(last, training_payload(method, step))
+            if stop_after is not None and step - start >= stop_after and step < config.steps:
+                if info.is_main:
+                    save_checkpoint(last, training_payload(method, step))
+                bar.close()
+                return {"stopped_at_step": step}
             if interrupted["flag"]:
                 bar.close()
                 raise KeyboardInterrupt(f"interrupted at step {step}; continue with --resume")
