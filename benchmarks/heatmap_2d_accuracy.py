@@ -2,7 +2,7 @@
 subjects (1, 3, 5, 6, 7, 8) and tested on rendered crops of the test subjects (2, 9).
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/heatmap_2d_accuracy.py \
-        [--backbone hrnet-tiny] [--size 64] [--steps 2000] [--batch 32] [--save model.pt]
+        [--backbone hrnet-tiny] [--size 64] [--steps 2000] [--batch 32] [--sigma 1.5] [--save model.pt]
 
 Trains on the fly (new rendered images every step; half h36m-rig views, half random wild
 cameras; scale/rotation/colour augmentation), then reports the pixel error at the crop
@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--sigma", type=float, default=1.5, help="target Gaussian std in heatmap cells")
     ap.add_argument("--test", type=int, default=512, help="test crops per camera kind")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -61,7 +62,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = data_root(args.data)
-    cfg = Train2DConfig(backbone=args.backbone, crop_size=args.size, batch=args.batch, steps=args.steps, lr=args.lr, seed=args.seed)
+    cfg = Train2DConfig(backbone=args.backbone, crop_size=args.size, batch=args.batch, steps=args.steps, lr=args.lr, sigma=args.sigma, seed=args.seed)
     print(json.dumps(cfg.__dict__))
     c0 = time.process_time()
     res = train_heatmap_model(cfg, root, progress=lambda e: print(json.dumps({k: round(v, 4) for k, v in e.items()}), flush=True))

@@ -77,3 +77,25 @@ def test_contact_sheet_png(tmp_path):
     assert sheet.shape == (2 + 34, 2 + 2 * 66, 3) and sheet.dtype == np.uint8
     p = save_png(sheet, tmp_path / "s.png")
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_native_resolution_rig_with_mixed_image_sizes_shares_appearance(rig):
+    sizes = {tuple(c.image_size) for c in rig}
+    scene = render_views(a_pose()[None], rig, seed=2)
+    W, H = max(s[0] for s in sizes), max(s[1] for s in sizes)
+    assert scene.render.rgb.shape == (1, 4, H, W, 3)
+    np.testing.assert_array_equal(scene.crop[0, 0], np.eye(3))
+    for c, cam in enumerate(rig):
+        np.testing.assert_allclose(scene.render.joints_2d[0, c].numpy(), project(cam.world_to_camera(a_pose()), cam.K), atol=1e-2)
+
+
+def test_render_command_writes_sheet_and_npz(tmp_path):
+    from weakpose.cli import main
+
+    out = tmp_path / "r.npz"
+    assert main(["render", "--subjects", "7", "--num", "1", "--views", "2", "--size", "32",
+                 "--sheet", str(tmp_path / "s.png"), "--output", str(out)]) == 0
+    z = np.load(out)
+    assert z["images"].shape == (1, 2, 32, 32, 3) and z["parts"].shape == (1, 2, 32, 32)
+    assert (tmp_path / "s.png").exists()
+    assert main(["render", "--num", "1"]) == 2

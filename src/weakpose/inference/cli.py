@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sheet", type=Path, default=None, help="write a PNG contact sheet here")
     p.add_argument("--palette", action="store_true", help="quantise the sheet to 256 colours (smaller file)")
-    p.add_argument("--output", type=Path, default=None, help="write the rendered arrays to this npz")
+    p.add_argument("--output", type=Path, default=None,
+                   help="write an npz: images, parts, depth, part_names, keypoints_2d, confidence (1 = inside "
+                        "the image), visible (not hidden by the body), intrinsics (crop @ K), joints_cam (mm)")
     p.add_argument("--data", default=None, help="data folder (default: $WEAKPOSE_DATA or ../shared/data)")
     p.set_defaults(func=_render_command)
 
@@ -44,13 +46,14 @@ def _render_command(args: argparse.Namespace) -> int:
     import numpy as np
 
     from weakpose.data import mocap
-    from weakpose.data.contracts import save_npz_atomic
+    from weakpose.data.contracts import InputError, save_npz_atomic
     from weakpose.data.paths import data_root
+    from weakpose.rendering.labels import PART_NAMES
     from weakpose.rendering.scenes import RenderedMotion
     from weakpose.rendering.sheet import contact_sheet, save_png
 
     if args.sheet is None and args.output is None:
-        raise SystemExit("weakpose render: give --sheet PNG and/or --output NPZ")
+        raise InputError("command line: render needs --sheet PNG and/or --output NPZ")
     subjects = tuple(args.subjects) if args.subjects else mocap.TRAIN_SUBJECTS
     src = RenderedMotion(data_root(args.data), subjects=subjects, rig=args.rig, seed=args.seed)
     scene = src.sample(args.num, num_views=args.views, crop_size=None if args.full else args.size)
@@ -59,9 +62,13 @@ def _render_command(args: argparse.Namespace) -> int:
         print(f"wrote {args.sheet}")
     if args.output is not None:
         arr = scene.render.numpy()
+        H, W = arr["rgb"].shape[-3:-1]
+        j2d = arr["joints_2d"]
+        inside = (j2d[..., 0] >= -0.5) & (j2d[..., 0] <= W - 0.5) & (j2d[..., 1] >= -0.5) & (j2d[..., 1] <= H - 0.5)
         save_npz_atomic(
             args.output, images=arr["rgb"], parts=arr["parts"], depth=arr["depth"].astype(np.float32),
-            keypoints_2d=arr["joints_2d"].astype(np.float32), confidence=arr["visible"].astype(np.float32),
+            part_names=np.array(PART_NAMES), visible=arr["visible"],
+            keypoints_2d=j2d.astype(np.float32), confidence=inside.astype(np.float32),
             intrinsics=arr["intrinsics"].astype(np.float32), joints_cam=arr["joints_cam"].astype(np.float32),
             subject=scene.subject,
         )

@@ -23,19 +23,6 @@ _LEFT = set(H36M17.left)
 _RIGHT = set(H36M17.right)
 
 
-def load_lifter(checkpoint: str | Path):
-    """The predictor of a trained weakpose checkpoint (run folder or file)."""
-    from weakpose.engine.checkpoint import load_checkpoint
-    from weakpose.methods.registry import get_method
-
-    payload = load_checkpoint(checkpoint)
-    try:
-        method = get_method(payload["method"])
-    except KeyError as e:
-        raise InputError(f"{checkpoint}: key 'method': {e.args[0]}") from None
-    return method.load_predictor(payload)
-
-
 def lift(predictor, arrays: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
     """Run a predictor on detector output (validated as a 2D keypoint file)."""
     kp = validate_keypoints_2d(dict(arrays), Path(source))
@@ -123,22 +110,28 @@ def _write_animation(frames: list[np.ndarray], path: Path, fps: float) -> None:
 def predict_media(args: argparse.Namespace) -> int:
     """Entry point of ``weakpose predict --image/--video`` (see module docstring).
 
-    Uses ``args.checkpoint``, ``args.image`` or ``args.video``, ``args.output`` and, when
-    present, ``args.figure`` (default: the output path with .png/.gif), ``args.max_frames``
-    and ``args.min_confidence``.
+    Uses ``args.checkpoint``, ``args.image`` (one or more photos) or ``args.video``,
+    ``args.output`` and, when present, ``args.figure`` (default: the output path with
+    .png/.gif; several photos get ``_<i>`` suffixes), ``args.max_frames`` and
+    ``args.min_confidence``.
     """
     from weakpose.inference.detect import detect_images, detect_video, read_image, report_missing
+    from weakpose.inference_api import load_predictor
 
     image, video = getattr(args, "image", None), getattr(args, "video", None)
-    if (image is None) == (video is None):
-        raise InputError("predict: give exactly one of --image PHOTO or --video FILE")
+    if isinstance(image, (str, Path)):
+        image = [image]
+    if bool(image) == bool(video):
+        raise InputError("predict: give --image PHOTO [PHOTO ...] or --video FILE (not both)")
+    if getattr(args, "output", None) is None:
+        raise InputError("command line: predict needs --output FILE.npz")
     output = Path(args.output)
     min_conf = getattr(args, "min_confidence", None) or 0.5
-    predictor = load_lifter(args.checkpoint)
-    if image is not None:
-        run = detect_images([image], min_conf)
-        frames = [read_image(image)]
-        source = str(image)
+    predictor = load_predictor(args.checkpoint)
+    if image:
+        run = detect_images(image, min_conf)
+        frames = [read_image(p) for p in image]
+        source = str(image[0])
     else:
         run, frames = detect_video(video, min_conf, getattr(args, "max_frames", None), keep_frames=True)
         source = str(video)
@@ -148,13 +141,15 @@ def predict_media(args: argparse.Namespace) -> int:
     if (observed < 8).any():
         print(f"warning: {int((observed < 8).sum())} frame(s) show fewer than 8 of 17 joints; their unseen joints are the lifter's guess")
     pred = lift(predictor, arrays, source)
-    out = {k: v for k, v in arrays.items()}
+    out = dict(arrays)
     out.update({k: np.asarray(v) for k, v in pred.items()})
+    out["units"] = np.array("mm")
+    out["frame"] = np.array("camera (OpenCV, assumed intrinsics), root-relative at the pelvis")
     save_npz_atomic(output, **out)
     print(f"wrote {output}: positions_3d {tuple(out['positions_3d'].shape)} (mm, camera frame, root-relative)")
 
     figure = getattr(args, "figure", None)
-    figure = Path(figure) if figure else output.with_suffix(".png" if image is not None else ".gif")
+    figure = Path(figure) if figure else output.with_suffix(".png" if image else ".gif")
     index = {int(f): i for i, f in enumerate(arrays["frame_index"])}
     pics = []
     for f, img in enumerate(frames):
@@ -164,14 +159,17 @@ def predict_media(args: argparse.Namespace) -> int:
             None if i is None else arrays["keypoints_2d"][i],
             None if i is None else arrays["confidence"][i],
             None if i is None else out["positions_3d"][i],
-            title=f"{Path(source).name}" + (f" frame {f}" if video is not None else ""),
+            title=Path(run.sources[f]).name if image else f"{Path(source).name} frame {f}",
         )
         pics.append(_figure_to_array(fig))
-    if image is not None:
+    if image:
         from weakpose.rendering.sheet import save_png
 
-        save_png(pics[0], figure)
+        paths = [figure] if len(pics) == 1 else [figure.with_name(f"{figure.stem}_{k}{figure.suffix}") for k in range(len(pics))]
+        for pic, path in zip(pics, paths):
+            save_png(pic, path)
+            print(f"wrote {path}")
     else:
         _write_animation(pics, figure, float(arrays.get("fps", 30.0)))
-    print(f"wrote {figure}")
+        print(f"wrote {figure}")
     return 0

@@ -91,7 +91,8 @@ def render_scene(
 
     With ``crop_size``: square person crops (Iqbal supp. §1), randomly scaled (+-20 %) and
     rotated (+-30 degrees) when ``augment``. Otherwise full images, resized to
-    ``width`` x ``height`` when given. Deterministic for a given ``seed``.
+    ``width`` x ``height`` when given (else at the cameras' own size; cameras of different
+    sizes share the largest canvas). Deterministic for a given ``seed``.
     """
     X = np.asarray(joints_world, dtype=np.float64)
     if X.ndim != 3 or X.shape[1:] != (17, 3):
@@ -114,13 +115,12 @@ def render_scene(
         out_w = out_h = int(crop_size)
     else:
         if width is None or height is None:
-            if not (image_size == image_size.reshape(-1, 2)[0]).all():
-                # rig cameras of different sizes: render them one camera at a time
-                parts = [render_scene(X, K[:, c : c + 1], R[:, c : c + 1], t[:, c : c + 1], image_size[:, c : c + 1],
-                                      subject, seed * 1009 + c, None, None, None, False, coverage, shape_seed) for c in range(C)]
-                return _concat_views(parts)
-            width, height = (int(v) for v in image_size.reshape(-1, 2)[0])
-        T = resize_transform(image_size, width, height)
+            # native resolution; cameras of different sizes share the largest canvas (a
+            # smaller camera's image is the top-left part of it, K unchanged)
+            width, height = (int(v) for v in image_size.reshape(-1, 2).max(0))
+            T = np.broadcast_to(np.eye(3), K.shape).copy()
+        else:
+            T = resize_transform(image_size, width, height)
         out_w, out_h = int(width), int(height)
     A = T @ K
 
@@ -135,16 +135,6 @@ def render_scene(
         out_w, out_h, shapes=shapes, appearance=app, generator=g, backgrounds=bg,
     ).reshape(N, C)
     return Scene(render=out, K=K, R=R, t=t, crop=T, joints_world=X, subject=subject)
-
-
-def _concat_views(parts: list[Scene]) -> Scene:
-    cat = lambda xs: np.concatenate(xs, axis=1)  # noqa: E731
-    fields = RenderOutput.__dataclass_fields__
-    if len({p.render.rgb.shape[2:4] for p in parts}) > 1:
-        raise ValueError("cameras with different image sizes: pass width and height (or crop_size)")
-    r = RenderOutput(*(torch.cat([getattr(p.render, k) for p in parts], dim=1) for k in fields))
-    return Scene(r, cat([p.K for p in parts]), cat([p.R for p in parts]), cat([p.t for p in parts]),
-                 cat([p.crop for p in parts]), parts[0].joints_world, parts[0].subject)
 
 
 def render_views(joints_world: np.ndarray, cameras: Any, **kwargs) -> Scene:

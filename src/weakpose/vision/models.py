@@ -2,7 +2,7 @@
 
 ``build_heatmap_net(name, num_joints, depth_maps=False)`` returns a module mapping images
 [B, 3, H, W] (float, normalised by :func:`normalize_images`) to ``num_joints`` heatmaps at
-stride 4, plus ``num_joints`` latent depth maps when ``depth_maps`` (Iqbal et al.: "the
+stride ``.stride`` (4, or 2 for ``*-s2``), plus ``num_joints`` latent depth maps when ``depth_maps`` (Iqbal et al.: "the
 network produces 2J channels ... J channels for 2D heatmaps while the remaining J channels
 are regarded as latent depth maps").
 """
@@ -26,6 +26,7 @@ BACKBONES: dict[str, str] = {
     "resnet50": "SimpleBaseline ResNet-50", "resnet101": "SimpleBaseline ResNet-101",
     "resnet152": "SimpleBaseline ResNet-152",
     "resnet-tiny": "ResNet with one basic block per stage, width 16, 64-channel deconvolutions (CPU)",
+    "resnet-tiny-s2": "resnet-tiny with a 4th deconvolution: heatmaps at stride 2 (CPU, finer 2D)",
 }
 
 
@@ -37,7 +38,7 @@ class HeatmapNet(nn.Module):
         self.net = net
         self.num_joints = num_joints
         self.depth_maps = depth_maps
-        self.stride = 4
+        self.stride = int(net.stride)  # input pixels per heatmap cell
 
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         out = self.net(images)
@@ -59,6 +60,8 @@ def build_heatmap_net(name: str, num_joints: int = 17, depth_maps: bool = False)
         net = PoseResNet(out, depth=int(name[6:]))
     elif name == "resnet-tiny":
         net = PoseResNet(out, width=16, layers=[1, 1, 1, 1], block="basic", deconv_channels=64)
+    elif name == "resnet-tiny-s2":
+        net = PoseResNet(out, width=16, layers=[1, 1, 1, 1], block="basic", deconv_channels=64, num_deconv=4)
     else:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     return HeatmapNet(net, num_joints, depth_maps)

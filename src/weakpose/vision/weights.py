@@ -66,21 +66,18 @@ def _extract_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
     raise InputError(f"{path}: no state_dict of tensors found (keys: {list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__})")
 
 
-def _best_prefix_strip(sd: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
-    best, best_hits = sd, len(model_keys & set(sd))
-    for _ in range(2):  # allow e.g. "module.backbone."
-        for p in _PREFIXES:
-            cand = {(k[len(p):] if k.startswith(p) else k): v for k, v in best.items()}
-            hits = len(model_keys & set(cand))
-            if hits > best_hits:
-                best, best_hits = cand, hits
-    # a bare backbone file loaded into a wrapper (HeatmapNet keeps its network under "net.")
-    for p in _MODEL_PREFIXES:
-        cand = {p + k: v for k, v in best.items()}
-        hits = len(model_keys & set(cand))
-        if hits > best_hits:
-            best, best_hits = cand, hits
-    return best
+def _best_renaming(keys: list[str], model_keys: set[str]) -> dict[str, str]:
+    """The renaming file key -> model key (strip up to two known prefixes, optionally add
+    ``net.``) that makes the most file keys match the model's."""
+
+    def strip(k, p):
+        return k[len(p):] if k.startswith(p) else k
+
+    funcs = [lambda k: k] + [lambda k, p=p: strip(k, p) for p in _PREFIXES]
+    funcs += [lambda k, p=p, q=q: strip(strip(k, p), q) for p in _PREFIXES for q in _PREFIXES]
+    funcs += [lambda k, f=f, m=m: m + f(k) for f in list(funcs) for m in _MODEL_PREFIXES]
+    best = max(funcs, key=lambda f: sum(f(k) in model_keys for k in keys))
+    return {k: best(k) for k in keys}
 
 
 def load_weights(model: nn.Module, path: str | Path, strict: bool = False) -> LoadReport:
@@ -97,18 +94,21 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = False) -> Lo
     except Exception as e:  # noqa: BLE001 - any unreadable file is a user input problem
         raise InputError(f"{path}: not a PyTorch weights file ({type(e).__name__}: {e})") from None
     own = model.state_dict()
-    sd = _best_prefix_strip(_extract_state_dict(obj, path), set(own))
+    sd = _extract_state_dict(obj, path)
+    rename = _best_renaming(list(sd), set(own))
     rep = LoadReport()
     to_load = {}
-    for k, v in sd.items():
+    for orig, v in sd.items():
+        k = rename[orig]
         if k not in own:
-            rep.unexpected.append(k)
+            rep.unexpected.append(orig)  # reported under the file's own name
         elif tuple(v.shape) != tuple(own[k].shape):
             rep.mismatched.append((k, tuple(v.shape), tuple(own[k].shape)))
         else:
             to_load[k] = v
             rep.loaded.append(k)
-    rep.missing = [k for k in own if k not in sd]
+    found = set(rename.values())
+    rep.missing = [k for k in own if k not in found]
     if strict and not rep.complete:
         raise InputError(f"{path}: incomplete weights for {type(model).__name__}:\n{rep.summary()}")
     model.load_state_dict(to_load, strict=False)
