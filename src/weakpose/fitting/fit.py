@@ -36,7 +36,9 @@ from weakpose.body.pose import vector_to_matrices
 from weakpose.camera import project
 from weakpose.fitting.camera_init import initial_global_rotations, weak_perspective_translation
 from weakpose.fitting.lbfgs import batched_lbfgs
-from weakpose.fitting.losses import body_part_alignment, keypoint_alignment, temporal_smoothness
+from weakpose.body.parts import PART_NAMES
+from weakpose.fitting.losses import (GroupedPixels, body_part_alignment, group_pixels, keypoint_alignment,
+                                     temporal_smoothness)
 from weakpose.fitting.pose_space import PoseSpace
 from weakpose.geometry.rotations import axis_angle_to_matrix
 
@@ -96,10 +98,9 @@ class Fitter:
         proj = project(joints, K)
         loss = keypoint_alignment(proj, kp, conf)
         if ba is not None and self.cfg.w_ba > 0:
-            pixels, labels = ba
             pts = self.body.surface_points(out) - pelvis + t[:, None]
             pts2d = project(pts, K)
-            fwd, bwd = body_part_alignment(pts2d, self.body.surface_labels, pixels, labels)
+            fwd, bwd = body_part_alignment(pts2d, self.body.surface_labels, ba)
             loss = loss + self.cfg.w_ba * (fwd + bwd)
         loss = loss + self.w_prior * self.space.energy(var) + self.w_beta * beta.pow(2).sum(-1)
         return loss, joints
@@ -109,12 +110,16 @@ class Fitter:
             ba: tuple[Tensor, Tensor] | None = None) -> FitResult:
         """Fit every frame independently (chunks of ``cfg.chunk`` frames × ``cfg.inits`` starts)."""
         t0 = time.time()
+        if ba is not None and self.cfg.w_ba > 0 and not isinstance(ba, GroupedPixels):
+            ba = group_pixels(ba[0], ba[1], len(PART_NAMES))
+        elif self.cfg.w_ba <= 0:
+            ba = None
         parts = []
         n = keypoints_2d.shape[0]
         for i in range(0, n, self.cfg.chunk):
             sl = slice(i, min(i + self.cfg.chunk, n))
             parts.append(self._fit_chunk(keypoints_2d[sl], K[sl], None if confidence is None else confidence[sl],
-                                         None if ba is None else (ba[0][sl], ba[1][sl])))
+                                         None if ba is None else ba.index(torch.arange(n)[sl])))
         cat = {f: torch.cat([getattr(p, f) for p in parts]) for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")}
         return FitResult(**cat, seconds=time.time() - t0)
 
@@ -123,7 +128,7 @@ class Fitter:
         rots = initial_global_rotations(I)  # [I, 3, 3]
         rep = lambda x: x.repeat_interleave(I, 0) if x is not None else None  # noqa: E731
         kpI, KI, confI = rep(kp), rep(K), rep(conf)
-        baI = None if ba is None else (rep(ba[0]), rep(ba[1]))
+        baI = None if ba is None else ba.index(torch.arange(B).repeat_interleave(I))
         base_rot = rots.repeat(B, 1, 1)
         var = self.space.init(B * I)
         beta = torch.zeros(B * I, self.body.num_betas)
@@ -155,7 +160,7 @@ class Fitter:
                 var, beta, rot_aa, transl = var[sel], beta[sel], rot_aa[sel], transl[sel]
                 base_rot, kpI, KI = base_rot[sel], kpI[sel], KI[sel]
                 confI = None if confI is None else confI[sel]
-                baI = None if baI is None else (baI[0][sel], baI[1][sel])
+                baI = None if baI is None else baI.index(sel)
                 fixed = (base_rot, kpI, confI, KI, baI)
                 I = keep
             x, _, _ = batched_lbfgs(stage2, torch.cat([var, beta, rot_aa, transl], 1), self.cfg.stage2_iters,
@@ -191,6 +196,10 @@ class Fitter:
         inputs, already grouped so that each window is one sequence seen by one camera): β shared
         per window, smoothness ``smooth_factor · w_ψ · Σ‖z_t − z_{t−1}‖²`` on the pose codes."""
         t0 = time.time()
+        if ba is not None and self.cfg.w_ba > 0 and not isinstance(ba, GroupedPixels):
+            ba = group_pixels(ba[0], ba[1], len(PART_NAMES))
+        elif self.cfg.w_ba <= 0:
+            ba = None
         n = keypoints_2d.shape[0]
         if n % window:
             raise ValueError(f"{n} frames do not split into windows of {window}")

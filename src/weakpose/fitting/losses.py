@@ -6,6 +6,8 @@ fit many independent frames (the sum of independent objectives).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -20,15 +22,41 @@ def keypoint_alignment(projected: Tensor, target: Tensor, confidence: Tensor | N
     return (confidence * sq).sum(-1) / (confidence > 0).sum(-1).clamp_min(1)
 
 
-def body_part_alignment(points_2d: Tensor, point_labels: Tensor, pixels: Tensor, pixel_labels: Tensor,
-                        eps: float = 1e-6) -> tuple[Tensor, Tensor]:
+@dataclass
+class GroupedPixels:
+    """Mask pixels grouped by part, padded per part: ``pixels[k]`` [B, M_k, 2], ``valid[k]`` [B, M_k]."""
+
+    pixels: list[Tensor]
+    valid: list[Tensor]
+
+    def index(self, rows: Tensor) -> "GroupedPixels":
+        return GroupedPixels([p[rows] for p in self.pixels], [v[rows] for v in self.valid])
+
+
+def group_pixels(pixels: Tensor, pixel_labels: Tensor, num_parts: int) -> GroupedPixels:
+    """Group a padded pixel sample ([B, M, 2], labels [B, M], −1 = padding) by part, once per fit."""
+    B, M = pixel_labels.shape
+    out_p, out_v = [], []
+    for k in range(num_parts):
+        sel = pixel_labels == k
+        mk = int(sel.sum(1).max()) if B else 0
+        # stable order: part-k pixels first in each row, then the rest
+        order = torch.argsort((~sel).to(torch.int8), dim=1, stable=True)[:, :mk]
+        out_p.append(torch.gather(pixels, 1, order[..., None].expand(-1, -1, 2)))
+        out_v.append(torch.arange(mk)[None, :] < sel.sum(1, keepdim=True))
+    return GroupedPixels(out_p, out_v)
+
+
+def body_part_alignment(points_2d: Tensor, point_labels: Tensor, pixels: Tensor | GroupedPixels,
+                        pixel_labels: Tensor | None = None, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
     """Semantic body-part alignment L_BA (Eq. 7), both directions, batched and vectorised.
 
     Args:
         points_2d: [B, N, 2] projections Π(v) of the labelled surface points.
         point_labels: [N] part index of each point.
-        pixels: [B, M, 2] pixel coordinates of the part masks (a fixed-size sample per image).
-        pixel_labels: [B, M] part index of each pixel, −1 for padding.
+        pixels: [B, M, 2] pixel coordinates of the part masks (a fixed-size sample per image)
+            with ``pixel_labels`` [B, M] (part index, −1 for padding); or the same already grouped
+            by :func:`group_pixels` (what the fitter does once per fit).
 
     Returns:
         ``(forward, backward)`` each [B]: the **mean** over mask pixels of the distance to the
@@ -37,22 +65,36 @@ def body_part_alignment(points_2d: Tensor, point_labels: Tensor, pixels: Tensor,
         term). Eq. 7 sums; weakpose averages so the weight does not depend on the image size
         or the number of points. Distances are ``sqrt(d² + eps)`` so the gradient is defined
         at 0. Points of a part with no pixels are left out (their min is over an empty set).
+        Distances are only computed within a part (one [B, M_k, N_k] block per part).
     """
-    if points_2d.ndim != 3 or pixels.ndim != 3:
-        raise ValueError("points_2d and pixels must be [B, N, 2] and [B, M, 2]")
-    d = torch.sqrt(torch.cdist(pixels, points_2d).pow(2) + eps)  # [B, M, N]
-    same = pixel_labels[:, :, None] == point_labels[None, None, :]  # [B, M, N]
-    big = torch.finfo(d.dtype).max / 4
-    dm = torch.where(same, d, torch.full_like(d, big))
-    valid_px = pixel_labels >= 0
-    fwd_min = dm.min(dim=2).values  # [B, M]
-    has_point = same.any(2)
-    use_px = valid_px & has_point
-    fwd = (torch.where(use_px, fwd_min, torch.zeros_like(fwd_min))).sum(1) / use_px.sum(1).clamp_min(1)
-    bwd_min = dm.min(dim=1).values  # [B, N]
-    has_px = same.any(1)
-    bwd = torch.where(has_px, bwd_min, torch.zeros_like(bwd_min)).sum(1) / has_px.sum(1).clamp_min(1)
-    return fwd, bwd
+    if points_2d.ndim != 3:
+        raise ValueError("points_2d must be [B, N, 2]")
+    num_parts = int(point_labels.max()) + 1
+    if not isinstance(pixels, GroupedPixels):
+        if pixels.ndim != 3 or pixel_labels is None:
+            raise ValueError("pixels must be [B, M, 2] with pixel_labels [B, M]")
+        pixels = group_pixels(pixels, pixel_labels, num_parts)
+    B = points_2d.shape[0]
+    fwd_sum = points_2d.new_zeros(B)
+    fwd_n = points_2d.new_zeros(B)
+    bwd_sum = points_2d.new_zeros(B)
+    bwd_n = points_2d.new_zeros(B)
+    for k in range(min(num_parts, len(pixels.pixels))):
+        pix, valid = pixels.pixels[k].to(points_2d.dtype), pixels.valid[k]
+        if pix.shape[1] == 0:
+            continue
+        pts = points_2d[:, point_labels == k]
+        if pts.shape[1] == 0:
+            continue
+        d = torch.sqrt((pix[:, :, None, :] - pts[:, None, :, :]).pow(2).sum(-1) + eps)  # [B, M_k, N_k]
+        fwd_sum = fwd_sum + (d.min(2).values * valid).sum(1)
+        fwd_n = fwd_n + valid.sum(1)
+        big = torch.finfo(d.dtype).max / 4
+        dmin = torch.where(valid[:, :, None], d, torch.full_like(d, big)).min(1).values  # [B, N_k]
+        present = valid.any(1)
+        bwd_sum = bwd_sum + torch.where(present[:, None], dmin, torch.zeros_like(dmin)).sum(1)
+        bwd_n = bwd_n + present * pts.shape[1]
+    return fwd_sum / fwd_n.clamp_min(1), bwd_sum / bwd_n.clamp_min(1)
 
 
 def mask_to_pixels(mask: np.ndarray, num_parts: int, max_pixels: int, rng: np.random.Generator,

@@ -64,12 +64,12 @@ class FitPredictor:
 
     def fit(self, inputs: Keypoints2D, masks: tuple[torch.Tensor, torch.Tensor] | None = None,
             sequence: np.ndarray | None = None) -> FitResult:
-        kp = np.asarray(inputs.keypoints_2d, np.float32)
+        kp = np.array(inputs.keypoints_2d, np.float32)
         if kp.ndim != 3:
             raise InputError("fit: keypoints_2d must be [N, 17, 2] (single view)")
-        conf = np.asarray(inputs.confidence, np.float32)
+        conf = np.array(inputs.confidence, np.float32)
         K = inputs.intrinsics
-        K = default_intrinsics(kp, conf) if K is None else np.broadcast_to(np.asarray(K, np.float32), (len(kp), 3, 3))
+        K = default_intrinsics(kp, conf) if K is None else np.array(np.broadcast_to(np.asarray(K, np.float32), (len(kp), 3, 3)))
         kp_t, conf_t, K_t = torch.from_numpy(kp), torch.from_numpy(conf), torch.from_numpy(np.ascontiguousarray(K))
         res = self.fitter.fit(kp_t, K_t, conf_t, masks)
         if self.window > 1:
