@@ -47,7 +47,7 @@ def render_masks(positions_3d: np.ndarray, K: np.ndarray, image_size: np.ndarray
     Ks = S @ K
     w, h = (int(image_size[0, 0]) // scale, int(image_size[0, 1]) // scale)
     out = render_batch(torch.from_numpy(positions_3d), torch.from_numpy(Ks), w, h, tile=8)
-    return masks_to_pixel_sets(out.parts.numpy(), max_pixels=384, scale=float(scale)), out.parts.numpy()
+    return masks_to_pixel_sets(out.parts.numpy(), max_pixels=256, scale=float(scale)), out.parts.numpy()
 
 
 def evaluate(bundle, prior, rep, space, use_ba, kp, K, gt, masks, cfg: FitConfig):

@@ -36,20 +36,20 @@ def _fibonacci_sphere(n: int) -> Tensor:
 class PartSurface(torch.nn.Module):
     """Maps joints [B, 17, 3] to labelled surface points [B, N, 3]; ``labels`` [N] (part index)."""
 
-    def __init__(self, rings: int = 4, around: int = 8, sphere_points: int = 40,
+    def __init__(self, rings: int = 3, around: int = 6, sphere_points: int = 24,
                  shape: BodyShape = BodyShape()) -> None:
         super().__init__()
         t = torch.linspace(0.0, 1.0, rings)
         ang = torch.arange(around) * (2 * math.pi / around)
-        self.register_buffer("cap_t", t.repeat_interleave(around))
-        self.register_buffer("cap_cos", torch.cos(ang).repeat(rings))
-        self.register_buffer("cap_sin", torch.sin(ang).repeat(rings))
-        self.register_buffer("sphere", _fibonacci_sphere(sphere_points))
-        self.register_buffer("shape", shape.as_tensor())
+        self.register_buffer("cap_t", t.repeat_interleave(around), persistent=False)
+        self.register_buffer("cap_cos", torch.cos(ang).repeat(rings), persistent=False)
+        self.register_buffer("cap_sin", torch.sin(ang).repeat(rings), persistent=False)
+        self.register_buffer("sphere", _fibonacci_sphere(sphere_points), persistent=False)
+        self.register_buffer("shape", shape.as_tensor(), persistent=False)
         per_cap = rings * around + 2
         labels = [int(PRIMITIVE_LABELS[i]) - MASK_LABEL_OFFSET for i in CAPSULE_IDS for _ in range(per_cap)]
         labels += [int(PRIMITIVE_LABELS[i]) - MASK_LABEL_OFFSET for i in ELLIPSOID_IDS for _ in range(sphere_points)]
-        self.register_buffer("labels", torch.tensor(labels))
+        self.register_buffer("labels", torch.tensor(labels), persistent=False)
 
     def forward(self, joints: Tensor) -> Tensor:
         B = joints.shape[0]

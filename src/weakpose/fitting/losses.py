@@ -86,7 +86,7 @@ def body_part_alignment(points_2d: Tensor, point_labels: Tensor, pixels: Tensor 
         pts = points_2d[:, point_labels == k]
         if pts.shape[1] == 0:
             continue
-        d = torch.sqrt((pix[:, :, None, :] - pts[:, None, :, :]).pow(2).sum(-1) + eps)  # [B, M_k, N_k]
+        d = torch.sqrt(torch.cdist(pix, pts).pow(2) + eps)  # [B, M_k, N_k]
         fwd_sum = fwd_sum + (d.min(2).values * valid).sum(1)
         fwd_n = fwd_n + valid.sum(1)
         big = torch.finfo(d.dtype).max / 4

@@ -30,7 +30,7 @@ def default_intrinsics(keypoints_2d: np.ndarray, confidence: np.ndarray) -> np.n
     return K
 
 
-def masks_to_pixel_sets(masks: np.ndarray, max_pixels: int = 384, scale: float = 1.0,
+def masks_to_pixel_sets(masks: np.ndarray, max_pixels: int = 256, scale: float = 1.0,
                         seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Part masks [N, H, W] (renderer labels, 0 = background) -> (pixels [N, M, 2], labels [N, M]);
     ``scale`` maps mask pixel indices to the keypoints' pixel units (masks rendered smaller)."""

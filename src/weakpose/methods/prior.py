@@ -183,6 +183,13 @@ class PriorMethod(Method):
         return out
 
     @classmethod
+    def load_predictor(cls, checkpoint: dict[str, Any]):
+        from weakpose.engine.config import config_from_dict
+
+        config = config_from_dict(PriorConfig, checkpoint["config"])
+        return cls.make_predictor(config, _load_nets(config, checkpoint["modules"]), checkpoint.get("predictor_state", {}))
+
+    @classmethod
     def make_predictor(cls, config: PriorConfig, nets: dict[str, torch.nn.Module], state: dict[str, Any]):
         from weakpose.fitting.predictor import FitPredictor
 
@@ -211,10 +218,16 @@ def load_prior_run(path: str | Path) -> tuple[PriorBundle, PriorConfig]:
     if payload["method"] != PriorMethod.name:
         raise InputError(f"{path}: key 'method': run is {payload['method']!r}, not a 'prior' run")
     config = config_from_dict(PriorConfig, payload["config"])
+    return bundle_from_nets(_load_nets(config, payload["modules"]), config), config
+
+
+def _load_nets(config: PriorConfig, states: dict[str, Any]) -> dict[str, torch.nn.Module]:
     nets = PriorMethod.build_modules(config)
     for name, net in nets.items():
-        net.load_state_dict(payload["modules"][name])
-    return bundle_from_nets(nets, config), config
+        # the body's surface points are derived constants (not stored; older runs stored them)
+        state = {k: v for k, v in states[name].items() if not k.startswith("surface.")}
+        net.load_state_dict(state)
+    return nets
 
 
 METHOD = PriorMethod
