@@ -21,6 +21,8 @@ import time
 import torch
 
 from weakpose.data.paths import data_root
+from weakpose.vision.heatmaps import decode_heatmaps, gaussian_heatmaps
+from weakpose.vision.models import build_heatmap_net
 from weakpose.vision.training import Train2DConfig, batch_from_scene, evaluate_2d, render_test_set, train_heatmap_model
 
 PEAK_GFLOPS = 330.0
@@ -59,11 +61,22 @@ def main() -> None:
     ap.add_argument("--save", default=None, help="save the trained state_dict here")
     ap.add_argument("--json", default=None, help="write the results as JSON here")
     ap.add_argument("--data", default=None)
+    ap.add_argument("--no-train", action="store_true", help="only print the read-out floor and the baseline")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = data_root(args.data)
     cfg = Train2DConfig(backbone=args.backbone, crop_size=args.size, batch=args.batch, steps=args.steps, lr=args.lr, sigma=args.sigma, seed=args.seed)
     print(json.dumps(cfg.__dict__))
+    test_set = render_test_set(root, args.test, cfg.crop_size)
+    stride = build_heatmap_net(cfg.backbone).stride
+    for rig, (rgb, j2d, vis) in test_set.items():
+        hm = gaussian_heatmaps(j2d, cfg.crop_size // stride, cfg.crop_size // stride, stride, cfg.sigma)
+        uv, _ = decode_heatmaps(hm, cfg.lam, stride)
+        inside = ((j2d >= -0.5) & (j2d <= cfg.crop_size - 0.5)).all(-1)
+        print(f"read-out floor ({rig}): decoding the exact targets (stride {stride}, sigma {cfg.sigma} cells, "
+              f"lambda {cfg.lam}) gives {(uv - j2d).norm(dim=-1)[inside].mean():.2f} px")
+    if args.no_train:
+        return
     c0 = time.process_time()
     res = train_heatmap_model(cfg, root, progress=lambda e: print(json.dumps({k: round(v, 4) for k, v in e.items()}), flush=True))
     cpu = time.process_time() - c0
@@ -80,7 +93,7 @@ def main() -> None:
     _, j_train, _ = batch_from_scene(src.sample(1024, 1, cfg.crop_size))
     mean_pose = j_train.mean(0)
     out = {"config": cfg.__dict__, "train_seconds": res.seconds, "train_cpu_seconds": cpu}
-    for rig, (rgb, j2d, vis) in render_test_set(root, args.test, cfg.crop_size).items():
+    for rig, (rgb, j2d, vis) in test_set.items():
         m = evaluate_2d(res.model, rgb, j2d, vis, cfg.lam)
         inside = ((j2d >= -0.5) & (j2d <= cfg.crop_size - 0.5)).all(-1)
         base = (mean_pose - j2d).norm(dim=-1)[inside].mean().item()

@@ -66,6 +66,8 @@ def test_wild_views_and_training_stream():
     src = RenderedMotion(data_root(), subjects=(7,), rig="h36m", seed=0, stride=10)
     s1 = src.sample(2, num_views=2, crop_size=48)
     assert s1.render.rgb.shape == (2, 2, 48, 48, 3) and (s1.subject == 7).all()
+    again = RenderedMotion(data_root(), subjects=(7,), rig="h36m", seed=0, stride=10).sample(2, num_views=2, crop_size=48)
+    assert torch.equal(s1.render.rgb, again.render.rgb)  # deterministic by seed
     with pytest.raises(ValueError):
         RenderedMotion(data_root(), subjects=(7,), rig="orbit")
 
