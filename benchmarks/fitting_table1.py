@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--rows", default="all", help="comma-separated row indices or 'all'")
     ap.add_argument("--temporal", action="store_true")
     ap.add_argument("--windows", type=int, default=6, help="number of 16-frame blocks for --temporal")
+    ap.add_argument("--smooth-factor", type=float, default=50.0, help="Eq. 12 weight / prior weight (paper: 50)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-subset", default=None, metavar="DIR",
@@ -79,7 +80,7 @@ def main() -> None:
     bundle, _ = load_prior_run(args.prior)
     bench = load_benchmark(benchmark_file(data_root(), "h36mrig_gt2d"))
     n = len(bench.positions_3d)
-    cfg = FitConfig(stage2_iters=args.iterations, w_ba=args.w_ba)
+    cfg = FitConfig(stage2_iters=args.iterations, w_ba=args.w_ba, smooth_factor=args.smooth_factor)
     results = []
     if not args.temporal:
         idx = np.linspace(0, n - 1, args.frames).round().astype(int)

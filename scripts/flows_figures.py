@@ -48,7 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prior", required=True)
     ap.add_argument("--out", default="docs/figures")
-    ap.add_argument("--fit", default=None, help="optional fit.npz of cmu_test_h36mrig_gt2d subset + masks.npz for the overlay")
+    ap.add_argument("--fit", default=None, help="optional `weakpose fit` output to draw over its part masks")
+    ap.add_argument("--masks", default=None, help="the masks.npz given to `weakpose fit`")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,11 +89,11 @@ def main() -> None:
         from weakpose.rendering import colorize_parts
 
         fit = np.load(args.fit)
-        masks = np.load(Path(args.fit).with_name("masks.npz"))
+        masks = np.load(args.masks)
         parts, scale = masks["parts"], float(masks["mask_scale"])
-        n = min(6, len(parts))
-        fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.6))
-        for i, ax in enumerate(np.atleast_1d(axes)):
+        pick = np.linspace(0, len(parts) - 1, 6).round().astype(int)
+        fig, axes = plt.subplots(1, len(pick), figsize=(2.2 * len(pick), 2.6))
+        for i, ax in zip(pick, np.atleast_1d(axes)):
             ax.imshow(colorize_parts(parts[i]), extent=(-0.5 * scale, (parts.shape[2] - 0.5) * scale,
                                                         (parts.shape[1] - 0.5) * scale, -0.5 * scale))
             j = fit["positions_3d"][i] + fit["translation"][i]
