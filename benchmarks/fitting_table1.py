@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--rows", default="all", help="comma-separated row indices or 'all'")
     ap.add_argument("--temporal", action="store_true")
     ap.add_argument("--windows", type=int, default=6, help="number of 16-frame blocks for --temporal")
+    ap.add_argument("--bench", default="h36mrig_gt2d", help="test file (h36mrig_gt2d, h36mrig_det2d)")
     ap.add_argument("--smooth-factor", type=float, default=50.0, help="Eq. 12 weight / prior weight (paper: 50)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
@@ -78,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     bundle, _ = load_prior_run(args.prior)
-    bench = load_benchmark(benchmark_file(data_root(), "h36mrig_gt2d"))
+    bench = load_benchmark(benchmark_file(data_root(), args.bench))
     n = len(bench.positions_3d)
     cfg = FitConfig(stage2_iters=args.iterations, w_ba=args.w_ba, smooth_factor=args.smooth_factor)
     results = []
@@ -122,16 +123,17 @@ def main() -> None:
         idx = np.concatenate(blocks)
         kp = torch.from_numpy(bench.inputs.keypoints_2d[idx])
         K = torch.from_numpy(bench.inputs.intrinsics[idx])
+        conf = torch.from_numpy(bench.inputs.confidence[idx])
         gt = bench.positions_3d[idx]
         sp = PoseSpace(bundle.get("nf", "aa"), "aa", True)
         fitter = Fitter(bundle.body, sp, cfg)
-        res = fitter.fit(kp, K)
+        res = fitter.fit(kp, K, conf)
         pred = root_relative(res.joints_cam)
         results.append({"window": 1, "mpjpe": float(mpjpe(pred, gt).mean()), "pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),
                         "ms_per_frame": 1000 * res.seconds / len(idx)})
         print(json.dumps(results[-1]), flush=True)
         for w in (4, 8, 16):
-            ref = fitter.fit_windows(res, kp, K, None, w)
+            ref = fitter.fit_windows(res, kp, K, conf, w)
             pred = root_relative(ref.joints_cam)
             results.append({"window": w, "mpjpe": float(mpjpe(pred, gt).mean()),
                             "pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),

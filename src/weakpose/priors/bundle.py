@@ -58,10 +58,3 @@ def heldout_loglik(prior: torch.nn.Module, data: torch.Tensor, batch: int = 2048
         else:
             out.append(prior.log_prob(x.double() if isinstance(prior, GMMPrior) else x).float())
     return float(torch.cat(out).mean()) / data.shape[1]
-
-
-def num_parameters(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters()) + sum(
-        b.numel() for n, b in module.named_buffers() if n.endswith(("means", "precision_chol")))
-
-
