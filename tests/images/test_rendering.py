@@ -8,7 +8,7 @@ from weakpose.rendering import labels as L
 from weakpose.rendering.body import Primitives
 from weakpose.rendering.raycast import raycast
 
-from _poses import a_pose, camera, to_camera
+from ._poses import a_pose, camera, to_camera
 
 
 def _single_sphere(center, r, ell=None):

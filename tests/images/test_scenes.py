@@ -8,7 +8,7 @@ from weakpose.rendering.scenes import RenderedMotion, render_views, render_wild
 from weakpose.rendering.sheet import contact_sheet, save_png
 from weakpose.vision.crops import apply_affine, invert_affine
 
-from _poses import a_pose
+from ._poses import a_pose
 
 
 @pytest.fixture(scope="module")
