@@ -46,7 +46,7 @@ def test_fit_cli_writes_predictions(tmp_path, prior_run, body):
     bundle, cfg = load_prior_run(prior_run)
     assert cfg.representations == ("aa",) and bundle.get("nf", "aa").dim == 39
     rc = main(["fit", "--prior", str(prior_run), "--input", str(tmp_path / "2d.npz"), "--output", str(tmp_path / "3d.npz"),
-               "--masks", str(tmp_path / "masks.npz"), "--iterations", "10"])
+               "--masks", str(tmp_path / "masks.npz"), "--iterations", "10", "--stage2-starts", "2"])
     assert rc == 0
     pred = np.load(tmp_path / "3d.npz")
     assert pred["positions_3d"].shape == (2, 17, 3)

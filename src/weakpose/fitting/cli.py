@@ -34,6 +34,9 @@ def register(subparsers) -> None:
     p.add_argument("--iterations", type=int, default=None, help="L-BFGS iterations of the main stage")
     p.add_argument("--sigma-kp", type=float, default=None, help="keypoint noise (px) that sets the prior weight")
     p.add_argument("--chunk", type=int, default=256, help="frames per batched L-BFGS run")
+    p.add_argument("--stage2-starts", type=int, default=4,
+                   help="of the 4 starting rotations, how many continue after the rotation/translation stage "
+                        "(4 = the paper's protocol; 1 is ~3x faster, ~1.5 mm worse in docs/flows.md)")
     p.set_defaults(func=cmd_fit)
 
 
@@ -44,6 +47,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from weakpose.fitting.predictor import FitPredictor, masks_to_pixel_sets
     from weakpose.methods.prior import load_prior_run
 
+    if not 1 <= args.stage2_starts <= 4:
+        raise InputError(f"command line: --stage2-starts must be in 1..4, got {args.stage2_starts}")
     if args.window < 1:
         raise InputError(f"command line: --window must be ≥ 1, got {args.window}")
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -67,7 +72,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     predictor = FitPredictor(
         bundle, args.prior_kind or cfg.fit_prior, args.rep or cfg.fit_rep, args.space or cfg.fit_space,
         sigma_kp=args.sigma_kp or cfg.fit_sigma_kp, iterations=args.iterations or cfg.fit_iterations,
-        chunk=args.chunk, w_ba=args.w_ba if masks is not None else 0.0, window=args.window)
+        chunk=args.chunk, w_ba=args.w_ba if masks is not None else 0.0, window=args.window,
+        stage2_starts=args.stage2_starts)
     t0 = time.time()
     seq = inputs.extras.get("sequence")
     cam = inputs.extras.get("camera_index")

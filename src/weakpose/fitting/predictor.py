@@ -46,7 +46,7 @@ class FitPredictor:
 
     def __init__(self, bundle: PriorBundle, prior: str = "nf", rep: str = "aa", space: str = "latent",
                  sigma_kp: float = 5.0, iterations: int = 150, chunk: int = 256, w_ba: float = 0.0,
-                 window: int = 1) -> None:
+                 window: int = 1, stage2_starts: int = 4) -> None:
         if space not in ("latent", "ambient"):
             raise InputError(f"fit: space must be 'latent' or 'ambient', got {space!r}")
         try:
@@ -58,7 +58,8 @@ class FitPredictor:
         except ValueError as e:
             raise InputError(f"fit: {e}") from None
         self.bundle = bundle
-        self.config = FitConfig(sigma_kp=sigma_kp, stage2_iters=iterations, chunk=chunk, w_ba=w_ba)
+        self.config = FitConfig(sigma_kp=sigma_kp, stage2_iters=iterations, chunk=chunk, w_ba=w_ba,
+                                stage2_starts=stage2_starts)
         self.window = window
         self.fitter = Fitter(bundle.body, self.space, self.config)
 
