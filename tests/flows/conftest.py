@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from flows_helpers import synthetic_offsets
+from .flows_helpers import synthetic_offsets
 from weakpose.body import cmu_tree
 from weakpose.body.cmu import shape_space
 from weakpose.body.model import BodyModel

@@ -13,7 +13,7 @@ from weakpose.body.parts import PART_NAMES
 from weakpose.body.pose import matrices_to_vector, vector_to_matrices
 from weakpose.geometry.rotations import axis_angle_to_matrix
 
-from flows_helpers import synthetic_offsets
+from .flows_helpers import synthetic_offsets
 
 
 def _rest(body, B=1):
