@@ -1,6 +1,5 @@
 """Deep NRSfM network: orthonormal camera, unrolled encoder/decoder shapes, tied dictionaries."""
 
-import numpy as np
 import pytest
 import torch
 
