@@ -11,7 +11,8 @@ import argparse
 import torch
 
 from _common import CPU_PEAK_GFLOPS, best_time, machine, matmul_peak
-from weakpose.codec import encode_2d, feature_size
+from weakpose.codec import feature_size
+from weakpose.methods.supervised import LifterPredictor
 from weakpose.models.lifter import ResidualMLP
 
 
@@ -30,11 +31,14 @@ def main() -> None:
           f"{flops/1e6:.2f} MFLOP per pose")
     kp, conf, K = torch.rand(4096, 17, 2) * 1000, torch.ones(4096, 17), torch.eye(3).expand(4096, 3, 3).clone()
     K[:, 0, 0] = K[:, 1, 1] = 1145.0
+    predictor = LifterPredictor(net)
+    kp, conf, K = kp.numpy(), conf.numpy(), K.numpy()
     with torch.inference_mode():
         for batch in (1, 64, 4096):
-            def run():
-                f, _ = encode_2d(kp[:batch], conf[:batch], K[:batch])
-                net(f)
+            def run():   # the prediction path: codec + network in chunks of predictor.batch_size
+                for i in range(0, batch, predictor.batch_size):
+                    j = slice(i, min(batch, i + predictor.batch_size))
+                    predictor.lift(kp[j], conf[j], K[j])
             t = best_time(run, repeat=20 if batch < 4096 else 5)
             rate = batch / t
             gflops = rate * flops / 1e9
