@@ -1,0 +1,1 @@
+"""Data: file contracts, data location, CMU mocap, noise models, benchmark generation, converters."""

@@ -1,0 +1,175 @@
+"""Cameras: perspective (K, R, t) and weak-perspective 2×3 models, rigs and random cameras.
+
+Conventions (DESIGN.md §3): OpenCV camera frame (x right, y down, z forward), extrinsics
+``x_cam = R @ x_world + t``, intrinsics ``K`` in pixels, world y-up. Functions accept numpy
+arrays or torch tensors and broadcast over leading dimensions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Array = Any  # numpy.ndarray or torch.Tensor
+
+
+def _t(x: Array) -> Array:
+    """Swap the last two axes (numpy and torch)."""
+    return x.swapaxes(-1, -2)
+
+
+def project(points_cam: Array, K: Array) -> Array:
+    """Perspective projection ``[..., J, 3]`` camera-frame points -> ``[..., J, 2]`` pixels.
+
+    ``K`` is ``[..., 3, 3]`` with the same leading dimensions as ``points_cam`` (minus J).
+    """
+    h = points_cam @ _t(K)
+    return h[..., :2] / h[..., 2:3]
+
+
+def backproject(uv: Array, depth: Array, K: Array) -> Array:
+    """Pixels ``[..., J, 2]`` at depths ``[..., J]`` -> camera-frame points ``[..., J, 3]``."""
+    fx, fy = K[..., 0, 0, None], K[..., 1, 1, None]
+    cx, cy, skew = K[..., 0, 2, None], K[..., 1, 2, None], K[..., 0, 1, None]
+    y = (uv[..., 1] - cy) / fy
+    x = (uv[..., 0] - cx - skew * y) / fx
+    stack = np.stack if isinstance(uv, np.ndarray) else __import__("torch").stack
+    return stack([x * depth, y * depth, depth], -1)
+
+
+def normalized_coordinates(uv: Array, K: Array) -> Array:
+    """Pixels -> normalised image coordinates ``K^-1 [u, v, 1]`` (first two components)."""
+    ones = uv[..., :1] * 0 + 1
+    return backproject(uv, ones[..., 0], K)[..., :2]
+
+
+def weak_perspective_project(M: Array, X: Array) -> Array:
+    """Weak-perspective (scaled orthographic) projection by a 2×3 camera: ``[..., J, 2] = X Mᵀ``."""
+    return X @ _t(M)
+
+
+def nearest_orthonormal_2x3(M: Array) -> Array:
+    """The 2×3 matrix with orthonormal rows closest to ``M`` in Frobenius norm (via SVD).
+
+    ``M = U S Vᵀ`` gives ``U Vᵀ``. Differentiable in torch where the singular values differ.
+    """
+    if isinstance(M, np.ndarray):
+        U, _, Vh = np.linalg.svd(M, full_matrices=False)
+    else:
+        import torch
+
+        U, _, Vh = torch.linalg.svd(M, full_matrices=False)
+    return U @ Vh
+
+
+@dataclass
+class PerspectiveCamera:
+    """A pinhole camera: intrinsics ``K`` (3×3, px), rotation ``R`` and translation ``t`` (mm)."""
+
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    image_size: tuple[int, int]  # (width, height)
+
+    def world_to_camera(self, x_world: np.ndarray) -> np.ndarray:
+        return x_world @ self.R.T + self.t
+
+    def camera_to_world(self, x_cam: np.ndarray) -> np.ndarray:
+        return (x_cam - self.t) @ self.R
+
+    def project_world(self, x_world: np.ndarray) -> np.ndarray:
+        return project(self.world_to_camera(x_world), self.K)
+
+    @property
+    def center(self) -> np.ndarray:
+        """Camera centre in world coordinates."""
+        return -self.R.T @ self.t
+
+
+def load_rig(path: str | Path) -> list[PerspectiveCamera]:
+    """Cameras of a rig JSON file (``cameras``: list of ``K``, ``R``, ``t``, ``image_size``)."""
+    from weakpose.data.contracts import InputError
+
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text())
+        cams = []
+        for i, c in enumerate(spec["cameras"]):
+            K, R, t = (np.asarray(c[k], dtype=np.float64) for k in ("K", "R", "t"))
+            if K.shape != (3, 3) or R.shape != (3, 3) or t.shape != (3,):
+                raise InputError(f"{path}: camera {i}: K, R must be 3x3 and t length 3")
+            if abs(np.linalg.det(R) - 1.0) > 1e-4:
+                raise InputError(f"{path}: camera {i}: R is not a rotation (det {np.linalg.det(R):.4f})")
+            cams.append(PerspectiveCamera(K, R, t, tuple(int(v) for v in c["image_size"])))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"{path}: not a rig file ({type(e).__name__}: {e})") from None
+    return cams
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, roll_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Extrinsics of an OpenCV camera at ``eye`` looking at ``target`` in a y-up world.
+
+    The camera's x axis is horizontal before the roll (rotation about its optical axis).
+    Batched over leading dimensions of ``eye``/``target`` (and ``roll_deg``).
+    """
+    eye, target = np.asarray(eye, float), np.asarray(target, float)
+    z = target - eye
+    z = z / np.linalg.norm(z, axis=-1, keepdims=True)
+    up = np.broadcast_to(np.array([0.0, 1.0, 0.0]), z.shape)
+    x = np.cross(z, up)
+    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z], -2)
+    roll = np.deg2rad(np.asarray(roll_deg, float))
+    c, s = np.cos(roll), np.sin(roll)
+    zero, one = np.zeros_like(c), np.ones_like(c)
+    Rz = np.stack([np.stack([c, -s, zero], -1), np.stack([s, c, zero], -1),
+                   np.stack([zero, zero, one], -1)], -2)
+    R = Rz @ R
+    t = -(R @ eye[..., None])[..., 0]
+    return R, t
+
+
+#: Distribution of the benchmark's "wild" cameras (DESIGN.md §5).
+WILD_CAMERA = dict(
+    distance_mm=(3000.0, 7000.0), azimuth_deg=(0.0, 360.0), elevation_deg=(-5.0, 35.0),
+    roll_deg=(-5.0, 5.0), focal_px=(800.0, 1600.0), principal_point=(500.0, 500.0),
+    principal_point_sigma=10.0, target_sigma_mm=100.0, image_size=(1000, 1000),
+)
+
+
+def sample_wild_cameras(rng: np.random.Generator, targets: np.ndarray) -> dict[str, np.ndarray]:
+    """One random "wild" camera per target point (world mm, usually the pelvis), DESIGN.md §5.
+
+    Aimed at the target plus N(0, 100 mm) jitter per axis, from distance U(3, 7) m, azimuth
+    U(0°, 360°), elevation U(−5°, 35°), roll U(−5°, 5°); focal length U(800, 1600) px (square
+    pixels), principal point (500, 500) + N(0, 10) px, 1000×1000 image.
+    Returns ``K`` [N,3,3], ``R`` [N,3,3], ``t`` [N,3], ``image_size`` [N,2].
+    """
+    w = WILD_CAMERA
+    targets = np.asarray(targets, float).reshape(-1, 3)
+    n = len(targets)
+    aim = targets + rng.normal(0.0, w["target_sigma_mm"], (n, 3))
+    dist = rng.uniform(*w["distance_mm"], n)
+    az = np.deg2rad(rng.uniform(*w["azimuth_deg"], n))
+    el = np.deg2rad(rng.uniform(*w["elevation_deg"], n))
+    roll = rng.uniform(*w["roll_deg"], n)
+    f = rng.uniform(*w["focal_px"], n)
+    pp = np.asarray(w["principal_point"]) + rng.normal(0.0, w["principal_point_sigma"], (n, 2))
+    direction = np.stack([np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)], -1)
+    eye = aim + dist[:, None] * direction
+    R, t = look_at(eye, aim, roll)
+    K = np.zeros((n, 3, 3))
+    K[:, 0, 0] = K[:, 1, 1] = f
+    K[:, 0, 2], K[:, 1, 2] = pp[:, 0], pp[:, 1]
+    K[:, 2, 2] = 1.0
+    size = np.broadcast_to(np.asarray(w["image_size"], np.int32), (n, 2)).copy()
+    return {"K": K, "R": R, "t": t, "image_size": size}

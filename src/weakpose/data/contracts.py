@@ -1,0 +1,194 @@
+"""Readers and writers of weakpose's npz files (DESIGN.md §4), with validation.
+
+Every problem with an input file raises :class:`InputError` with a one-line message naming
+the file, the key and the problem; the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from weakpose.skeleton import H36M17_NAMES
+
+
+class InputError(Exception):
+    """Bad user input (file, key, value). The message is a single line meant for the user."""
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise InputError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
+
+
+def _check_finite(path: Path, key: str, a: np.ndarray, mask: np.ndarray | None = None) -> None:
+    bad = ~np.isfinite(a)
+    if mask is not None:
+        bad &= mask
+    if bad.any():
+        idx = np.argwhere(bad)[0].tolist()
+        raise InputError(f"{path}: key '{key}': contains NaN or inf (first at index {idx})")
+
+
+@dataclass
+class Keypoints2D:
+    """A 2D keypoint file: ``keypoints_2d`` [N, (C,) J, 2] px, ``confidence`` [N, (C,) J],
+    optional ``intrinsics`` [N, (C,) 3, 3], and every other array (passed through)."""
+
+    keypoints_2d: np.ndarray
+    confidence: np.ndarray
+    intrinsics: np.ndarray | None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def num_samples(self) -> int:
+        return self.keypoints_2d.shape[0]
+
+    @property
+    def multiview(self) -> bool:
+        return self.keypoints_2d.ndim == 4
+
+    def per_sample_extras(self) -> dict[str, np.ndarray]:
+        """Extra arrays with one entry per sample (to be passed through to predictions)."""
+        return {k: v for k, v in self.extras.items() if v.ndim >= 1 and v.shape[0] == self.num_samples}
+
+
+def validate_keypoints_2d(arrays: dict[str, np.ndarray], path: Path, num_joints: int | None = 17) -> Keypoints2D:
+    """Check the 2D contract; returns a :class:`Keypoints2D` (float32, confidence filled in)."""
+    if "keypoints_2d" not in arrays:
+        raise InputError(f"{path}: key 'keypoints_2d': missing (keys present: {', '.join(sorted(arrays)) or 'none'})")
+    kp = arrays["keypoints_2d"]
+    if kp.dtype.kind not in "fiu":
+        raise InputError(f"{path}: key 'keypoints_2d': dtype {kp.dtype} is not numeric")
+    if kp.ndim not in (3, 4) or kp.shape[-1] != 2:
+        raise InputError(f"{path}: key 'keypoints_2d': shape {kp.shape}, expected [N, J, 2] or [N, C, J, 2]")
+    if kp.shape[0] == 0:
+        raise InputError(f"{path}: key 'keypoints_2d': no samples")
+    J = kp.shape[-2]
+    names = arrays.get("joint_names")
+    if names is not None and len(names) != J:
+        raise InputError(f"{path}: key 'joint_names': {len(names)} names for {J} joints")
+    if num_joints is not None:
+        if J != num_joints:
+            raise InputError(f"{path}: key 'keypoints_2d': {J} joints, expected {num_joints} (Human3.6M-17 order)")
+        if names is not None and tuple(str(n) for n in names) != H36M17_NAMES[:J]:
+            raise InputError(f"{path}: key 'joint_names': not the Human3.6M-17 order of DESIGN.md §2")
+    kp = kp.astype(np.float32)
+    if "confidence" in arrays:
+        conf = arrays["confidence"]
+        if conf.shape != kp.shape[:-1]:
+            raise InputError(f"{path}: key 'confidence': shape {conf.shape}, expected {kp.shape[:-1]}")
+        conf = conf.astype(np.float32)
+        _check_finite(path, "confidence", conf)
+        if (conf < 0).any() or (conf > 1).any():
+            raise InputError(f"{path}: key 'confidence': values outside [0, 1]")
+        per_sample = conf.reshape(conf.shape[0], -1).max(-1)
+        if (per_sample <= 0).any():
+            i = int(np.argmax(per_sample <= 0))
+            raise InputError(f"{path}: key 'confidence': all-zero confidence for sample {i} (no joint observed)")
+    else:
+        conf = np.ones(kp.shape[:-1], np.float32)
+    _check_finite(path, "keypoints_2d", kp, mask=np.broadcast_to((conf > 0)[..., None], kp.shape))
+    kp = np.where((conf > 0)[..., None], kp, 0.0).astype(np.float32)
+    if np.abs(kp).max() > 1e5:
+        raise InputError(f"{path}: key 'keypoints_2d': values up to {np.abs(kp).max():.3g}, not plausible pixels")
+    K = arrays.get("intrinsics")
+    if K is not None:
+        if K.shape[-2:] != (3, 3) or K.shape[:-2] not in ((), kp.shape[:-2]):
+            raise InputError(f"{path}: key 'intrinsics': shape {K.shape}, expected [3, 3] or {kp.shape[:-2] + (3, 3)}")
+        K = np.broadcast_to(K.astype(np.float32), kp.shape[:-2] + (3, 3)).copy()
+        _check_finite(path, "intrinsics", K)
+        if (K[..., 0, 0] <= 0).any() or (K[..., 1, 1] <= 0).any():
+            raise InputError(f"{path}: key 'intrinsics': focal lengths must be positive")
+    extras = {k: v for k, v in arrays.items() if k not in ("keypoints_2d", "confidence", "intrinsics")}
+    return Keypoints2D(kp, conf, K, extras, path)
+
+
+def load_keypoints_2d(path: str | Path, num_joints: int | None = 17) -> Keypoints2D:
+    """Read and validate a 2D keypoint file (DESIGN.md §4)."""
+    path = Path(path)
+    return validate_keypoints_2d(_load_npz(path), path, num_joints)
+
+
+def validate_positions_3d(a: np.ndarray, path: Path, key: str = "positions_3d", n: int | None = None) -> np.ndarray:
+    """Check a ``[N, 17, 3]`` mm array: shape, finiteness and plausible units (bones 20–1000 mm)."""
+    if a.ndim != 3 or a.shape[-2:] != (17, 3):
+        raise InputError(f"{path}: key '{key}': shape {a.shape}, expected [N, 17, 3]")
+    if n is not None and a.shape[0] != n:
+        raise InputError(f"{path}: key '{key}': {a.shape[0]} samples, expected {n}")
+    a = a.astype(np.float32)
+    _check_finite(path, key, a)
+    from weakpose.skeleton import H36M17
+
+    median_bone = float(np.median(H36M17.bone_lengths(a[: min(len(a), 1000)].astype(np.float64))))
+    if not 20.0 <= median_bone <= 1000.0:
+        hint = " (metres? weakpose files are in mm)" if median_bone < 20 else ""
+        raise InputError(f"{path}: key '{key}': median bone length {median_bone:.3g}, not plausible millimetres{hint}")
+    return a
+
+
+@dataclass
+class BenchmarkFile:
+    """A benchmark test file: the 2D input plus ground truth and labels."""
+
+    inputs: Keypoints2D
+    positions_3d: np.ndarray
+    action: np.ndarray | None
+    path: Path
+
+
+def load_benchmark(path: str | Path) -> BenchmarkFile:
+    """Read a file holding ground-truth ``positions_3d`` [N, 17, 3] (mm) and optionally 2D."""
+    path = Path(path)
+    arrays = _load_npz(path)
+    if "positions_3d" not in arrays:
+        raise InputError(f"{path}: key 'positions_3d': missing (keys present: {', '.join(sorted(arrays))})")
+    gt = validate_positions_3d(arrays["positions_3d"], path)
+    inputs = validate_keypoints_2d(arrays, path) if "keypoints_2d" in arrays else None
+    action = arrays.get("action")
+    if action is not None and len(action) != len(gt):
+        raise InputError(f"{path}: key 'action': {len(action)} labels for {len(gt)} samples")
+    return BenchmarkFile(inputs, gt, action, path)
+
+
+def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a prediction file: ``positions_3d`` [N, 17, 3] mm and optional ``hypotheses`` [N, H, 17, 3]."""
+    path = Path(path)
+    arrays = _load_npz(path)
+    if "positions_3d" not in arrays:
+        raise InputError(f"{path}: key 'positions_3d': missing (keys present: {', '.join(sorted(arrays))})")
+    out = dict(arrays)
+    out["positions_3d"] = validate_positions_3d(arrays["positions_3d"], path)
+    if "hypotheses" in arrays:
+        h = arrays["hypotheses"]
+        if h.ndim != 4 or h.shape[0] != len(out["positions_3d"]) or h.shape[-2:] != (17, 3):
+            raise InputError(f"{path}: key 'hypotheses': shape {h.shape}, expected [N, H, 17, 3]")
+        _check_finite(path, "hypotheses", h)
+    return out
+
+
+def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
+    """Write an npz so that the file either appears complete or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
