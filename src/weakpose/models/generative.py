@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 LEAK = 0.2
+OUTPUT_INIT_GAIN = 0.01
 
 
 def _dense(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -86,6 +87,10 @@ class GenerativeLifter(nn.Module):
         self.enc_mid = nn.Sequential(_dense(width, width), _dense(width, width))
         self.enc_out = nn.Linear(width, latent_dim)
         _init_weights(self)
+        # small initial outputs (poses of a few cm, a camera near 0): the residual stacks amplify
+        # He-initialised activations, and huge initial poses make the MMD critic diverge
+        for head in (self.gen_out, self.camera_head[-1]):
+            head.weight.data.mul_(OUTPUT_INIT_GAIN)
 
     def features(self, x2d: torch.Tensor) -> torch.Tensor:
         """Trunk features of normalised 2D poses [B, J, 2] -> [B, width]."""
