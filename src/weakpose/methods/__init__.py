@@ -1,0 +1,1 @@
+"""One module per method (see :mod:`weakpose.methods.registry`)."""

@@ -1,0 +1,62 @@
+"""On-the-fly training samples from the training subjects' motion: random frames seen by the
+benchmark rig or by random wild cameras, optionally with the benchmark's detector noise.
+
+Methods draw their batches here with their own generator, so runs are reproducible and
+resumable. Only the supervised reference may read ``positions_3d`` of a batch (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from weakpose.camera import load_rig, project, sample_wild_cameras
+from weakpose.data.mocap import TRAIN_SUBJECTS, center_horizontally, load_cmu
+from weakpose.data.noise import detector_noise
+from weakpose.data.paths import h36m_rig
+
+
+@dataclass
+class Batch:
+    keypoints_2d: np.ndarray   # [B, J, 2] px (float32)
+    confidence: np.ndarray     # [B, J]
+    intrinsics: np.ndarray     # [B, 3, 3]
+    positions_3d: np.ndarray   # [B, J, 3] camera frame mm (supervised reference only)
+    frame: np.ndarray          # [B] index into the sampler's frames
+
+
+class ViewSampler:
+    """Random (frame, camera) samples of the given subjects."""
+
+    def __init__(self, root: Path, subjects=TRAIN_SUBJECTS):
+        mocap = load_cmu(root, subjects)
+        self.world = center_horizontally(mocap.positions).astype(np.float64)
+        self.mocap = mocap
+        cams = load_rig(h36m_rig(root))
+        self.rig_K = np.stack([c.K for c in cams])
+        self.rig_R = np.stack([c.R for c in cams])
+        self.rig_t = np.stack([c.t for c in cams])
+
+    def __len__(self) -> int:
+        return len(self.world)
+
+    def sample(self, rng: np.random.Generator, batch_size: int, wild_fraction: float = 0.0,
+               noise_fraction: float = 0.0) -> Batch:
+        frame = rng.integers(0, len(self.world), batch_size)
+        X = self.world[frame]
+        cam = rng.integers(0, len(self.rig_K), batch_size)
+        K, R, t = self.rig_K[cam].copy(), self.rig_R[cam].copy(), self.rig_t[cam].copy()
+        wild = rng.random(batch_size) < wild_fraction
+        if wild.any():
+            w = sample_wild_cameras(rng, X[wild, 0])
+            K[wild], R[wild], t[wild] = w["K"], w["R"], w["t"]
+        cam3d = np.einsum("bij,bkj->bki", R, X) + t[:, None, :]
+        kp = project(cam3d, K)
+        conf = np.ones(kp.shape[:-1])
+        noisy = rng.random(batch_size) < noise_fraction
+        if noisy.any():
+            kp[noisy], conf[noisy] = detector_noise(kp[noisy], rng)
+        return Batch(kp.astype(np.float32), conf.astype(np.float32), K.astype(np.float32),
+                     cam3d.astype(np.float32), frame)

@@ -1,0 +1,22 @@
+"""Load any trained model for prediction: ``load_predictor(RUN_DIR or FILE).predict(Keypoints2D)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from weakpose.data.contracts import InputError
+from weakpose.engine.checkpoint import load_checkpoint
+from weakpose.methods.base import Predictor
+from weakpose.methods.registry import METHOD_MODULES, get_method
+
+
+def load_predictor(checkpoint: str | Path) -> Predictor:
+    """The predictor of a run folder (its ``model.pt``) or checkpoint file, any method."""
+    payload = load_checkpoint(checkpoint)
+    name = payload["method"]
+    if name not in METHOD_MODULES:
+        raise InputError(f"{checkpoint}: key 'method': unknown method {name!r}")
+    try:
+        return get_method(name).load_predictor(payload)
+    except (KeyError, RuntimeError) as e:
+        raise InputError(f"{checkpoint}: key 'modules': does not fit the {name} model ({str(e).splitlines()[0][:160]})") from None

@@ -1,0 +1,125 @@
+"""The interface every trainable method implements, used by the engine and the CLI.
+
+A method owns its networks (built from its config alone, so a checkpoint can rebuild them),
+its optimisers, one training step on a batch it draws itself, and a predictor that turns a
+2D keypoint file into root-relative camera-frame 3D poses in mm (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+
+from weakpose.data.contracts import Keypoints2D
+from weakpose.engine.config import TrainConfig
+from weakpose.engine.distributed import DistInfo
+
+
+class Predictor(Protocol):
+    """Something that lifts a 2D keypoint file to 3D."""
+
+    def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
+        """Returns at least ``positions_3d`` [N, 17, 3] (mm, camera frame, root-relative);
+        multi-hypothesis methods add ``hypotheses`` [N, H, 17, 3]."""
+        ...
+
+
+class Method:
+    """Base class of the methods in :mod:`weakpose.methods.registry`."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = TrainConfig
+
+    def __init__(self, config: Any, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()):
+        self.config = config
+        self.data_root = Path(data_root)
+        self.device = torch.device(device)
+        self.dist = dist
+        # One generator for all data sampling, identical on every rank (see engine.distributed).
+        self.rng = np.random.default_rng(config.seed)
+        self.nets: dict[str, torch.nn.Module] = {
+            k: m.to(self.device) for k, m in self.build_modules(config).items()
+        }
+        self._monitor = None
+
+    # --- to implement -----------------------------------------------------------------------
+    @classmethod
+    def build_modules(cls, config: Any) -> dict[str, torch.nn.Module]:
+        """The networks, built from the config alone."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def schedulers(self) -> dict[str, Any]:
+        return {}
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One optimisation step on a batch drawn with ``self.rng``; returns scalars to log."""
+        raise NotImplementedError
+
+    def predictor_state(self) -> dict[str, Any]:
+        """Tensors/plain values the predictor needs besides the networks (e.g. statistics)."""
+        return {}
+
+    @classmethod
+    def make_predictor(cls, config: Any, nets: dict[str, torch.nn.Module], state: dict[str, Any]) -> Predictor:
+        raise NotImplementedError
+
+    # --- provided ---------------------------------------------------------------------------
+    def predictor(self) -> Predictor:
+        return self.make_predictor(self.config, self.nets, self.predictor_state())
+
+    @classmethod
+    def load_predictor(cls, checkpoint: dict[str, Any]) -> Predictor:
+        from weakpose.engine.config import config_from_dict
+
+        config = config_from_dict(cls.Config, checkpoint["config"])
+        nets = cls.build_modules(config)
+        for name, net in nets.items():
+            net.load_state_dict(checkpoint["modules"][name])
+            net.eval()
+        return cls.make_predictor(config, nets, checkpoint.get("predictor_state", {}))
+
+    def monitor_set(self):
+        """A fixed subset of ``cmu_test_h36mrig_gt2d.npz`` scored while training, for monitoring
+        only (runs are never selected on it; the final model is the last step's)."""
+        if self._monitor is None:
+            from weakpose.data.contracts import load_benchmark
+            from weakpose.data.paths import benchmark_file
+
+            bench = load_benchmark(benchmark_file(self.data_root, "h36mrig_gt2d"))
+            n = len(bench.positions_3d)
+            idx = np.random.default_rng(0).choice(n, min(n, self.config.monitor_samples), replace=False)
+            idx.sort()
+            inp = bench.inputs
+            sub = Keypoints2D(inp.keypoints_2d[idx], inp.confidence[idx],
+                              None if inp.intrinsics is None else inp.intrinsics[idx])
+            self._monitor = (sub, bench.positions_3d[idx])
+        return self._monitor
+
+    def evaluate(self) -> dict[str, float]:
+        """MPJPE and PA-MPJPE of the current networks on :meth:`monitor_set`."""
+        from weakpose.metrics import mpjpe, pa_mpjpe
+
+        inputs, gt = self.monitor_set()
+        for net in self.nets.values():
+            net.eval()
+        with torch.no_grad():
+            pred = self.predictor().predict(inputs)["positions_3d"]
+        for net in self.nets.values():
+            net.train()
+        return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
+
+
+def batched(fn, arrays: list[np.ndarray], batch_size: int = 4096) -> list[np.ndarray]:
+    """Apply ``fn`` (numpy in, tuple/array out) over the first axis in chunks and concatenate."""
+    n = len(arrays[0])
+    outs = []
+    for i in range(0, n, batch_size):
+        o = fn(*(a[i : i + batch_size] if a is not None else None for a in arrays))
+        outs.append(o if isinstance(o, tuple) else (o,))
+    return [np.concatenate(parts) for parts in zip(*outs)]

@@ -1,0 +1,30 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from weakpose.data.paths import data_root
+
+torch.set_num_threads(int(os.environ.get("WEAKPOSE_TEST_THREADS", "2")))
+
+
+@pytest.fixture(scope="session")
+def root():
+    return data_root()
+
+
+@pytest.fixture(scope="session")
+def gt2d_file(root):
+    return root / "benchmark" / "cmu_test_h36mrig_gt2d.npz"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def random_rotation(rng, n=1, dtype=torch.float64):
+    from weakpose.geometry import axis_angle_to_matrix
+
+    return axis_angle_to_matrix(torch.as_tensor(rng.normal(size=(n, 3)), dtype=dtype))

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from weakpose.camera import (backproject, load_rig, look_at, nearest_orthonormal_2x3, project,
+                             sample_wild_cameras, weak_perspective_project)
+from weakpose.data.contracts import InputError
+
+
+def test_project_hand_made():
+    K = np.array([[1000.0, 0, 500], [0, 1000, 400], [0, 0, 1]])
+    uv = project(np.array([[100.0, 200.0, 1000.0]]), K)
+    assert np.allclose(uv, [[600.0, 600.0]])
+    assert torch.allclose(project(torch.tensor([[100.0, 200.0, 1000.0]]), torch.as_tensor(K, dtype=torch.float32)),
+                          torch.tensor([[600.0, 600.0]]))
+
+
+def test_backproject_round_trip(rng):
+    K = np.array([[1100.0, 2.0, 510], [0, 1150, 490], [0, 0, 1]])
+    X = rng.normal(size=(5, 17, 3)) * 300 + [0, 0, 4000]
+    back = backproject(project(X, K), X[..., 2], K)
+    assert np.allclose(back, X, atol=1e-6)
+
+
+def test_rig_matches_look_at(root):
+    for cam in load_rig(root / "benchmark" / "rig_h36m.json"):
+        R, t = look_at(cam.center, np.array([0.0, 1000.0, 0.0]))
+        assert np.allclose(R, cam.R, atol=1e-6) and np.allclose(t, cam.t, atol=1e-3)
+        assert np.allclose(cam.camera_to_world(cam.world_to_camera(np.ones((2, 3)))), 1.0)
+
+
+def test_bad_rig_file(tmp_path):
+    p = tmp_path / "rig.json"
+    p.write_text('{"cameras": [{"K": [[1,0,0],[0,1,0],[0,0,1]], "R": [[2,0,0],[0,1,0],[0,0,1]], "t": [0,0,0], "image_size": [10,10]}]}')
+    with pytest.raises(InputError, match="not a rotation"):
+        load_rig(p)
+    with pytest.raises(InputError, match="file not found"):
+        load_rig(tmp_path / "missing.json")
+
+
+def test_wild_cameras_follow_protocol(rng):
+    targets = np.tile([0.0, 900.0, 0.0], (4000, 1))
+    cams = sample_wild_cameras(rng, targets)
+    centers = -np.einsum("nji,nj->ni", cams["R"], cams["t"])
+    dist = np.linalg.norm(centers - targets, axis=1)
+    assert 2500 < dist.min() and dist.max() < 7500   # U(3, 7) m from the aim point, 100 mm jitter
+    f = cams["K"][:, 0, 0]
+    assert f.min() >= 800 and f.max() <= 1600 and np.allclose(cams["K"][:, 1, 1], f)
+    assert np.allclose(np.linalg.det(cams["R"]), 1.0)
+    uv = project((np.einsum("nij,nj->ni", cams["R"], targets) + cams["t"])[:, None], cams["K"])[:, 0]
+    assert np.abs(uv - 500).mean() < 60          # aimed at the target up to 100 mm jitter
+    elev = np.degrees(np.arcsin((centers - targets)[:, 1] / dist))
+    assert -10 < elev.min() and elev.max() < 40   # U(-5, 35) deg about the jittered aim point
+
+
+def test_nearest_orthonormal(rng):
+    M = torch.as_tensor(rng.normal(size=(6, 2, 3)))
+    Q = nearest_orthonormal_2x3(M)
+    assert torch.allclose(Q @ Q.transpose(-1, -2), torch.eye(2, dtype=Q.dtype).expand(6, 2, 2), atol=1e-10)
+    assert torch.allclose(nearest_orthonormal_2x3(Q), Q, atol=1e-10)
+    # closer to M than any random orthonormal 2x3
+    for _ in range(20):
+        R = torch.linalg.qr(torch.as_tensor(rng.normal(size=(3, 3))))[0][:2]
+        assert ((Q - M) ** 2).sum((-1, -2)).le(((R - M) ** 2).sum((-1, -2)) + 1e-12).all()
+    X = torch.as_tensor(rng.normal(size=(6, 17, 3)))
+    assert torch.allclose(weak_perspective_project(Q, X), X @ Q.transpose(-1, -2))
