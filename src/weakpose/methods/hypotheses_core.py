@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.statistics import mean_bone_lengths
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.methods import hypotheses_losses as L
 from weakpose.methods.hypotheses_data import (align_to_template, camera_rotation, joint_weights,
@@ -77,8 +78,8 @@ class HypothesesSettings:
     head_weight: float = 0.1
     # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
     batch_size: int = 64
-    steps: int = 6000
-    lr: float = 1e-4
+    steps: int = 4000
+    lr: float = 1e-3                  # paper 1e-4; 10x for the ~300x shorter CPU schedule
     beta1: float = 0.5
     beta2: float = 0.9
     lr_decay: float = 0.94
@@ -112,28 +113,43 @@ def build_networks(cfg: HypothesesSettings) -> tuple[GenerativeLifter, PoseCriti
     return g, d
 
 
+@dataclass
+class TrainingData:
+    """What the method learns from: 2D poses and an *unpaired* set of real 3D poses."""
+
+    keypoints_2d: np.ndarray          # [N, 17, 2] px (any camera)
+    confidence: np.ndarray            # [N, 17]; 0 = missing
+    real_positions_mm: np.ndarray     # [F, 17, 3] mm, any frame (aligned to the template here)
+
+    @classmethod
+    def from_benchmark(cls, root, cfg: HypothesesSettings) -> TrainingData:
+        """CMU-WS training subjects: 2D views (rig, noise, stride of the config) and all their
+        3D frames as the unpaired critic set (the 2D views' paired 3D is never read)."""
+        from weakpose.data.benchmark import make_split
+        from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+
+        mocap = load_cmu(root, TRAIN_SUBJECTS)
+        split = make_split(root, TRAIN_SUBJECTS, rig=cfg.rig, noise=cfg.noise, seed=cfg.seed, stride=cfg.stride)
+        return cls(split["keypoints_2d"], split["confidence"], mocap.positions)
+
+
 class HypothesesCore:
     """Networks, optimisers and data of one training run; :meth:`step` is one D + G update."""
 
     def __init__(self, cfg: HypothesesSettings, root, device: str = "cpu",
-                 nets: dict[str, torch.nn.Module] | None = None) -> None:
-        from weakpose.data.benchmark import make_split
-        from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
-        from weakpose.data.statistics import mean_bone_lengths
-
+                 nets: dict[str, torch.nn.Module] | None = None, data: TrainingData | None = None) -> None:
         cfg.validate()
         self.cfg, self.device = cfg, torch.device(device)
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        # unpaired real 3D poses of the training subjects, in the template frame
-        mocap = load_cmu(root, TRAIN_SUBJECTS)
-        self.template = torch.from_numpy(torso_template(mocap.positions))
-        self.mean_bones = torch.from_numpy(mean_bone_lengths(mocap.positions).astype(np.float32))
-        self.real3d = align_to_template(torch.from_numpy(mocap.positions).double(),
+        if data is None:
+            data = TrainingData.from_benchmark(root, cfg)
+        # unpaired real 3D poses, in the template frame
+        self.template = torch.from_numpy(torso_template(data.real_positions_mm))
+        self.mean_bones = torch.from_numpy(mean_bone_lengths(data.real_positions_mm).astype(np.float32))
+        self.real3d = align_to_template(torch.from_numpy(data.real_positions_mm).double(),
                                         self.template.double()).float().to(self.device)
-        # 2D training poses of the training subjects (their paired 3D is never read)
-        split = make_split(root, TRAIN_SUBJECTS, rig=cfg.rig, noise=cfg.noise, seed=cfg.seed, stride=cfg.stride)
-        x, vis = normalise_2d(torch.from_numpy(split["keypoints_2d"]), torch.from_numpy(split["confidence"]))
+        x, vis = normalise_2d(torch.from_numpy(data.keypoints_2d), torch.from_numpy(data.confidence))
         self.x2d, self.vis2d = x.to(self.device), vis.to(self.device)
         self.steps_per_epoch = max(1, len(self.x2d) // cfg.batch_size)
         self._perm = torch.randperm(len(self.x2d), generator=self.gen)
