@@ -6,7 +6,8 @@ import torch
 
 from weakpose.data.paths import data_root
 
-torch.set_num_threads(int(os.environ.get("WEAKPOSE_TEST_THREADS", "2")))
+# one thread: the test networks are small, and several OpenMP threads spin badly when the CPU is shared
+torch.set_num_threads(int(os.environ.get("WEAKPOSE_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")

@@ -128,9 +128,13 @@ MEDIAPIPE33_NAMES = (
     "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle", "l_heel", "r_heel",
     "l_foot_index", "r_foot_index",
 )
-#: Li & Lee's released code works on the 16 joints of Martinez et al.'s 2D detections:
-#: Human3.6M-17 without ``spine`` (index 7).
-LILEE16_NAMES = tuple(n for n in H36M17_NAMES if n != "spine")
+#: Li & Lee's released code (data prepared as in RepNet, Wandt & Rosenhahn 2019) uses 16 of the
+#: Human3.6M joints — all but ``spine`` — in the MPII order: its 2D loss weights (``ops.py``) are
+#: 0 for joint 6 (pelvis, the root) and 0.1 for joints 8, 9 (neck, head).
+LILEE16_NAMES = (
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax", "neck_nose",
+    "head", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
+)
 
 
 def _coco_like(idx: dict[str, int], nose: int, ears: tuple[int, int]) -> tuple[tuple[int, ...], ...]:
