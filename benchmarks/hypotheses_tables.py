@@ -24,22 +24,20 @@ import torch
 
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import benchmark_file, data_root
-from weakpose.methods.hypotheses_core import HypothesesPredictor, HypothesesSettings, build_networks
+from weakpose.methods.hypotheses_core import HypothesesPredictor
 from weakpose.methods.hypotheses_data import mask_random_limb_joints
 from weakpose.methods.meanshift import farthest_point_sampling, hypothesis_std
 from weakpose.metrics import evaluate_predictions
 
 
 def load_predictor(run: str) -> HypothesesPredictor:
-    path = Path(run)
-    if path.is_dir():
-        path = path / "model.pt"
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    known = HypothesesSettings.__dataclass_fields__
-    cfg = HypothesesSettings(**{k: v for k, v in payload["config"].items() if k in known})
-    gen, _ = build_networks(cfg)
-    gen.load_state_dict(payload["modules"]["generator"])
-    return HypothesesPredictor(cfg, gen, payload["predictor_state"])
+    """The predictor of a run folder (its model.pt) or a checkpoint file (e.g. last.pt)."""
+    from weakpose.inference_api import load_predictor as load
+
+    pred = load(run)
+    if not isinstance(pred, HypothesesPredictor):
+        raise SystemExit(f"{run}: not a hypotheses model")
+    return pred
 
 
 def _test(name: str, every: int, missing: int):
@@ -65,10 +63,22 @@ def accuracy(args) -> dict:
         if "oracle" in r:
             o = r["oracle"]
             rows["best-of-10 (ORACLE)"] = {"mpjpe": o["mpjpe"], "pa_mpjpe": o["pa_mpjpe"], "pck150": o["pck150"]}
+    # diagnostic (not a protocol metric): how much of the error is a depth mirror image
+    from weakpose.geometry.procrustes import procrustes_align
+
+    p = torch.from_numpy(out["positions_3d_zero_code"]).double()
+    g = torch.from_numpy(gt - gt[:, :1]).double()
+    pa_refl = (procrustes_align(p, g, reflection=True) - g).norm(dim=-1).mean(-1)
+    pa_norefl = (procrustes_align(p, g) - g).norm(dim=-1).mean(-1)
+    rows["zero code, PA allowing reflections (diagnostic)"] = {
+        "mpjpe": float("nan"), "pa_mpjpe": float(pa_refl.mean()), "pck150": float("nan"),
+        "mirrored_fraction": float((pa_refl < pa_norefl - 1.0).double().mean())}
     print(f"{args.test}, every {args.every}th sample ({len(gt)}), missing limb joints: {args.missing}")
-    print(f"{'':22s}{'MPJPE':>8s}{'PA-MPJPE':>10s}{'PCK150':>8s}")
+    print(f"{'':50s}{'MPJPE':>8s}{'PA-MPJPE':>10s}{'PCK150':>8s}")
     for k, v in rows.items():
-        print(f"{k:22s}{v['mpjpe']:8.1f}{v['pa_mpjpe']:10.1f}{v['pck150']:8.1f}")
+        print(f"{k:50s}{v['mpjpe']:8.1f}{v['pa_mpjpe']:10.1f}{v['pck150']:8.1f}")
+    print(f"samples whose zero-code pose is closer to the mirror image of the truth: "
+          f"{100 * rows['zero code, PA allowing reflections (diagnostic)']['mirrored_fraction']:.0f}%")
     return rows
 
 
