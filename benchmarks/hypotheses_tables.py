@@ -118,7 +118,7 @@ def figure(args) -> None:
         p = p - p[0]
         for a, b in H36M17.bones:  # camera frame: x right, y down, z forward -> plot (x, z, -y)
             ax.plot([p[a, 0], p[b, 0]], [p[a, 2], p[b, 2]], [-p[a, 1], -p[b, 1]], color=c, lw=1.5)
-        ax.set_xlim(-900, 900), ax.set_ylim(-900, 900), ax.set_zlim(-900, 900)
+        ax.set_xlim(-650, 650), ax.set_ylim(-650, 650), ax.set_zlim(-650, 650)
         ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
         ax.view_init(elev=10, azim=-60)
 
