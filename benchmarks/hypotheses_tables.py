@@ -40,23 +40,32 @@ def load_predictor(run: str) -> HypothesesPredictor:
     return pred
 
 
-def _test(name: str, every: int, missing: int):
+def _test(name: str, every: int, missing: int, with_intrinsics: bool = False):
     bench = load_benchmark(benchmark_file(data_root(), name))
-    idx = np.arange(0, len(bench.positions_3d), every)
+    idx = np.arange(0, len(bench.positions_3d), every)  # test files are frame-major x 4 views: use an odd stride
     kp = bench.inputs.keypoints_2d[idx].copy()
     conf = bench.inputs.confidence[idx].copy()
     if missing:
         x, vis = mask_random_limb_joints(torch.from_numpy(kp), torch.from_numpy(conf > 0).float(), missing,
                                          torch.Generator().manual_seed(0))
         kp, conf = x.numpy(), conf * vis.numpy()
-    return kp, conf, bench.positions_3d[idx], None if bench.action is None else bench.action[idx]
+    act = None if bench.action is None else bench.action[idx]
+    if with_intrinsics:
+        return kp, conf, bench.positions_3d[idx], act, bench.inputs.intrinsics[idx]
+    return kp, conf, bench.positions_3d[idx], act
 
 
 def accuracy(args) -> dict:
     pred = load_predictor(args.run)
-    kp, conf, gt, act = _test(args.test, args.every, args.missing)
+    kp, conf, gt, act, K = _test(args.test, args.every, args.missing, with_intrinsics=True)
     out = pred.predict_arrays(kp, conf, num_hypotheses=10, meanshift_samples=100)
     rows = {}
+    from weakpose.baselines import depthless_poses
+    from weakpose.data.contracts import Keypoints2D
+
+    flat = depthless_poses(Keypoints2D(kp, conf, K), pred.mean_bones.numpy())
+    r = evaluate_predictions(flat, gt)
+    rows["depth-less baseline"] = {"mpjpe": r["mpjpe"], "pa_mpjpe": r["pa_mpjpe"], "pck150": r["pck150"]}
     for label, key in (("zero code", "positions_3d_zero_code"), ("mean-shift", "positions_3d_meanshift")):
         r = evaluate_predictions(out[key], gt, act, hypotheses=out["hypotheses"] if label == "zero code" else None)
         rows[label] = {"mpjpe": r["mpjpe"], "pa_mpjpe": r["pa_mpjpe"], "pck150": r["pck150"]}
