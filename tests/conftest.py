@@ -23,9 +23,3 @@ def gt2d_file(root):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
-
-
-def random_rotation(rng, n=1, dtype=torch.float64):
-    from weakpose.geometry import axis_angle_to_matrix
-
-    return axis_angle_to_matrix(torch.as_tensor(rng.normal(size=(n, 3)), dtype=dtype))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_rotation
+from geometry_helpers import random_rotation
 from weakpose.metrics import (auc, best_of_hypotheses, evaluate_predictions, format_table, mpjpe, n_mpjpe,
                               pa_mpjpe, pck)
 

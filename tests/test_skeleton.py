@@ -40,13 +40,16 @@ def test_coco_conversion_synthesises_documented_joints():
     assert np.allclose(out[7], (kp[5] + kp[6] + kp[11] + kp[12]) / 4)
     assert np.allclose(out[14], kp[6]) and np.allclose(out[3], kp[16])
     assert c[5] == 0 and np.allclose(out[5], 0)                  # missing stays missing
-    assert set(SYNTHESISED["coco17"]) == {"pelvis", "spine", "thorax", "head"}
+    assert np.allclose(out[10], (kp[3] + kp[4]) / 2)             # head = skull base ~ mid-ear
+    assert np.allclose(out[9], (kp[3] + kp[4] + kp[5] + kp[6]) / 4)   # mid-neck
+    assert set(SYNTHESISED["coco17"]) == {"pelvis", "spine", "thorax", "neck_nose", "head"}
 
 
 def test_mpii_and_mediapipe_and_lilee():
     kp = np.random.default_rng(1).normal(size=(2, 16, 2))
     out, _ = to_h36m17(kp, None, "mpii16")
-    assert np.allclose(out[:, 3], kp[:, 0]) and np.allclose(out[:, 10], kp[:, 9])
+    assert np.allclose(out[:, 3], kp[:, 0]) and np.allclose(out[:, 10], kp[:, 8])
+    assert np.allclose(out[:, 9], (kp[:, 7] + kp[:, 8]) / 2)
     mp = np.random.default_rng(2).normal(size=(33, 3))
     out, _ = to_h36m17(mp, np.ones(33), "mediapipe33")
     assert np.allclose(out[0], (mp[23] + mp[24]) / 2) and np.allclose(out[16], mp[16])

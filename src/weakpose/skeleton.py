@@ -1,6 +1,11 @@
 """Skeletons and keypoint layouts.
 
-The canonical skeleton is Human3.6M-17 in the order of VideoPose3D / mmpose (DESIGN.md §2).
+The canonical skeleton is Human3.6M-17 in the order of VideoPose3D / mmpose (DESIGN.md §2),
+with the joint semantics of the CMU data weakpose trains on: ``neck_nose`` is the middle of the
+neck and ``head`` the base of the skull (``../shared/data/cmu/README.md``). Layout conversions
+follow these semantics, so detections look like the training data to a lifter: from COCO and
+MediaPipe, ``head`` is the mid-ear point and ``neck_nose`` the mean of mid-shoulder and mid-ear;
+from MPII, ``head`` is the upper neck and ``neck_nose`` the mean of thorax and upper neck.
 Other layouts (COCO-17, MPII-16, MediaPipe-33, the 16-joint order of Li & Lee's code) are
 converted to it by explicit mappings: every Human3.6M joint is either one source joint or the
 mean of several. Joints that have to be synthesised are listed in :data:`SYNTHESISED`; their
@@ -137,7 +142,7 @@ LILEE16_NAMES = (
 )
 
 
-def _coco_like(idx: dict[str, int], nose: int, ears: tuple[int, int]) -> tuple[tuple[int, ...], ...]:
+def _coco_like(idx: dict[str, int], ears: tuple[int, int]) -> tuple[tuple[int, ...], ...]:
     hips = (idx["l_hip"], idx["r_hip"])
     shoulders = (idx["l_shoulder"], idx["r_shoulder"])
     return (
@@ -146,8 +151,8 @@ def _coco_like(idx: dict[str, int], nose: int, ears: tuple[int, int]) -> tuple[t
         (idx["l_hip"],), (idx["l_knee"],), (idx["l_ankle"],),
         hips + shoulders,                       # spine: mean of hips and shoulders (synthesised)
         shoulders,                              # thorax: mid-shoulder (synthesised)
-        (nose,),                                # neck_nose: nose
-        ears,                                   # head: mid-ear (synthesised)
+        shoulders + ears,                       # neck_nose: mid-neck = mean of thorax and head (synthesised)
+        ears,                                   # head: base of the skull ~ mid-ear (synthesised)
         (idx["l_shoulder"],), (idx["l_elbow"],), (idx["l_wrist"],),
         (idx["r_shoulder"],), (idx["r_elbow"],), (idx["r_wrist"],),
     )
@@ -162,7 +167,9 @@ def _build_layouts() -> dict[str, KeypointLayout]:
         (mpii["pelvis"],), (mpii["r_hip"],), (mpii["r_knee"],), (mpii["r_ankle"],),
         (mpii["l_hip"],), (mpii["l_knee"],), (mpii["l_ankle"],),
         (mpii["pelvis"], mpii["thorax"]),       # spine: mid pelvis-thorax (synthesised)
-        (mpii["thorax"],), (mpii["upper_neck"],), (mpii["head_top"],),
+        (mpii["thorax"],),
+        (mpii["thorax"], mpii["upper_neck"]),   # neck_nose: mid-neck (synthesised)
+        (mpii["upper_neck"],),                  # head: base of the skull ~ MPII upper neck
         (mpii["l_shoulder"],), (mpii["l_elbow"],), (mpii["l_wrist"],),
         (mpii["r_shoulder"],), (mpii["r_elbow"],), (mpii["r_wrist"],),
     )
@@ -172,10 +179,10 @@ def _build_layouts() -> dict[str, KeypointLayout]:
     return {
         "h36m17": KeypointLayout("h36m17", H36M17_NAMES, tuple((j,) for j in range(17))),
         "coco17": KeypointLayout(
-            "coco17", COCO17_NAMES, _coco_like(coco, coco["nose"], (coco["l_ear"], coco["r_ear"]))
+            "coco17", COCO17_NAMES, _coco_like(coco, (coco["l_ear"], coco["r_ear"]))
         ),
         "mediapipe33": KeypointLayout(
-            "mediapipe33", MEDIAPIPE33_NAMES, _coco_like(mp, mp["nose"], (mp["l_ear"], mp["r_ear"]))
+            "mediapipe33", MEDIAPIPE33_NAMES, _coco_like(mp, (mp["l_ear"], mp["r_ear"]))
         ),
         "mpii16": KeypointLayout("mpii16", MPII16_NAMES, mpii_map),
         "lilee16": KeypointLayout("lilee16", LILEE16_NAMES, lilee_map),

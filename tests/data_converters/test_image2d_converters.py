@@ -48,7 +48,7 @@ def test_coco(tmp_path) -> None:
     c = {n: k[i, :2] for i, n in enumerate(COCO17_NAMES)}
     np.testing.assert_allclose(out["keypoints_2d"][0, 0], (c["l_hip"] + c["r_hip"]) / 2, rtol=1e-6)
     np.testing.assert_allclose(out["keypoints_2d"][0, 10], (c["l_ear"] + c["r_ear"]) / 2, rtol=1e-6)
-    np.testing.assert_allclose(out["keypoints_2d"][0, 9], c["nose"], rtol=1e-6)
+    np.testing.assert_allclose(out["keypoints_2d"][0, 9], (c["l_ear"] + c["r_ear"] + c["l_shoulder"] + c["r_shoulder"]) / 4, rtol=1e-6)
     np.testing.assert_allclose(out["keypoints_2d"][0, 16], c["r_wrist"], rtol=1e-6)
     # a missing left hip makes l_hip, pelvis and spine missing, at (0, 0)
     assert out["confidence"][1].tolist() == [0, 1, 1, 1, 0, 1, 1, 0] + [1] * 9
@@ -62,7 +62,7 @@ def test_coco(tmp_path) -> None:
     assert vis["confidence"][1, 10] == 0  # head = mid-ear with an occluded ear
     proto = json.loads(str(out["protocol"]))
     assert proto["skipped_crowd"] == 1 and proto["dropped_people"] == 1
-    assert set(proto["synthesised_joints"]) == {"pelvis", "spine", "thorax", "head"}
+    assert set(proto["synthesised_joints"]) == {"pelvis", "spine", "thorax", "neck_nose", "head"}
 
 
 def test_coco_bad_input(tmp_path) -> None:
@@ -107,7 +107,7 @@ def test_mpii_json(tmp_path) -> None:
     idx = {n: i for i, n in enumerate(MPII16_NAMES)}
     np.testing.assert_allclose(out["keypoints_2d"][0, 0], j[idx["pelvis"]], rtol=1e-6)
     np.testing.assert_allclose(out["keypoints_2d"][0, 7], (j[idx["pelvis"]] + j[idx["thorax"]]) / 2, rtol=1e-6)
-    np.testing.assert_allclose(out["keypoints_2d"][0, 10], j[idx["head_top"]], rtol=1e-6)
+    np.testing.assert_allclose(out["keypoints_2d"][0, 10], j[idx["upper_neck"]], rtol=1e-6)
     np.testing.assert_allclose(out["keypoints_2d"][0, 3], j[idx["r_ankle"]], rtol=1e-6)
     assert out["confidence"][1, 0] == 0 and out["confidence"][1, 7] == 0 and out["confidence"][1, 8] == 1
     np.testing.assert_allclose(out["bbox"][0], [50, 60, 500, 500])
@@ -126,7 +126,7 @@ def _point(jid, x, y, vis):
 def test_mpii_mat_release(tmp_path) -> None:
     rng = np.random.default_rng(3)
     pts = rng.uniform(0, 500, (16, 2))
-    person = {"annopoints": {"point": np.array([_point(j, *pts[j], j % 2) for j in range(16) if j != 9], dtype=object)},
+    person = {"annopoints": {"point": np.array([_point(j, *pts[j], j % 2) for j in range(16) if j != 8], dtype=object)},
               "scale": 3.0, "objpos": {"x": 250.0, "y": 260.0}}  # fmt: skip
     unannotated = {"scale": 1.0, "objpos": {"x": 1.0, "y": 1.0}}
     one_point = {"annopoints": {"point": _point(6, 10.0, 20.0, 1)}, "scale": 1.0, "objpos": {"x": 10.0, "y": 20.0}}
@@ -138,8 +138,8 @@ def test_mpii_mat_release(tmp_path) -> None:
     scipy.io.savemat(p, {"RELEASE": {"annolist": annolist, "img_train": np.array([1, 0])}})
     out = mpii.convert_mpii(p)
     assert out["keypoints_2d"].shape == (2, 17, 2)  # the unannotated person is skipped
-    np.testing.assert_allclose(out["source_keypoints"][0, :9], pts[:9], rtol=1e-6)
-    assert out["source_confidence"][0, 9] == 0  # head_top not annotated
+    np.testing.assert_allclose(out["source_keypoints"][0, :8], pts[:8], rtol=1e-6)
+    assert out["source_confidence"][0, 8] == 0  # upper_neck not annotated
     assert out["confidence"][0, 10] == 0  # -> Human3.6M head missing
     np.testing.assert_array_equal(out["source_visible"][0, :4], [False, True, False, True])
     np.testing.assert_allclose(out["bbox"][0], [-50, -40, 600, 600])
@@ -158,7 +158,7 @@ def test_mpii_cpm_json(tmp_path) -> None:
     for i in range(3):
         j = np.concatenate([rng.uniform(10, 700, (16, 2)), np.ones((16, 1))], 1)
         if i == 0:
-            j[MPII16_NAMES.index("head_top")] = 0  # not annotated
+            j[MPII16_NAMES.index("upper_neck")] = 0  # not annotated
         entries.append({"dataset": "MPI", "isValidation": float(i == 2), "img_paths": f"{i}.jpg", "objpos": [100.0, 120.0],
                         "scale_provided": 1.5, "joint_self": j.tolist()})  # fmt: skip
     p = tmp_path / "mpii_annotations.json"

@@ -16,6 +16,7 @@ from weakpose.camera import load_rig, project, sample_wild_cameras
 from weakpose.data.mocap import TRAIN_SUBJECTS, center_horizontally, load_cmu
 from weakpose.data.noise import detector_noise
 from weakpose.data.paths import h36m_rig
+from weakpose.skeleton import H36M17
 
 
 @dataclass
@@ -43,9 +44,20 @@ class ViewSampler:
         return len(self.world)
 
     def sample(self, rng: np.random.Generator, batch_size: int, wild_fraction: float = 0.0,
-               noise_fraction: float = 0.0) -> Batch:
+               noise_fraction: float = 0.0, augment: bool = False) -> Batch:
+        """``augment``: mirror half of the poses (x → −x with left/right swapped) and turn every
+        pose about the vertical through its pelvis by a uniform random angle, so the fixed rig
+        sees each motion from all directions."""
         frame = rng.integers(0, len(self.world), batch_size)
         X = self.world[frame]
+        if augment:
+            mirror = rng.random(batch_size) < 0.5
+            X[mirror] = H36M17.flip(X[mirror])
+            yaw = rng.uniform(0.0, 2 * np.pi, batch_size)
+            c, s = np.cos(yaw), np.sin(yaw)
+            x, z = X[..., 0].copy(), X[..., 2].copy()
+            X[..., 0] = c[:, None] * x + s[:, None] * z
+            X[..., 2] = -s[:, None] * x + c[:, None] * z
         cam = rng.integers(0, len(self.rig_K), batch_size)
         K, R, t = self.rig_K[cam].copy(), self.rig_R[cam].copy(), self.rig_t[cam].copy()
         wild = rng.random(batch_size) < wild_fraction

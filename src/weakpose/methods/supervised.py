@@ -32,7 +32,7 @@ MM_PER_UNIT = 1000.0  # network output unit: metres
 class SupervisedConfig(TrainConfig):
     steps: int = 12000
     batch_size: int = 256
-    lr: float = 1e-3
+    lr: float = 2e-3
     lr_final: float = 1e-5          # cosine decay from lr to lr_final over the run
     width: int = 1024
     blocks: int = 2
@@ -40,6 +40,7 @@ class SupervisedConfig(TrainConfig):
     norm: str = "batch"             # batch | layer | none
     wild_fraction: float = 0.3      # share of samples seen by random wild cameras
     noise_fraction: float = 0.5     # share of samples with simulated detector noise
+    augment: bool = True            # mirror and turn the training poses (ViewSampler.sample)
     eval_every: int = 2000
     checkpoint_every: int = 2000
 
@@ -91,7 +92,7 @@ class SupervisedMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        b = self.sampler.sample(self.rng, c.batch_size, c.wild_fraction, c.noise_fraction)
+        b = self.sampler.sample(self.rng, c.batch_size, c.wild_fraction, c.noise_fraction, c.augment)
         idx = shard(np.arange(c.batch_size), self.dist)
         kp, conf, K = (torch.from_numpy(a[idx]).to(self.device) for a in (b.keypoints_2d, b.confidence, b.intrinsics))
         target = torch.from_numpy(b.positions_3d[idx]).to(self.device)

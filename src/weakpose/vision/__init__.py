@@ -1,0 +1,1 @@
+"""Image side of weakpose: person crops, heatmap targets/decoding, backbones."""
