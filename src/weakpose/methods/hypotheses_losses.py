@@ -123,8 +123,7 @@ def witness_gradient_penalty(
     """
     if real_pose.shape != fake_pose.shape:
         raise ValueError("witness_gradient_penalty: real and fake batches must have the same shape")
-    u = torch.rand(real_pose.shape[0], 1, 1, device=real_pose.device, dtype=real_pose.dtype,
-                   generator=generator)
+    u = torch.rand(real_pose.shape[0], 1, 1, dtype=real_pose.dtype, generator=generator).to(real_pose.device)
     mix = (u * real_pose + (1.0 - u) * fake_pose.detach()).requires_grad_(True)
     f_mix = critic_features(mix)
     f_real = critic_features(real_pose)
