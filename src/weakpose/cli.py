@@ -104,7 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from weakpose.methods.registry import METHOD_MODULES
+    from weakpose.methods.registry import available_methods
 
     parser = argparse.ArgumentParser(
         prog="weakpose",
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train METHOD into RUN_DIR. Without --config it trains the method's "
                        "CPU-sized default; configs/ holds full-size paper settings. RUN_DIR receives "
                        "config.json, logs/ (TensorBoard), metrics.jsonl, last.pt (resumable) and model.pt.")
-    p.add_argument("method", choices=list(METHOD_MODULES), help="method to train")
+    p.add_argument("method", choices=available_methods(), help="method to train")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--config", metavar="FILE", help="TOML/JSON config file (keys = config fields)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
