@@ -1,0 +1,230 @@
+"""Knowledge distillation from Deep NRSfM (Wang, Kong & Lucey, ICCV 2019, §4).
+
+A student predicts per-landmark (x, y, z) in the teacher's normalised camera frame. Its
+objective, Eq. 15, per sample:
+
+    ‖f_xy − w‖₁ + L̃(f_z),   L̃(z′) = ‖B_xy φ̃(z′) − w‖₂ + β ‖φ̃(z′)‖₁   (Eq. 14, β = 0.3)
+
+with ``φ̃(z′)`` the teacher's code projected onto the codes whose depth is ``z′`` (Eq. 12–13)
+and ``B`` the teacher's dictionary rotated by its camera (Eq. 5–7); see
+:mod:`weakpose.methods.distill_loss`. The teacher (dictionary, cameras, codes) is frozen, its
+cameras are treated as oracles (§4.1), and its global depth sign is the one chosen by
+:mod:`weakpose.methods.nrsfm` without ground truth.
+
+``loss = "weaksup"`` trains the same student with the teacher's depths as hard L1 targets
+(the paper's "Weaksup-bs" baseline, §5.2). The default student takes 2D keypoints
+(:class:`~weakpose.models.keypoint_student.KeypointStudent`); the paper's image-input
+integral-regression student is not implemented here.
+
+Choices the paper leaves open: the per-sample losses are summed over joints and averaged over the
+batch; the L1 on (x, y) and the depth term have equal weight (Eq. 15 has none); missing joints
+are masked out of both; the student's depth is root-relative, matching the teacher's
+root-relative shapes (the gauge of :mod:`weakpose.models.nrsfm`), so ``φ̃`` matches ``z′``
+exactly on the P−1 free joints; a relative Tikhonov ``damping`` of 1e-6 guards against
+ill-conditioned rotated dictionaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.engine.config import TrainConfig
+from weakpose.methods.base import Method
+from weakpose.methods.distill_loss import DistillationOperator
+from weakpose.methods.nrsfm import (
+    NRSfMConfig,
+    NRSfMMethod,
+    finalise_poses,
+    global_scale,
+    normalise_file,
+    parse_center,
+    run_batched,
+    to_millimetres,
+    training_keypoints,
+)
+from weakpose.methods.nrsfm_codec import normalise_keypoints
+from weakpose.models.keypoint_student import KeypointStudent
+from weakpose.models.nrsfm import DeepNRSfM, camera_rotation, gauge_matrix, reduced_gauge_basis
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    """Distilled student. Defaults: CPU-sized keypoint student (~5 min on 2 cores)."""
+
+    teacher: str = ""               # run folder (or model file) of a trained `weakpose train nrsfm`
+    student: str = "keypoint"       # keypoint (the image student is not implemented)
+    loss: str = "distill"           # distill (Eq. 14-15) | weaksup (Weaksup-bs: hard L1 on teacher depth)
+    reg_weight: float = 0.3         # β, the L1 regulariser weight of Eq. 14
+    damping: float = 1e-6           # relative Tikhonov term of the right inverse (Eq. 13)
+    steps: int = 4000
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_final: float = 1e-5
+    width: int = 256
+    blocks: int = 2
+    dropout: float = 0.25
+    num_points: int = 17
+    center: str = ""                # translation gauge; empty = the teacher's (the only allowed value)
+    rig: str = "h36m"
+    noise: str = "gt"
+    stride: int = 1
+    calibration_samples: int = 8192
+    xy_from_input: bool = True      # predictions keep the observed 2D of visible joints (as the teacher's)
+    eval_every: int = 4000
+    checkpoint_every: int = 2000
+
+
+def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
+    """(network, config, depth sign) of a trained teacher run; InputError if it is not one."""
+    from weakpose.engine.checkpoint import load_checkpoint
+    from weakpose.engine.config import config_from_dict
+
+    if not str(path):
+        raise InputError("config: key 'teacher': required (the run folder of `weakpose train nrsfm`)")
+    ckpt = load_checkpoint(path)
+    if ckpt.get("method") != "nrsfm":
+        raise InputError(f"{path}: key 'method': {ckpt.get('method')!r}, expected a Deep NRSfM ('nrsfm') run")
+    config = config_from_dict(NRSfMConfig, ckpt["config"])
+    net = NRSfMMethod.build_modules(config)["nrsfm"]
+    net.load_state_dict(ckpt["modules"]["nrsfm"])
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, config, float(ckpt["predictor_state"]["depth_sign"])
+
+
+def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mode: str, gauge: torch.Tensor,
+                 code: torch.Tensor | None = None, rotation: torch.Tensor | None = None,
+                 operator: DistillationOperator | None = None, teacher_depth: torch.Tensor | None = None,
+                 reg_weight: float = 0.3) -> dict[str, torch.Tensor]:
+    """Eq. 15 (``mode="distill"``) or Weaksup-bs (``mode="weaksup"``), averaged over the batch.
+
+    ``pred`` [B, P, 3] student output; ``w``/``mask`` normalised 2D. Distill needs the teacher's
+    ``code`` φ [B, K], ``rotation`` R [B, 3, 3] and the :class:`DistillationOperator` of its
+    dictionary; Weaksup-bs needs ``teacher_depth`` [B, P]. Both need the ``gauge``
+    [P, P]: the student's depth is made root-relative (or centred) before it is scored, since the
+    teacher's shapes are; the root's raw output is therefore free and ignored.
+    """
+    l_xy = ((pred[..., :2] - w).abs() * mask[..., None]).sum((1, 2))
+    z = pred[..., 2] @ gauge.T                       # root-relative (or centred) depth hypothesis z′
+    if mode == "distill":
+        code_t = operator.project(code, rotation, z)
+        l_z = operator.loss(code_t, rotation, w, mask, reg_weight)
+    elif mode == "weaksup":
+        l_z = ((z - teacher_depth @ gauge.T).abs() * mask).sum(-1)
+    else:
+        raise InputError(f"config: key 'loss': {mode!r}, expected distill or weaksup")
+    return {"loss": (l_xy + l_z).mean(), "xy_l1": l_xy.mean(), "depth": l_z.mean()}
+
+
+class StudentPredictor:
+    """2D keypoint file → camera-frame, root-relative 3D (mm) with a trained student."""
+
+    def __init__(self, net: KeypointStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray,
+                 xy_from_input: bool = True, batch_size: int = 4096) -> None:
+        self.net = net.eval()
+        self.center = center
+        self.xy_from_input = xy_from_input
+        self.raw_scale = float(raw_scale)
+        self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
+        self.batch_size = batch_size
+
+    def normalised_poses(self, w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[N, P, 3] gauge-fixed camera-frame poses in the teacher's normalised units."""
+        self.net.eval()
+        poses = run_batched(self.net, w, mask, batch_size=self.batch_size)
+        return finalise_poses(poses, w, mask, self.center, self.xy_from_input)
+
+    def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
+        nk = normalise_file(inputs, self.center, self.net.num_points)
+        return to_millimetres(self.normalised_poses(nk.w, nk.mask), self.mean_bone_lengths, self.raw_scale)
+
+
+class DistillMethod(Method):
+    """Student trained by distillation from a frozen Deep NRSfM teacher (or Weaksup-bs)."""
+
+    name = "distill"
+    Config = DistillConfig
+
+    def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None):
+        from weakpose.data.statistics import training_bone_lengths
+        from weakpose.engine.distributed import DistInfo
+
+        if config.student != "keypoint":
+            raise InputError(f"config: key 'student': {config.student!r}; only the keypoint student is implemented")
+        if config.loss not in ("distill", "weaksup"):
+            raise InputError(f"config: key 'loss': {config.loss!r}, expected distill or weaksup")
+        teacher, tconf, sign = load_teacher(config.teacher)
+        if config.center and parse_center(config.center) != parse_center(tconf.center):
+            raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's {tconf.center!r}")
+        super().__init__(config, data_root, device, dist or DistInfo())
+        self.teacher = teacher.to(self.device)
+        self.depth_sign = sign
+        self.center = parse_center(tconf.center)
+        data = training_keypoints(self.data_root, config.rig, config.noise, config.seed, config.stride)
+        nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), self.center)
+        self.w, self.mask = nk.w.to(self.device), nk.mask.to(self.device)
+        p = self.teacher.num_points
+        self.operator = DistillationOperator(self.teacher.shape_dictionary().detach(),
+                                             reduced_gauge_basis(p, self.center).to(self.device), config.damping)
+        self.gauge = gauge_matrix(p, self.center).to(self.device)
+        self.mean_bone_lengths = training_bone_lengths(self.data_root)
+        calib = np.random.default_rng(config.seed + 1).choice(len(self.w), min(len(self.w), config.calibration_samples), replace=False)
+        self.calib = torch.as_tensor(np.sort(calib))
+        self.student = self.nets["student"]
+        self.opt = torch.optim.Adam(self.student.parameters(), lr=config.lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(config.steps, 1), eta_min=config.lr_final)
+
+    @classmethod
+    def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:
+        return {"student": KeypointStudent(config.num_points, config.width, config.blocks, config.dropout)}
+
+    def optimizers(self):
+        return {"adam": self.opt}
+
+    def schedulers(self):
+        return {"cosine": self.sched}
+
+    @torch.no_grad()
+    def teacher_batch(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The frozen teacher's code φ₁, rotation R (depth sign folded in) and depths."""
+        out = self.teacher(w)
+        rot = camera_rotation(out.camera)
+        rot = torch.cat([rot[..., :2], self.depth_sign * rot[..., 2:]], dim=-1)
+        return {"code": out.code, "rotation": rot, "depth": (out.shape @ rot)[..., 2]}
+
+    def train_step(self, step: int) -> dict[str, float]:
+        c = self.config
+        idx = torch.as_tensor(self.rng.integers(0, len(self.w), c.batch_size), device=self.device)
+        w, mask = self.w[idx], self.mask[idx]
+        t = self.teacher_batch(w)
+        terms = student_loss(self.student(w, mask), w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
+                             rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
+                             reg_weight=c.reg_weight)
+        self.opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.opt.step()
+        self.sched.step()
+        return {f"train/{k}": float(v.detach()) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
+
+    def predictor_state(self) -> dict:
+        was_training = self.student.training
+        pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input)
+        poses = pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
+        if was_training:
+            self.student.train()
+        return {"raw_scale": global_scale(poses, self.mean_bone_lengths), "center": str(self.center),
+                "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
+
+    @classmethod
+    def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor:
+        return StudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
+                                np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
+
+
+METHOD = DistillMethod

@@ -1,0 +1,78 @@
+"""Multi-view training samples for the multi-view method (Iqbal et al. 2020, §3.3 and supp.).
+
+Samples come from :func:`weakpose.data.benchmark.make_split` with ``multiview=True`` on the
+CMU-WS training subjects: the h36m rig (4 calibrated views whose extrinsics the weakly supervised
+modes do not use) and "wild" multi-view (``num_views`` random wild cameras looking at the same
+instant). Each batch mixes both (``wild_fraction``), keeps at most ``views`` views per sample
+(a random subset per sample, as the supplementary's "random four when more"), and simulates the
+benchmark's detector noise on a ``noise_fraction`` of the views (DESIGN.md §5 allows methods to
+simulate it on training subjects); the exact projections stay available as the 2D labels.
+
+3D ground truth (``positions_3d``) is only kept when ``keep_3d`` (the fully supervised mode) and
+camera rotations only when ``keep_rotations`` ("WS + R"): the weak modes never hold them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from weakpose.data.benchmark import make_split
+from weakpose.data.mocap import TRAIN_SUBJECTS
+from weakpose.data.noise import detector_noise
+
+
+@dataclass
+class MultiViewBatch:
+    keypoints_2d: np.ndarray        # [B, C, J, 2] px network input (noisy where simulated)
+    confidence: np.ndarray          # [B, C, J]
+    labels_2d: np.ndarray           # [B, C, J, 2] px exact projections (2D labels)
+    intrinsics: np.ndarray          # [B, C, 3, 3]
+    rotations: np.ndarray | None    # [B, C, 3, 3] world->camera (WS + R only)
+    positions_3d: np.ndarray | None  # [B, C, J, 3] camera frame mm (FS only)
+
+
+class MultiViewSampler:
+    """Random multi-view samples of the training subjects."""
+
+    def __init__(self, root: Path, subjects=TRAIN_SUBJECTS, stride: int = 1, wild_views: int = 4,
+                 seed: int = 0, keep_3d: bool = False, keep_rotations: bool = False):
+        self.sets = []
+        for rig in ("h36m", "wild"):
+            s = make_split(root, tuple(subjects), rig=rig, noise="gt", seed=seed, multiview=True,
+                           stride=stride, num_views=wild_views)
+            entry = {k: s[k] for k in ("keypoints_2d", "intrinsics")}
+            entry["rotations"] = s["rotations"] if keep_rotations else None
+            entry["positions_3d"] = s["positions_3d"] if keep_3d else None
+            self.sets.append(entry)
+            del s  # positions_3d / extrinsics of the weak modes are dropped here
+        self.keep_3d, self.keep_rotations = keep_3d, keep_rotations
+
+    def __len__(self) -> int:
+        return len(self.sets[0]["keypoints_2d"])
+
+    def sample(self, rng: np.random.Generator, batch_size: int, views: int = 4,
+               wild_fraction: float = 0.5, noise_fraction: float = 0.5) -> MultiViewBatch:
+        parts = []
+        n_wild = int(rng.binomial(batch_size, wild_fraction))
+        for entry, n in zip(self.sets, (batch_size - n_wild, n_wild)):
+            if n == 0:
+                continue
+            F, C = entry["keypoints_2d"].shape[:2]
+            if views > C:
+                raise ValueError(f"views={views} but the multi-view data has only {C} views")
+            frame = rng.integers(0, F, n)
+            pick = np.argsort(rng.random((n, C)), axis=1)[:, :views]       # random views per sample
+            take = lambda a: None if a is None else a[frame[:, None], pick]  # noqa: E731
+            parts.append({k: take(v) for k, v in entry.items()})
+        cat = lambda k: None if parts[0][k] is None else np.concatenate([p[k] for p in parts])  # noqa: E731
+        labels = cat("keypoints_2d").astype(np.float32)
+        kp = labels.copy()
+        conf = np.ones(kp.shape[:-1], np.float32)
+        noisy = rng.random(kp.shape[:2]) < noise_fraction
+        if noisy.any():
+            kp[noisy], conf[noisy] = detector_noise(labels[noisy], rng)
+        return MultiViewBatch(kp, conf, labels, cat("intrinsics").astype(np.float32),
+                              cat("rotations"), cat("positions_3d"))

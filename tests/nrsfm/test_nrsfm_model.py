@@ -1,0 +1,140 @@
+"""Deep NRSfM network: orthonormal camera, unrolled encoder/decoder shapes, tied dictionaries."""
+
+import pytest
+import torch
+
+from weakpose.models.nrsfm import (
+    PAPER_6_LEVELS,
+    RELEASE_12_LEVELS,
+    DeepNRSfM,
+    camera_rotation,
+    gauge_matrix,
+    orthonormal_camera,
+    reduced_gauge_basis,
+    resolve_atoms,
+)
+
+
+def test_presets_match_paper_and_release():
+    assert PAPER_6_LEVELS == (256, 128, 64, 32, 16, 8)
+    assert RELEASE_12_LEVELS == (125, 114, 104, 93, 83, 72, 62, 51, 41, 30, 20, 10)
+    assert resolve_atoms("release12") == RELEASE_12_LEVELS
+    assert resolve_atoms("40, 20,10") == (40, 20, 10)
+    with pytest.raises(ValueError):
+        resolve_atoms("big")
+    with pytest.raises(ValueError):
+        resolve_atoms([16, 0])
+
+
+def test_orthonormal_camera_hand_made_and_random():
+    m = torch.tensor([[2.0, 0.0], [0.0, 3.0], [0.0, 0.0]])
+    assert torch.allclose(orthonormal_camera(m), torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), atol=1e-6)
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(64, 3, 2, generator=g, dtype=torch.float64)
+    o = orthonormal_camera(m)
+    assert torch.allclose(o.transpose(1, 2) @ o, torch.eye(2, dtype=torch.float64).expand(64, 2, 2), atol=1e-10)
+    # idempotent, and the nearest: no random orthonormal matrix is closer
+    assert torch.allclose(orthonormal_camera(o), o, atol=1e-10)
+    q, _ = torch.linalg.qr(torch.randn(64, 3, 2, generator=g, dtype=torch.float64))
+    assert ((o - m).flatten(1).norm(dim=1) <= (q - m).flatten(1).norm(dim=1) + 1e-12).all()
+
+
+def test_camera_rotation_is_a_proper_rotation():
+    g = torch.Generator().manual_seed(1)
+    m = orthonormal_camera(torch.randn(32, 3, 2, generator=g, dtype=torch.float64))
+    r = camera_rotation(m)
+    assert torch.allclose(r.transpose(1, 2) @ r, torch.eye(3, dtype=torch.float64).expand(32, 3, 3), atol=1e-10)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(32, dtype=torch.float64), atol=1e-10)
+    assert torch.equal(r[..., :2], m)
+
+
+def test_gauges():
+    s = torch.randn(5, 3)
+    assert torch.allclose((gauge_matrix(5, 2) @ s)[2], torch.zeros(3))
+    assert torch.allclose((gauge_matrix(5, "mean") @ s).sum(0), torch.zeros(3), atol=1e-6)
+    for center in (0, "mean"):
+        q = reduced_gauge_basis(5, center)
+        assert q.shape == (4, 5)
+        assert torch.allclose(q @ q.T, torch.eye(4), atol=1e-6)
+        assert torch.allclose(q @ torch.ones(5) if center == "mean" else q[:, 0], torch.zeros(4), atol=1e-6)
+    with pytest.raises(ValueError):
+        gauge_matrix(5, 7)
+
+
+@pytest.mark.parametrize("atoms", [(12, 8, 4), RELEASE_12_LEVELS[-4:]])
+def test_unrolled_shapes(atoms):
+    torch.manual_seed(0)
+    net = DeepNRSfM(17, atoms, center=0)
+    w = torch.randn(5, 17, 2)
+    codes = net.encode(w)
+    assert [tuple(c.shape) for c in codes] == [(5, k, 3, 2) for k in atoms]
+    assert all((c >= 0).all() for c in codes)  # ReLU = non-negative soft threshold
+    out = net(w)
+    assert out.shape.shape == (5, 17, 3) and out.camera.shape == (5, 3, 2)
+    assert out.code.shape == (5, atoms[0]) and (out.code >= 0).all()
+    assert torch.allclose(out.projection, out.shape @ out.camera)
+    assert torch.allclose(out.shape[:, 0], torch.zeros(5, 3), atol=1e-6)  # root-relative gauge
+    with pytest.raises(ValueError):
+        net.encode(torch.randn(5, 16, 2))
+
+
+def test_first_level_is_one_ista_step_from_zero():
+    torch.manual_seed(0)
+    net = DeepNRSfM(4, (3,), center=0)
+    with torch.no_grad():
+        net.enc_bias[0].fill_(-0.1)
+    w = torch.randn(2, 4, 2)
+    d = net.shape_dictionary()                           # [P, 3, K]
+    expected = torch.relu(torch.einsum("pck,bpd->bkcd", d, w) - 0.1)
+    assert torch.allclose(net.encode(w)[0], expected, atol=1e-6)
+    # single level: the shape is s = D̄ φ with no bias
+    phi = torch.rand(2, 3)
+    shape, code = net.decode(phi)
+    assert torch.allclose(shape, torch.einsum("pck,bk->bpc", d, phi), atol=1e-6)
+
+
+def test_dictionaries_are_tied_between_encoder_and_decoder():
+    torch.manual_seed(0)
+    atoms = (10, 6, 3)
+    net = DeepNRSfM(17, atoms)
+    # one weight tensor per level and no separate decoder weights
+    dict_params = [net.dict1] + list(net.dicts)
+    assert [tuple(p.shape) for p in dict_params] == [(17, 3, 10), (10, 6), (6, 3)]
+    n_params = sum(p.numel() for p in net.parameters())
+    expected = 17 * 3 * 10 + 10 * 6 + 6 * 3 + sum(atoms) + (10 + 6) + 3 * 6 * 3 + 3
+    assert n_params == expected
+    # the decoder uses D_i: changing D_2 changes the decoded shape from a fixed code
+    phi_n = torch.rand(4, 3)
+    before, _ = net.decode(phi_n)
+    with torch.no_grad():
+        net.dicts[0].mul_(2.0)
+    after, _ = net.decode(phi_n)
+    assert not torch.allclose(before, after)
+    # and gradients from the decoder alone and the encoder alone both reach the same tensor
+    net.zero_grad()
+    net.decode(phi_n)[0].sum().backward()
+    g_dec = net.dicts[0].grad.clone()
+    net.zero_grad()
+    net.encode(torch.randn(4, 17, 2))[-1].sum().backward()
+    g_enc = net.dicts[0].grad.clone()
+    assert g_dec.abs().sum() > 0 and g_enc.abs().sum() > 0
+
+
+def test_orthonormal_camera_gradient_is_finite_for_rank_one_cameras():
+    g = torch.Generator().manual_seed(2)
+    m = torch.randn(16, 3, 2, generator=g, dtype=torch.float64)
+    m[:8, :, 1] = 0.5 * m[:8, :, 0]                       # rank one
+    m.requires_grad_(True)
+    out = orthonormal_camera(m)
+    assert torch.allclose(out.transpose(1, 2) @ out, torch.eye(2, dtype=torch.float64).expand(16, 2, 2), atol=1e-10)
+    out.sum().backward()
+    assert torch.isfinite(m.grad).all()
+    # for well-conditioned cameras the gradient is the SVD's
+    m2 = torch.randn(8, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(8, 3, 2, generator=g, dtype=torch.float64)
+    (orthonormal_camera(m2, ridge=1e-10) * weights).sum().backward()
+    from weakpose.camera import nearest_orthonormal_2x3
+
+    m3 = m2.detach().clone().requires_grad_(True)
+    (nearest_orthonormal_2x3(m3.transpose(1, 2)).transpose(1, 2) * weights).sum().backward()
+    assert torch.allclose(m2.grad, m3.grad, atol=1e-6)
