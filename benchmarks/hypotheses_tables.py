@@ -1,0 +1,183 @@
+"""Accuracy and diversity tables of Li & Lee 2020 on CMU-WS (docs/hypotheses.md, Tables 1-4).
+
+Usage:
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py accuracy RUN_DIR --test h36mrig_gt2d [--missing K] [--every N]
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py diversity RUN_DIR [--every N]
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py figure RUN_DIR --out docs/figures/hypotheses_fps.png
+
+``accuracy`` prints camera-frame MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the
+zero-code pose, the mean-shift mode (of 100 samples) and the best-of-10 hypotheses (ORACLE:
+chosen with the ground truth). ``--missing K`` hides K random limb joints of every test pose
+(seed 0; paper Table 3). ``diversity`` prints Table 4's STD (10 hypotheses) and STD-FPS (5 of
+100 by farthest point sampling), in mm of the camera-frame, bone-length-scaled poses.
+RUN_DIR is a ``weakpose train hypotheses`` folder (its model.pt) or a model file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weakpose.data.contracts import load_benchmark
+from weakpose.data.paths import benchmark_file, data_root
+from weakpose.methods.hypotheses_core import HypothesesPredictor
+from weakpose.methods.hypotheses_data import mask_random_limb_joints
+from weakpose.methods.meanshift import farthest_point_sampling, hypothesis_std
+from weakpose.metrics import evaluate_predictions
+
+
+def load_predictor(run: str) -> HypothesesPredictor:
+    """The predictor of a run folder (its model.pt) or a checkpoint file (e.g. last.pt)."""
+    from weakpose.inference_api import load_predictor as load
+
+    pred = load(run)
+    if not isinstance(pred, HypothesesPredictor):
+        raise SystemExit(f"{run}: not a hypotheses model")
+    return pred
+
+
+def _test(name: str, every: int, missing: int, with_intrinsics: bool = False):
+    bench = load_benchmark(benchmark_file(data_root(), name))
+    idx = np.arange(0, len(bench.positions_3d), every)  # test files are frame-major x 4 views: use an odd stride
+    kp = bench.inputs.keypoints_2d[idx].copy()
+    conf = bench.inputs.confidence[idx].copy()
+    if missing:
+        x, vis = mask_random_limb_joints(torch.from_numpy(kp), torch.from_numpy(conf > 0).float(), missing,
+                                         torch.Generator().manual_seed(0))
+        kp, conf = x.numpy(), conf * vis.numpy()
+    act = None if bench.action is None else bench.action[idx]
+    if with_intrinsics:
+        return kp, conf, bench.positions_3d[idx], act, bench.inputs.intrinsics[idx]
+    return kp, conf, bench.positions_3d[idx], act
+
+
+def accuracy(args) -> dict:
+    pred = load_predictor(args.run)
+    kp, conf, gt, act, K = _test(args.test, args.every, args.missing, with_intrinsics=True)
+    out = pred.predict_arrays(kp, conf, num_hypotheses=10, meanshift_samples=100)
+    rows = {}
+    from weakpose.baselines import depthless_poses
+    from weakpose.data.contracts import Keypoints2D
+
+    flat = depthless_poses(Keypoints2D(kp, conf, K), pred.mean_bones.numpy())
+    r = evaluate_predictions(flat, gt)
+    rows["depth-less baseline"] = {"mpjpe": r["mpjpe"], "pa_mpjpe": r["pa_mpjpe"], "pck150": r["pck150"]}
+    for label, key in (("zero code", "positions_3d_zero_code"), ("mean-shift", "positions_3d_meanshift")):
+        r = evaluate_predictions(out[key], gt, act, hypotheses=out["hypotheses"] if label == "zero code" else None)
+        rows[label] = {"mpjpe": r["mpjpe"], "pa_mpjpe": r["pa_mpjpe"], "pck150": r["pck150"]}
+        if "oracle" in r:
+            o = r["oracle"]
+            rows["best-of-10 (ORACLE)"] = {"mpjpe": o["mpjpe"], "pa_mpjpe": o["pa_mpjpe"], "pck150": o["pck150"]}
+    # diagnostic (not a protocol metric): how much of the error is a depth mirror image
+    from weakpose.geometry.procrustes import procrustes_align
+
+    p = torch.from_numpy(out["positions_3d_zero_code"]).double()
+    g = torch.from_numpy(gt - gt[:, :1]).double()
+    pa_refl = (procrustes_align(p, g, reflection=True) - g).norm(dim=-1).mean(-1)
+    pa_norefl = (procrustes_align(p, g) - g).norm(dim=-1).mean(-1)
+    rows["zero code, PA allowing reflections (diagnostic)"] = {
+        "mpjpe": float("nan"), "pa_mpjpe": float(pa_refl.mean()), "pck150": float("nan"),
+        "mirrored_fraction": float((pa_refl < pa_norefl - 1.0).double().mean())}
+    print(f"{args.test}, every {args.every}th sample ({len(gt)}), missing limb joints: {args.missing}")
+    print(f"{'':50s}{'MPJPE':>8s}{'PA-MPJPE':>10s}{'PCK150':>8s}")
+    for k, v in rows.items():
+        print(f"{k:50s}{v['mpjpe']:8.1f}{v['pa_mpjpe']:10.1f}{v['pck150']:8.1f}")
+    print(f"samples whose zero-code pose is closer to the mirror image of the truth: "
+          f"{100 * rows['zero code, PA allowing reflections (diagnostic)']['mirrored_fraction']:.0f}%")
+    return rows
+
+
+def diversity(args) -> dict:
+    pred = load_predictor(args.run)
+    kp, conf, _, _ = _test(args.test, args.every, 0)
+    out = pred.predict_arrays(kp, conf, num_hypotheses=100, meanshift_samples=0, selection="zero")
+    h = torch.from_numpy(out["hypotheses"])
+    std10 = hypothesis_std(h[:, :10]).mean().item()
+    idx = farthest_point_sampling(h, 5)
+    fps = torch.gather(h, 1, idx[:, :, None, None].expand(-1, -1, 17, 3))
+    std_fps = hypothesis_std(fps).mean().item()
+    print(f"{args.test}, every {args.every}th sample ({len(h)}): STD {std10:.1f} mm, STD-FPS {std_fps:.1f} mm")
+    return {"std": std10, "std_fps": std_fps}
+
+
+def figure(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from weakpose.skeleton import H36M17
+
+    pred = load_predictor(args.run)
+    bench = load_benchmark(benchmark_file(data_root(), args.test))
+    rows = [int(i) for i in args.samples.split(",")]
+    kp, conf, gt = bench.inputs.keypoints_2d[rows], bench.inputs.confidence[rows], bench.positions_3d[rows]
+    out = pred.predict_arrays(kp, conf, num_hypotheses=100, meanshift_samples=0, selection="zero")
+    h = torch.from_numpy(out["hypotheses"])
+    sel = torch.gather(h, 1, farthest_point_sampling(h, 5)[:, :, None, None].expand(-1, -1, 17, 3)).numpy()
+    colours = ["tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple"]
+    fig = plt.figure(figsize=(16, 2.3 * len(rows)))
+    ncol = 8
+
+    def draw3d(ax, p, c):
+        p = p - p[0]
+        for a, b in H36M17.bones:  # camera frame: x right, y down, z forward -> plot (x, z, -y)
+            ax.plot([p[a, 0], p[b, 0]], [p[a, 2], p[b, 2]], [-p[a, 1], -p[b, 1]], color=c, lw=1.5)
+        ax.set_xlim(-650, 650), ax.set_ylim(-650, 650), ax.set_zlim(-650, 650)
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+        ax.view_init(elev=10, azim=-60)
+
+    for r in range(len(rows)):
+        ax = fig.add_subplot(len(rows), ncol, r * ncol + 1)
+        p2 = kp[r] - kp[r, 0]
+        for a, b in H36M17.bones:
+            ax.plot([p2[a, 0], p2[b, 0]], [-p2[a, 1], -p2[b, 1]], "k-", lw=1.5)
+        ax.set_aspect("equal"), ax.axis("off")
+        if r == 0:
+            ax.set_title("input 2D")
+        ax = fig.add_subplot(len(rows), ncol, r * ncol + 2, projection="3d")
+        draw3d(ax, gt[r], "k")
+        if r == 0:
+            ax.set_title("ground truth")
+        ax2 = fig.add_subplot(len(rows), ncol, r * ncol + 8)
+        for k in range(5):
+            ax = fig.add_subplot(len(rows), ncol, r * ncol + 3 + k, projection="3d")
+            draw3d(ax, sel[r, k], colours[k])
+            if r == 0:
+                ax.set_title(f"hypothesis {k + 1}")
+            q = sel[r, k]  # orthographic reprojection of the camera-frame hypothesis
+            for a, b in H36M17.bones:
+                ax2.plot([q[a, 0], q[b, 0]], [-q[a, 1], -q[b, 1]], color=colours[k], lw=1.2, alpha=0.7)
+        ax2.set_aspect("equal"), ax2.axis("off")
+        if r == 0:
+            ax2.set_title("reprojections")
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=60)
+    print("wrote", args.out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["accuracy", "diversity", "figure"])
+    ap.add_argument("run")
+    ap.add_argument("--test", default="h36mrig_gt2d")
+    ap.add_argument("--every", type=int, default=1)
+    ap.add_argument("--missing", type=int, default=0)
+    ap.add_argument("--samples", default="1000,5000,9001,15002")
+    ap.add_argument("--out", default="docs/figures/hypotheses_fps.png")
+    ap.add_argument("--json")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    res = {"accuracy": accuracy, "diversity": diversity, "figure": figure}[args.what](args)
+    if args.json and res is not None:
+        Path(args.json).write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

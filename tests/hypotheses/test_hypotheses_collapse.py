@@ -1,0 +1,38 @@
+"""Collapse monitor of the hypotheses trainer: restore the last healthy state, then stop clearly."""
+
+import math
+
+import numpy as np
+import pytest
+
+from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+from weakpose.methods.hypotheses_core import CollapseError, HypothesesCore, HypothesesSettings, TrainingData
+
+TINY = dict(width=32, latent_dim=4, critic_pose_width=16, critic_kcs_width=16, batch_size=8, monitor_every=1,
+            collapse_warmup=0, collapse_max_restores=2)
+
+
+@pytest.fixture(scope="module")
+def data(root):
+    pos = load_cmu(root, TRAIN_SUBJECTS).positions[:400:4]
+    return TrainingData(pos[:, :, :2].copy(), np.ones(pos.shape[:2], np.float32), pos)
+
+
+def test_collapse_restores_then_stops_with_a_message(root, data):
+    core = HypothesesCore(HypothesesSettings(collapse_min_std_mm=0.0, **TINY), root, data=data)
+    logs = core.step(0)
+    assert "diversity_std_mm" in logs and logs["diversity_std_mm"] > 0 and math.isfinite(logs["mmd2"])
+    healthy = {k: v.clone() for k, v in core.net.state_dict().items()}
+    core.cfg.collapse_min_std_mm = 1e9  # from now on every check reports a collapse
+    logs = core.step(1)
+    assert logs["restored"] == 1.0 and core.lr_scale == 0.5
+    assert all((core.net.state_dict()[k] == v).all() for k, v in healthy.items())  # back to step 0's state
+    core.step(2)
+    with pytest.raises(CollapseError, match="collapsed.*diversity STD"):
+        core.step(3)
+
+
+def test_collapse_without_a_healthy_state_stops_at_once(root, data):
+    core = HypothesesCore(HypothesesSettings(collapse_min_std_mm=1e9, **TINY), root, data=data)
+    with pytest.raises(CollapseError, match="lambda_reg"):
+        core.step(0)
