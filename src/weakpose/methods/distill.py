@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weakpose.engine.optim import adam_with_cosine
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.methods.base import Method
@@ -177,8 +178,7 @@ class DistillMethod(Method):
         calib = np.random.default_rng(config.seed + 1).choice(len(self.w), min(len(self.w), config.calibration_samples), replace=False)
         self.calib = torch.as_tensor(np.sort(calib))
         self.student = self.nets["student"]
-        self.opt = torch.optim.Adam(self.student.parameters(), lr=config.lr)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(config.steps, 1), eta_min=config.lr_final)
+        self.opt, self.sched = adam_with_cosine(self.student.parameters(), config.lr, config.lr_final, config.steps)
 
     @classmethod
     def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:

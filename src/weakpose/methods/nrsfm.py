@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from weakpose.engine.optim import adam_with_cosine
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.geometry.scale import bone_length_scale
@@ -224,8 +225,7 @@ class NRSfMMethod(Method):
         calib = np.random.default_rng(config.seed + 1).choice(len(self.w), min(len(self.w), config.calibration_samples), replace=False)
         self.calib = torch.as_tensor(np.sort(calib))
         self.model = self.nets["nrsfm"]
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(config.steps, 1), eta_min=config.lr_final)
+        self.opt, self.sched = adam_with_cosine(self.model.parameters(), config.lr, config.lr_final, config.steps)
 
     @classmethod
     def build_modules(cls, config: NRSfMConfig) -> dict[str, torch.nn.Module]:

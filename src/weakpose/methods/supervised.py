@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from weakpose.engine.optim import adam_with_cosine
 from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.data.sampling import ViewSampler
@@ -79,8 +80,7 @@ class SupervisedMethod(Method):
         super().__init__(config, data_root, device, dist or DistInfo())
         self.sampler = ViewSampler(self.data_root)
         self.model = wrap(self.nets["lifter"], self.dist)
-        self.opt = torch.optim.Adam(self.nets["lifter"].parameters(), lr=config.lr)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(config.steps, 1), eta_min=config.lr_final)
+        self.opt, self.sched = adam_with_cosine(self.nets["lifter"].parameters(), config.lr, config.lr_final, config.steps)
 
     @classmethod
     def build_modules(cls, config: SupervisedConfig) -> dict[str, nn.Module]:
