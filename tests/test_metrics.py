@@ -83,3 +83,13 @@ def test_per_action_and_oracle(rng):
     assert res["oracle"]["mpjpe"] < 1e-9 and res["mpjpe"] > 1
     assert best_of_hypotheses(hyp, gt)["pck150"].min() == 100
     assert "ORACLE best-of-3" in format_table(res)
+
+
+def test_depth_error_hand_made():
+    from weakpose.metrics import depth_error
+
+    gt = np.zeros((1, 17, 3))
+    pred = gt.copy()
+    pred[0, 1:, 2] = 17.0                  # every non-root joint 17 mm too far
+    pred[0, :, 0] += 100.0                 # x offsets do not count
+    assert depth_error(pred, gt)[0] == pytest.approx(16.0)

@@ -77,6 +77,14 @@ def auc(pred: Array, gt: Array) -> Array:
     return 100.0 * (err[..., None] <= th).to(err.dtype).mean((-1, -2))
 
 
+@_torch_metric
+def depth_error(pred: Array, gt: Array) -> Array:
+    """Mean absolute error of the root-relative depth (camera z), per sample ``[N]`` in mm: the
+    "depth error" of Wang et al. 2019 (§5.2, "the mean difference along z-axis"). Not a CMU-WS
+    protocol metric; reported on the NRSfM page."""
+    return (_root_relative(pred)[..., 2] - _root_relative(gt)[..., 2]).abs().mean(-1)
+
+
 METRICS = {"mpjpe": mpjpe, "n_mpjpe": n_mpjpe, "pa_mpjpe": pa_mpjpe, "pck150": pck, "auc": auc}
 
 

@@ -143,14 +143,6 @@ def check_atoms(atoms: str) -> tuple[int, ...]:
         raise InputError(f"config: key 'atoms': {exc}") from exc
 
 
-def depth_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Per-sample mean |Δz| [N] (mm) of root-relative poses: the paper's "depth error" (§5.2,
-    "the mean difference along z-axis"). Not in :mod:`weakpose.metrics`, hence here."""
-    pz = pred[..., 2] - pred[:, :1, 2]
-    gz = gt[..., 2] - gt[:, :1, 2]
-    return np.abs(pz - gz).mean(-1)
-
-
 # --- the Method ---------------------------------------------------------------------------------
 
 
