@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weakpose.engine.optim import adam_with_cosine
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
+from weakpose.engine.optim import adam_with_cosine
 from weakpose.methods.base import Method
 from weakpose.methods.distill_loss import DistillationOperator
 from weakpose.methods.nrsfm import (
@@ -42,13 +42,12 @@ from weakpose.methods.nrsfm import (
     NRSfMMethod,
     finalise_poses,
     global_scale,
+    load_training_data,
     normalise_file,
     parse_center,
     run_batched,
     to_millimetres,
-    training_keypoints,
 )
-from weakpose.methods.nrsfm_codec import normalise_keypoints
 from weakpose.models.keypoint_student import KeypointStudent
 from weakpose.models.nrsfm import DeepNRSfM, camera_rotation, gauge_matrix, reduced_gauge_basis
 
@@ -153,7 +152,6 @@ class DistillMethod(Method):
     Config = DistillConfig
 
     def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None):
-        from weakpose.data.statistics import training_bone_lengths
         from weakpose.engine.distributed import DistInfo
 
         if config.student != "keypoint":
@@ -167,16 +165,12 @@ class DistillMethod(Method):
         self.teacher = teacher.to(self.device)
         self.depth_sign = sign
         self.center = parse_center(tconf.center)
-        data = training_keypoints(self.data_root, config.rig, config.noise, config.seed, config.stride)
-        nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), self.center)
-        self.w, self.mask = nk.w.to(self.device), nk.mask.to(self.device)
+        d = load_training_data(self.data_root, config, self.center, self.device)
+        self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
         p = self.teacher.num_points
         self.operator = DistillationOperator(self.teacher.shape_dictionary().detach(),
                                              reduced_gauge_basis(p, self.center).to(self.device), config.damping)
         self.gauge = gauge_matrix(p, self.center).to(self.device)
-        self.mean_bone_lengths = training_bone_lengths(self.data_root)
-        calib = np.random.default_rng(config.seed + 1).choice(len(self.w), min(len(self.w), config.calibration_samples), replace=False)
-        self.calib = torch.as_tensor(np.sort(calib))
         self.student = self.nets["student"]
         self.opt, self.sched = adam_with_cosine(self.student.parameters(), config.lr, config.lr_final, config.steps)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from weakpose.engine.optim import adam_with_cosine
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
+from weakpose.engine.optim import adam_with_cosine
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.models.nrsfm import DeepNRSfM, NRSfMOutput, gauge_matrix, resolve_atoms
 from weakpose.methods.base import Method
@@ -175,6 +175,30 @@ def training_keypoints(root, rig: str, noise: str, seed: int, stride: int) -> di
     return make_split(root, TRAIN_SUBJECTS, rig=rig, noise=noise, seed=seed, stride=stride)
 
 
+@dataclass
+class TrainingData:
+    """What the teacher and the student train on: normalised 2D keypoints ``w`` [N, P, 2] and
+    their visibility ``mask`` [N, P], the training subjects' mean bone lengths, and the fixed
+    ``calib`` subset used to set the global scale."""
+
+    w: torch.Tensor
+    mask: torch.Tensor
+    mean_bone_lengths: np.ndarray
+    calib: torch.Tensor
+
+
+def load_training_data(root, config, center: str | int, device: torch.device) -> TrainingData:
+    """2D keypoints of the CMU-WS training subjects as ``config`` (rig, noise, seed, stride,
+    calibration_samples) asks, normalised by :func:`normalise_keypoints`."""
+    from weakpose.data.statistics import training_bone_lengths
+
+    data = training_keypoints(root, config.rig, config.noise, config.seed, config.stride)
+    nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), center)
+    n = len(nk.w)
+    calib = np.random.default_rng(config.seed + 1).choice(n, min(n, config.calibration_samples), replace=False)
+    return TrainingData(nk.w.to(device), nk.mask.to(device), training_bone_lengths(root), torch.as_tensor(np.sort(calib)))
+
+
 class NRSfMPredictor:
     """2D keypoint file → camera-frame, root-relative 3D (mm) with a trained Deep NRSfM."""
 
@@ -205,17 +229,12 @@ class NRSfMMethod(Method):
     Config = NRSfMConfig
 
     def __init__(self, config: NRSfMConfig, data_root, device="cpu", dist=None):
-        from weakpose.data.statistics import training_bone_lengths
         from weakpose.engine.distributed import DistInfo
 
         super().__init__(config, data_root, device, dist or DistInfo())
         self.center = parse_center(config.center)
-        data = training_keypoints(self.data_root, config.rig, config.noise, config.seed, config.stride)
-        nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), self.center)
-        self.w, self.mask = nk.w.to(self.device), nk.mask.to(self.device)
-        self.mean_bone_lengths = training_bone_lengths(self.data_root)
-        calib = np.random.default_rng(config.seed + 1).choice(len(self.w), min(len(self.w), config.calibration_samples), replace=False)
-        self.calib = torch.as_tensor(np.sort(calib))
+        d = load_training_data(self.data_root, config, self.center, self.device)
+        self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
         self.model = self.nets["nrsfm"]
         self.opt, self.sched = adam_with_cosine(self.model.parameters(), config.lr, config.lr_final, config.steps)
 

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from weakpose.engine.optim import adam_with_cosine
 from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.data.sampling import ViewSampler
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import shard, wrap
+from weakpose.engine.optim import adam_with_cosine
 from weakpose.methods.base import Method, batched
 from weakpose.models.lifter import ResidualMLP
 
