@@ -2,6 +2,7 @@
 # Table 2 of Zanfir et al. (ECCV 2020) on CMU-WS: FS alone vs FS then WS fine-tuning for
 # 0 / 20 / 40 / 100 % supervised training clips, evaluated on cmu_test_h36mrig_gt2d.npz.
 # Usage: bash benchmarks/flows_table2.sh PRIOR_RUN OUT_DIR [extra key=value ...]
+#   e.g. CONTROLS=0 bash benchmarks/flows_table2.sh runs/prior runs/table2_lfs fs_with_ws=false
 # Every heavy command goes through /work/cpurun when it exists (shared machine).
 set -euo pipefail
 PRIOR=${1:?prior run}; OUT=${2:?output folder}; shift 2
@@ -22,11 +23,12 @@ train() {  # run name, key=value ...
   echo "== $name ($(cat "$OUT/$name.time" 2>/dev/null))"; evaluate "$name"
 }
 EXTRA=("$@")
-for f in 20 40 100; do
+for f in ${FRACTIONS:-20 40 100}; do
   frac=$(python -c "print($f/100)")
   train fs_$f supervised_fraction=$frac steps=$FS_STEPS fs_steps=$FS_STEPS
   train ws_$f supervised_fraction=$frac init="$OUT/fs_$f" steps=$WS_STEPS fs_steps=0
 done
+[ "${CONTROLS:-1}" = 1 ] || exit 0   # CONTROLS=0: only the FS / FS-then-WS pairs
 train ws_0 supervised_fraction=0 steps=$((FS_STEPS + WS_STEPS)) fs_steps=0
 train fs_0 supervised_fraction=0 steps=0 fs_steps=0          # the untrained network (paper's FS 0 %)
 # control: FS continued for the WS phase's steps on the supervised clips only (same step count as ws_20)

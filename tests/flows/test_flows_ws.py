@@ -288,3 +288,19 @@ def test_multistage_image_network_trains_every_stage(patched, prior_run):
     with pytest.raises(InputError, match="image network"):
         m.predictor().predict(__import__("weakpose.data.contracts", fromlist=["x"]).Keypoints2D(
             np.zeros((1, 17, 2), np.float32), np.ones((1, 17), np.float32), None))
+
+
+def test_config_files():
+    """configs/flows_ws_cpu.toml is the default written out; the image configs resolve and the
+    paper-size network has the paper's stage sizes."""
+    from pathlib import Path
+
+    from weakpose.engine.config import resolve_config
+    from weakpose.methods.flows_ws import FlowsWSConfig
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    assert resolve_config(FlowsWSConfig, root / "flows_ws_cpu.toml") == FlowsWSConfig(prior="runs/prior")
+    paper = resolve_config(FlowsWSConfig, root / "flows_ws_image_paper.toml")
+    assert (paper.image_pose_layers, paper.image_pose_channels, paper.image_kernel, paper.image_size) == (5, 128, 7, 256)
+    cpu = resolve_config(FlowsWSConfig, root / "flows_ws_image_cpu.toml")
+    assert cpu.net == "image" and cpu.image_size % 32 == 0

@@ -47,7 +47,7 @@ from weakpose.priors.flow import FlowConfig, NormalizingFlow
 
 @dataclass
 class FlowsWSConfig(TrainConfig):
-    steps: int = 3000
+    steps: int = 6000
     batch_size: int = 128
     lr: float = 1e-3
     lr_final: float = 1e-5
@@ -56,7 +56,7 @@ class FlowsWSConfig(TrainConfig):
     prior: str = ""                  # run folder of `weakpose train prior` (required unless `init` is given)
     init: str = ""                   # a flows-ws run to start from (its networks, flow and body model)
     rep: str = "aa"                  # rotation representation of the prior's flow
-    supervised_fraction: float = 1.0  # share of the training frames with 3D (whole clips); 0 = WS only
+    supervised_fraction: float = 0.2  # share of the training frames with 3D (whole clips); 0 = WS only
     fs_steps: int = 3000             # steps of the FS phase; the remaining steps are WS
     fs_with_ws: bool = True          # FS phase loss L_fs + L_ws (paper) or L_fs alone
     sigma_kp: float = 5.0            # px; sets w_ψ = 2σ²/J and w_β = σ²/J of L_ws (as the fitter)
