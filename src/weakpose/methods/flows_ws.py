@@ -126,7 +126,9 @@ class FlowsWSMethod(Method):
         init = _load_run(config.init, self.name, "init") if config.init else None
         prior = None
         if init is not None:
-            for k in ("rep", "net", "width", "blocks", "norm"):
+            arch = ("rep", "net", "width", "blocks", "norm") + tuple(
+                k for k in init["config"] if k.startswith("image_") and config.net == "image")
+            for k in arch:
                 if init["config"][k] != getattr(config, k):
                     raise InputError(f"config: key '{k}': {config.init} has {init['config'][k]!r}, this run {getattr(config, k)!r}")
             for k in ("flow_steps", "flow_hidden", "flow_layers", "num_betas"):
