@@ -10,7 +10,8 @@ renderer gives each crop's exact 2D labels and the true camera-frame 3D (used he
 scoring). With ``--train-subjects`` the same is done on the training subjects (Table 1
 structure). The teacher lifts the crops' true 2D labels; each image student is scored twice:
 with its own 2D (soft-argmax of its heatmaps, "own 2D") and with the true 2D labels and only its
-depth ("true 2D + its z", the teacher's situation). Metrics (mm): PA-MPJPE and MPJPE of
+depth ("true 2D + its z", the teacher's situation); the depth-less baseline keeps the true 2D
+with zero depth. Metrics (mm): PA-MPJPE and MPJPE of
 :mod:`weakpose.metrics` (no reflections) on the bone-length-scaled output (DESIGN.md §5), MPJPE of
 the raw output (one global scale), and the depth error of Wang et al. (mean |Δz|, root-relative).
 """
@@ -49,6 +50,8 @@ def evaluate(teacher: str, models: dict[str, str], batch: ImageBatch) -> dict[st
     t_pred, _ = load(teacher)
     rows = {"teacher (true 2D)": score(to_millimetres(t_pred.normalised_poses(batch.w, batch.mask),
                                                        t_pred.mean_bone_lengths, t_pred.raw_scale), gt)}
+    flat = torch.cat([batch.w, torch.zeros_like(batch.w[..., :1])], dim=-1)     # DESIGN.md §5 depth-less baseline
+    rows["depth-less (true 2D, z = 0)"] = score(to_millimetres(flat, t_pred.mean_bone_lengths, t_pred.raw_scale), gt)
     for name, run in models.items():
         pred, _ = load(run)
         rows[f"{name} (own 2D)"] = score(pred.predict_images(batch), gt)
