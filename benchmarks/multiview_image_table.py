@@ -9,7 +9,7 @@ never sees).
         --config configs/multiview_image_cpu.toml
     # each row (trains RUN_DIR=runs/mvimg/ROW unless it holds a model, then scores it)
     PYTHONPATH=src python benchmarks/multiview_image_table.py --pretrained runs/mvimg/pre2d.pt \\
-        --runs runs/mvimg --rows 2d_only ws ws_r fs
+        --runs runs/mvimg --rows 2d_only ws ws_r fs ws_uv1=ws:uv_grad=1
 
 Prints a markdown table; each run's scores go to RUN_DIR/eval_image.json. All rows use
 ``configs/multiview_image_cpu.toml`` plus ``supervision=ROW`` and the given overrides.
@@ -45,6 +45,13 @@ CONFIG = ROOT / "configs" / "multiview_image_cpu.toml"
 LABELS = {"start": "pre-trained 2D model (start of every row; depth maps untrained)",
           "2d_only": "2D-only: L_H (labels + pseudo labels), no L_MC", "ws": "WS: + alpha L_MC (Procrustes R) + beta L_B",
           "ws_r": "WS + R: + alpha L_MC (known R) + beta L_B", "fs": "FS: + psi L_z (3D depth of the multi-view images)"}
+
+
+def parse_row(spec: str) -> tuple[str, str, list[str]]:
+    """``ws`` or ``NAME=SUPERVISION:key=value,key=value`` -> (run dir name, supervision, overrides)."""
+    name, _, rest = spec.partition("=") if "=" in spec.split(":")[0] else (spec.split(":")[0], "", spec)
+    supervision, _, extra = (rest or name).partition(":")
+    return name, supervision, [e for e in extra.split(",") if e]
 
 
 def score(predictor: ImagePredictor, test, pool) -> dict[str, float]:
@@ -85,18 +92,20 @@ def main() -> None:
         results["start"] = score(ImagePredictor(net, bones_mm, base.scale_pair, depthless=True), test, pool)
         runs.mkdir(parents=True, exist_ok=True)
         start_file.write_text(json.dumps(results["start"], indent=2))
-    for row in a.rows:
+    for spec in a.rows:
+        row, supervision, extra = parse_row(spec)
         run = runs / row
         if not (run / "model.pt").exists():
             t1 = time.perf_counter()
-            train("multiview", run, a.config, ["variant=image", f"supervision={row}", f"pretrained_2d={a.pretrained}",
-                                               *a.overrides], resume=(run / "last.pt").exists(), progress=False)
+            train("multiview", run, a.config, ["variant=image", f"supervision={supervision}",
+                                               f"pretrained_2d={a.pretrained}", *a.overrides, *extra],
+                  resume=(run / "last.pt").exists(), progress=False)
             (run / "train_seconds.txt").write_text(f"{time.perf_counter() - t1:.0f}\n")
         predictor = MultiviewMethod.load_predictor(load_checkpoint(run / "model.pt"))
         res = score(predictor, test, pool)
         res["train_seconds"] = float((run / "train_seconds.txt").read_text()) if (run / "train_seconds.txt").exists() else float("nan")
         (run / "eval_image.json").write_text(json.dumps(res, indent=2))
-    for row in ["2d_only", "ws", "ws_r", "fs"]:
+    for row in ["2d_only", "ws", "ws_r", "fs"] + [parse_row(r)[0] for r in a.rows]:
         f = runs / row / "eval_image.json"
         if f.exists():
             results[row] = json.loads(f.read_text())
@@ -104,7 +113,7 @@ def main() -> None:
           "unlabeled-views 2D px | train s |")
     print("|---|---|---|---|---|---|---|---|")
     for row, r in results.items():
-        print(f"| {LABELS[row]} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['px']:.3f} | {r['px_visible']:.3f} | "
+        print(f"| {LABELS.get(row, row)} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['px']:.3f} | {r['px_visible']:.3f} | "
               f"{r['pck5']:.1f} | {r['pool_px']:.3f} | {r.get('train_seconds', float('nan')):.0f} |")
 
 

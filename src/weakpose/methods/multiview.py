@@ -1,6 +1,7 @@
 """Multi-view consistency with 2.5D pose (Iqbal, Molchanov & Kautz, CVPR 2020): ``weakpose train multiview``.
 
-Keypoint-input variant (the default; the paper's heatmap network is the ``image`` variant):
+Keypoint-input variant (the default; the paper's heatmap network on images is ``variant=image``,
+:mod:`weakpose.methods.multiview_image`, dispatched from :class:`MultiviewMethod`):
 a residual MLP reads 2D keypoints + confidences (encoded by :func:`weakpose.codec.encode_2d`)
 and outputs the scale-normalised relative depths ``z_rel`` (z_j - z_root over the scale-pair
 distance, positive further away) and a 2D estimate of every joint, used where the input joint is
@@ -106,6 +107,8 @@ class MultiviewConfig(TrainConfig):
     labelled_rig: str = "wild"       # their cameras: wild (the MPII role) | h36m
     unlabeled_subjects: tuple[int, ...] = (6, 7, 8)  # unlabeled multi-view images (h36m rig)
     unlabeled_pool: int = 512        # multi-view instants rendered once (pseudo labels fixed)
+    uv_grad: float = 0.1             # scale of the weak losses' gradient into the 2D (paper: 1; see docs)
+    mv_labels: bool = False          # multi-view images 2D-annotated (paper rows 2D = H+M; see docs)
     pseudo_labels: bool = True       # the tau regulariser (Iqbal §3.3)
     pseudo_tau: float = 0.5
     pretrained_2d: str = ""          # file from `python -m weakpose.methods.multiview_image pretrain`

@@ -37,7 +37,12 @@ Choices the paper leaves open (docs/multiview.md, "Image variant"):
 * By default (``root_depth_grad = false``) the root depth of Eq. 3 is differentiated with respect
   to the 2D but not the relative depths (:func:`poses_from_crops`), and the scale pair's depth
   difference is bounded as in the keypoint variant; L_MC moves the 2D heatmaps (§3.3) through
-  the rays K^-1 [u, v, 1] and z_root.
+  the rays K^-1 [u, v, 1] and z_root, and through Eq. 5's weights.
+* ``uv_grad`` (default 0.1) scales both gradient paths from L_MC / L_B into the 2D heatmaps
+  (:func:`scale_gradient`; 1 = the paper's plain gradient, which wrecked the 2D at 64 px crops).
+* ``mv_labels = true`` makes the multi-view images 2D-annotated (the paper's rows with
+  2D = H+M): their labels replace the pseudo labels in L_H and the 3D of L_MC / L_B is
+  reconstructed from them (phi = 1), as the keypoint variant's ``reconstruct_from = labels``.
 """
 
 from __future__ import annotations
@@ -81,20 +86,28 @@ J = 17
 # --------------------------------------------------------------------------------------------
 # Network read-out (Eq. 4, 5) and reconstruction
 # --------------------------------------------------------------------------------------------
-def read_2p5d(heatmaps: torch.Tensor, depth_maps: torch.Tensor, lam: float, stride: int
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x`` in the forward pass, ``factor`` times its gradient in the backward pass."""
+    if factor == 1.0:
+        return x
+    return x.detach() + factor * (x - x.detach()) if factor else x.detach()
+
+
+def read_2p5d(heatmaps: torch.Tensor, depth_maps: torch.Tensor, lam: float, stride: int,
+              heatmap_grad: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """2.5D pose from the 2J network outputs [B, J, h, w] each.
 
     ``H_bar = softmax(H, lam)`` (spatial), ``(u, v) = sum_U U H_bar(U)`` in input pixels (Eq. 4),
     ``z_rel_j = sum H_bar_j * H^z_j`` (Eq. 5), and ``phi_j = H_j(u_j, v_j)`` (bilinear, clipped
     to [0, 1]; Eq. 8). Returns uv [B, J, 2], z_rel [B, J] (as read, not yet root-relative),
-    phi [B, J].
+    phi [B, J]. ``heatmap_grad`` scales the gradient that reaches the heatmaps through Eq. 5's
+    weights (1 = the plain formula).
     """
     if heatmaps.shape != depth_maps.shape:
         raise ValueError(f"heatmaps {tuple(heatmaps.shape)} and depth maps {tuple(depth_maps.shape)} differ")
     norm = spatial_softmax(heatmaps, lam)
     uv = soft_argmax(norm, stride)
-    z_rel = expected_value(norm, depth_maps)
+    z_rel = expected_value(scale_gradient(norm, heatmap_grad), depth_maps)
     phi = sample_heatmaps(heatmaps, uv, stride).clamp(0.0, 1.0)
     return uv, z_rel, phi
 
@@ -111,11 +124,12 @@ class ImageTwoPointFive(nn.Module):
         self.scale_pair = tuple(scale_pair)
         self.pair_depth_bound = pair_depth_bound
 
-    def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, rgb: torch.Tensor, heatmap_grad: float = 1.0) -> dict[str, torch.Tensor]:
         """rgb [B, H, W, 3] in [0, 1] -> heatmaps, depth_maps [B, J, h, w], uv [B, J, 2] (crop
-        px), z_rel [B, J] (root 0, scale pair bounded), phi [B, J]."""
+        px), z_rel [B, J] (root 0, scale pair bounded), phi [B, J]. ``heatmap_grad`` scales the
+        gradient from z_rel into the heatmaps (Eq. 5's weights)."""
         hm, dm = self.net(normalize_images(rgb))
-        uv, z, phi = read_2p5d(hm, dm, self.lam, self.stride)
+        uv, z, phi = read_2p5d(hm, dm, self.lam, self.stride, heatmap_grad)
         z_rel = bound_pair_depth(z - z[:, :1], self.scale_pair, self.pair_depth_bound)
         return {"heatmaps": hm, "depth_maps": dm, "uv": uv, "z_rel": z_rel, "phi": phi}
 
@@ -199,7 +213,7 @@ class ViewPool:
     @classmethod
     def from_scene(cls, scene: Scene) -> "ViewPool":
         r = scene.render
-        f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+        f = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
         return cls((r.rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8), f(scene.crop), f(scene.K), f(scene.R),
                    r.joints_2d, r.joints_cam, r.visible)
 
@@ -409,7 +423,7 @@ class ImageMultiviewMethod(MultiviewMethod):
         n = self.rng.integers(0, len(self.pool), c.batch_size)
         views = np.argsort(self.rng.random((c.batch_size, self.pool.rgb.shape[1])), 1)[:, :c.views]
         take = lambda a: a[torch.as_tensor(n)[:, None], torch.as_tensor(views)]  # noqa: E731
-        out = {k: take(getattr(self.pool, k)) for k in ("rgb", "crop", "K", "rotations", "joints_cam")}
+        out = {k: take(getattr(self.pool, k)) for k in ("rgb", "crop", "K", "rotations", "joints_cam", "labels_2d")}
         if self.pseudo_uv is not None:
             out["pseudo_uv"], out["pseudo_w"] = take(self.pseudo_uv), take(self.pseudo_w)
         return out
@@ -429,12 +443,17 @@ class ImageMultiviewMethod(MultiviewMethod):
         S = c.crop_size
         rgb_u = color_augment(mv["rgb"].reshape(B * C, S, S, 3).to(torch.float32) / 255.0, self.color)
         n_l = len(rgb_l)
-        o = self.net(torch.cat([rgb_l, rgb_u]).to(self.device))
+        o = self.net(torch.cat([rgb_l, rgb_u]).to(self.device), heatmap_grad=c.uv_grad)
         hm_l, hm_u = o["heatmaps"][:n_l], o["heatmaps"][n_l:]
         target, w = self.targets(j2d_l, torch.ones(n_l, J))
         out = {"lh": heatmap_loss_sum(hm_l, target, w)}
         total = out["lh"]
-        if "pseudo_uv" in mv:
+        if c.mv_labels:
+            # 2D-annotated multi-view images (the paper's rows with 2D = H+M)
+            target_u, w_u = self.targets(mv["labels_2d"].reshape(B * C, J, 2), torch.ones(B * C, J))
+            out["lh_mv"] = heatmap_loss_sum(hm_u, target_u, w_u)
+            total = total + out["lh_mv"]
+        elif "pseudo_uv" in mv:
             target_u, w_u = self.targets(mv["pseudo_uv"].reshape(B * C, J, 2), mv["pseudo_w"].reshape(B * C, J))
             out["lh_pseudo"] = heatmap_loss_sum(hm_u, target_u, w_u)
             total = total + out["lh_pseudo"]
@@ -450,6 +469,10 @@ class ImageMultiviewMethod(MultiviewMethod):
             out["lz"] = loss_fs(z_u.reshape(B, C, J), z_gt.reshape(B, C, J))
             out["total"] = total + c.psi * out["lz"]
             return out
+        if c.mv_labels:
+            # as the keypoint variant's default: the 3D of L_MC / L_B from the 2D labels, phi = 1
+            uv_u, phi_u = flat(mv["labels_2d"]), torch.ones_like(phi_u)
+        uv_u = scale_gradient(uv_u, c.uv_grad)
         pts = poses_from_crops(uv_u, z_u, flat(mv["crop"]), flat(mv["K"]), tuple(c.scale_pair), c.root_depth_grad)
         poses, phi = pts.reshape(B, C, J, 3), phi_u.reshape(B, C, J)
         rot = mv["rotations"].to(self.device) if c.supervision == "ws_r" else None
