@@ -82,6 +82,15 @@ def accuracy(args) -> dict:
     rows["zero code, PA allowing reflections (diagnostic)"] = {
         "mpjpe": float("nan"), "pa_mpjpe": float(pa_refl.mean()), "pck150": float("nan"),
         "mirrored_fraction": float((pa_refl < pa_norefl - 1.0).double().mean())}
+    # diagnostic: the zero-code depth under the input's own x, y (least-squares scaled) -- how
+    # informative the generated depth is, separately from how well the pose fits the 2D
+    zc = out["positions_3d_zero_code"].astype(np.float64)
+    xy = flat[..., :2].astype(np.float64)
+    a = (xy * zc[..., :2]).sum((1, 2)) / np.maximum((xy ** 2).sum((1, 2)), 1e-12)
+    hybrid = np.concatenate([a[:, None, None] * xy, zc[..., 2:]], -1).astype(np.float32)
+    r = evaluate_predictions(hybrid, gt)
+    rows["input x, y + zero-code depth (diagnostic)"] = {"mpjpe": r["mpjpe"], "pa_mpjpe": r["pa_mpjpe"],
+                                                         "pck150": r["pck150"]}
     print(f"{args.test}, every {args.every}th sample ({len(gt)}), missing limb joints: {args.missing}")
     print(f"{'':50s}{'MPJPE':>8s}{'PA-MPJPE':>10s}{'PCK150':>8s}")
     for k, v in rows.items():

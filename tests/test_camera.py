@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from weakpose.camera import (backproject, load_rig, look_at, nearest_orthonormal_2x3, project,
-                             sample_wild_cameras, weak_perspective_project)
+                             rotation_from_2x3, sample_wild_cameras, weak_perspective_project)
 from weakpose.data.contracts import InputError
+from weakpose.geometry.rotations import axis_angle_to_matrix
 
 
 def test_project_hand_made():
@@ -64,3 +65,28 @@ def test_nearest_orthonormal(rng):
         assert ((Q - M) ** 2).sum((-1, -2)).le(((R - M) ** 2).sum((-1, -2)) + 1e-12).all()
     X = torch.as_tensor(rng.normal(size=(6, 17, 3)))
     assert torch.allclose(weak_perspective_project(Q, X), X @ Q.transpose(-1, -2))
+
+
+def test_rotation_from_scaled_orthographic_camera():
+    R = axis_angle_to_matrix(torch.tensor([[0.4, 2.0, -0.3], [1.0, 0.0, 0.2]], dtype=torch.float64))
+    Rhat = rotation_from_2x3(3.0 * R[:, :2])
+    assert torch.allclose(Rhat, R, atol=1e-10)
+    assert torch.allclose(torch.linalg.det(Rhat), torch.ones(2, dtype=torch.float64), atol=1e-10)
+    assert np.allclose(rotation_from_2x3(3.0 * R[:, :2].numpy()), R.numpy(), atol=1e-10)
+
+
+def test_nearest_orthonormal_gradient_is_the_svd_gradient_and_finite_at_rank_one():
+    g = torch.Generator().manual_seed(2)
+    weights = torch.randn(8, 2, 3, generator=g, dtype=torch.float64)
+    M = torch.randn(8, 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    (nearest_orthonormal_2x3(M, ridge=1e-10) * weights).sum().backward()
+    M_svd = M.detach().clone().requires_grad_(True)
+    U, _, Vh = torch.linalg.svd(M_svd, full_matrices=False)
+    ((U @ Vh) * weights).sum().backward()
+    assert torch.allclose(M.grad, M_svd.grad, atol=1e-6)
+    rank_one = torch.randn(8, 1, 3, generator=g, dtype=torch.float64) * torch.tensor([[1.0], [0.5]], dtype=torch.float64)
+    rank_one.requires_grad_(True)
+    Q = nearest_orthonormal_2x3(rank_one)
+    assert torch.allclose(Q @ Q.transpose(-1, -2), torch.eye(2, dtype=torch.float64).expand(8, 2, 2), atol=1e-10)
+    (Q * weights).sum().backward()
+    assert torch.isfinite(rank_one.grad).all()

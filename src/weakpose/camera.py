@@ -52,18 +52,55 @@ def weak_perspective_project(M: Array, X: Array) -> Array:
     return X @ _t(M)
 
 
-def nearest_orthonormal_2x3(M: Array) -> Array:
+def _ridge_polar_2x3(M: Array, ridge: float) -> Array:
+    """``(M Mᵀ + εI)^{-1/2} M`` for torch ``M`` [..., 2, 3], ε = ``ridge``·tr(M Mᵀ), with the
+    closed-form inverse square root of a 2×2 SPD matrix: ``√A = (A + sI)/t``, ``s = √det A``,
+    ``t = √(tr A + 2s)``."""
+    import torch
+
+    a = M @ M.transpose(-1, -2)
+    eps = ridge * a.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(1e-12)
+    a = a + eps[..., None, None] * torch.eye(2, dtype=M.dtype, device=M.device)
+    s = torch.sqrt((a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]).clamp_min(1e-30))
+    t = torch.sqrt(a[..., 0, 0] + a[..., 1, 1] + 2 * s)
+    b00, b11, b01 = a[..., 0, 0] + s, a[..., 1, 1] + s, a[..., 0, 1]
+    adj = torch.stack([torch.stack([b11, -b01], -1), torch.stack([-b01, b00], -1)], -2)
+    return (adj / (s * t)[..., None, None]) @ M
+
+
+def nearest_orthonormal_2x3(M: Array, ridge: float = 1e-4) -> Array:
     """The 2×3 matrix with orthonormal rows closest to ``M`` in Frobenius norm (via SVD).
 
-    ``M = U S Vᵀ`` gives ``U Vᵀ``. Differentiable in torch where the singular values differ.
+    ``M = U S Vᵀ`` gives ``U Vᵀ``. For torch tensors that require gradients the backward pass
+    is that of the ridge-regularised polar factor ``(M Mᵀ + εI)^{-1/2} M`` (ε = ``ridge``·tr MMᵀ):
+    equal to the SVD's gradient for well-conditioned ``M``, but finite when ``M`` is (nearly)
+    rank one, where the thin SVD's backward has 1/σ_min terms and gives NaNs.
     """
     if isinstance(M, np.ndarray):
         U, _, Vh = np.linalg.svd(M, full_matrices=False)
-    else:
-        import torch
+        return U @ Vh
+    import torch
 
-        U, _, Vh = torch.linalg.svd(M, full_matrices=False)
-    return U @ Vh
+    U, _, Vh = torch.linalg.svd(M.detach(), full_matrices=False)
+    exact = U @ Vh
+    if not M.requires_grad:
+        return exact
+    smooth = _ridge_polar_2x3(M, ridge)
+    return smooth + (exact - smooth).detach()
+
+
+def rotation_from_2x3(M: Array) -> Array:
+    """Rotation [..., 3, 3] whose first two rows are the nearest orthonormal rows r₁, r₂ of a
+    (scaled) orthographic camera ``M`` [..., 2, 3] and whose third is r₃ = r₁ × r₂ (right-handed,
+    z forward as in the OpenCV camera frame): ``x_cam = R x`` maps the camera's object frame
+    into the camera frame, and ``M x`` ∝ the first two coordinates of ``x_cam``."""
+    r = nearest_orthonormal_2x3(M)
+    if isinstance(r, np.ndarray):
+        return np.concatenate([r, np.cross(r[..., 0, :], r[..., 1, :])[..., None, :]], axis=-2)
+    import torch
+
+    r3 = torch.linalg.cross(r[..., 0, :], r[..., 1, :], dim=-1)
+    return torch.cat([r, r3[..., None, :]], dim=-2)
 
 
 @dataclass

@@ -1,11 +1,11 @@
-"""Template frame, 2D normalisation and camera rotation of Li & Lee 2020 (hypotheses_data)."""
+"""Template frame and 2D normalisation of Li & Lee 2020 (hypotheses_data)."""
 
 import numpy as np
 import pytest
 import torch
 
 from weakpose.geometry.rotations import axis_angle_to_matrix
-from weakpose.methods.hypotheses_data import (LIMB_JOINTS, TORSO, align_to_template, camera_rotation,
+from weakpose.methods.hypotheses_data import (LIMB_JOINTS, TORSO, align_to_template,
                                               joint_weights, mask_random_limb_joints, normalise_2d,
                                               torso_template)
 
@@ -73,9 +73,3 @@ def test_joint_weights_and_limb_masking():
     assert torch.all(xm[vm == 0] == 0)
 
 
-def test_camera_rotation_recovers_rotation_from_scaled_orthographic_camera():
-    R = axis_angle_to_matrix(torch.tensor([[0.4, 2.0, -0.3], [1.0, 0.0, 0.2]]))
-    M = 3.0 * R[:, :2]
-    Rhat = camera_rotation(M)
-    assert torch.allclose(Rhat, R, atol=1e-5)
-    assert torch.allclose(torch.linalg.det(Rhat), torch.ones(2), atol=1e-5)

@@ -129,12 +129,3 @@ def test_orthonormal_camera_gradient_is_finite_for_rank_one_cameras():
     assert torch.allclose(out.transpose(1, 2) @ out, torch.eye(2, dtype=torch.float64).expand(16, 2, 2), atol=1e-10)
     out.sum().backward()
     assert torch.isfinite(m.grad).all()
-    # for well-conditioned cameras the gradient is the SVD's
-    m2 = torch.randn(8, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
-    weights = torch.randn(8, 3, 2, generator=g, dtype=torch.float64)
-    (orthonormal_camera(m2, ridge=1e-10) * weights).sum().backward()
-    from weakpose.camera import nearest_orthonormal_2x3
-
-    m3 = m2.detach().clone().requires_grad_(True)
-    (nearest_orthonormal_2x3(m3.transpose(1, 2)).transpose(1, 2) * weights).sum().backward()
-    assert torch.allclose(m2.grad, m3.grad, atol=1e-6)

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from weakpose.camera import rotation_from_2x3
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.methods import hypotheses_losses as L
-from weakpose.methods.hypotheses_data import (align_to_template, camera_rotation, joint_weights,
+from weakpose.methods.hypotheses_data import (align_to_template, joint_weights,
                                               mask_random_limb_joints, normalise_2d, torso_template)
 from weakpose.methods.meanshift import hypothesis_std, mean_shift_mode
 from weakpose.models.generative import GenerativeLifter, PoseCritic
@@ -347,7 +348,7 @@ class HypothesesPredictor:
             b = x.shape[0]
             h = self.net.features(x)
             M = self.net.camera_from_features(h)
-            R = camera_rotation(M)
+            R = rotation_from_2x3(M)
             y0 = self.net.generate_from_features(h, torch.zeros(b, cfg.latent_dim, device=self.device))
             outs["tpl"].append(y0)
             outs["cam"].append(M)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from weakpose.camera import nearest_orthonormal_2x3
 from weakpose.geometry.procrustes import procrustes
 
 PELVIS = 0
@@ -86,12 +85,3 @@ def mask_random_limb_joints(
     keep = torch.ones_like(visible)
     keep.scatter_(1, pick, 0.0)
     return x * keep[..., None], visible * keep
-
-
-def camera_rotation(M: torch.Tensor) -> torch.Tensor:
-    """Rotation [B, 3, 3] from the template frame to the camera frame given a weak-perspective
-    camera M [B, 2, 3] (paper §4.1, protocol #1): the nearest orthonormal 2×3 rows r₁, r₂ and
-    r₃ = r₁ × r₂ (right-handed, z forward as in the OpenCV camera frame)."""
-    r = nearest_orthonormal_2x3(M)
-    r3 = torch.linalg.cross(r[:, 0], r[:, 1], dim=-1)
-    return torch.cat([r, r3[:, None]], dim=1)

@@ -101,39 +101,20 @@ def reduced_gauge_basis(num_points: int, center: str | int) -> torch.Tensor:
     return torch.eye(num_points)[keep]
 
 
-def _ridge_polar(m: torch.Tensor, ridge: float) -> torch.Tensor:
-    """``m (mᵀm + εI)^{-1/2}`` for 3×2 ``m`` with the closed-form inverse square root of a 2×2
-    SPD matrix: ``√A = (A + sI)/t``, ``s = √det A``, ``t = √(tr A + 2s)``."""
-    a = m.transpose(-1, -2) @ m
-    eps = ridge * a.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(1e-12)
-    a = a + eps[..., None, None] * torch.eye(2, dtype=m.dtype, device=m.device)
-    s = torch.sqrt((a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]).clamp_min(1e-30))
-    t = torch.sqrt(a[..., 0, 0] + a[..., 1, 1] + 2 * s)
-    b00, b11, b01 = a[..., 0, 0] + s, a[..., 1, 1] + s, a[..., 0, 1]
-    adj = torch.stack([torch.stack([b11, -b01], -1), torch.stack([-b01, b00], -1)], -2)
-    return m @ (adj / (s * t)[..., None, None])
-
-
 def orthonormal_camera(m: torch.Tensor, ridge: float = 1e-4) -> torch.Tensor:
-    """Nearest matrix with orthonormal columns to a 3×2 camera ``m`` [..., 3, 2].
-
-    Forward: the SVD projection of :func:`weakpose.camera.nearest_orthonormal_2x3` (on ``mᵀ``;
-    the paper's ``M`` is 3×2, the foundation's 2×3). Backward: the gradient of the ridge-
-    regularised polar factor ``m (mᵀm + εI)^{-1/2}`` (ε = ``ridge``·tr mᵀm), which equals the SVD
-    gradient for well-conditioned ``m`` but stays finite when ``m`` is (nearly) rank one — the
-    thin SVD's backward has 1/σ_min terms and produced NaNs when training the 12-level network.
-    """
-    exact = nearest_orthonormal_2x3(m.transpose(-1, -2)).transpose(-1, -2)
-    if not m.requires_grad:
-        return exact
-    smooth = _ridge_polar(m, ridge)
-    return smooth + (exact - smooth).detach()
+    """Nearest matrix with orthonormal columns to a 3×2 camera ``m`` [..., 3, 2]: the paper's
+    ``M`` is 3×2, the foundation's 2×3, so this is
+    :func:`weakpose.camera.nearest_orthonormal_2x3` on ``mᵀ`` (its backward stays finite for
+    rank-one cameras, which the 12-level network produced early in training)."""
+    return nearest_orthonormal_2x3(m.transpose(-1, -2), ridge).transpose(-1, -2)
 
 
 def camera_rotation(m: torch.Tensor) -> torch.Tensor:
     """Eq. 5: R = [m₁, m₂, m₁ × m₂] [..., 3, 3] from an orthonormal 3×2 camera ``m``.
 
     Camera-frame coordinates of a shape are ``S R`` (x, y = the weak-perspective image, z = depth).
+    ``m`` is already orthonormal here, so this is :func:`weakpose.camera.rotation_from_2x3`
+    (of ``mᵀ``, transposed) without its projection, and ``R[..., :2] == m`` exactly.
     """
     m1, m2 = m[..., 0], m[..., 1]
     return torch.stack([m1, m2, torch.linalg.cross(m1, m2, dim=-1)], dim=-1)
