@@ -159,8 +159,8 @@ def poses_from_crops(uv_crop: torch.Tensor, z_rel: torch.Tensor, crop: torch.Ten
     """Scale-normalised camera-frame 3D [B, J, 3] (Eq. 2-3) from crop pixels.
 
     The crop's 2D goes back to full-image pixels through the exact inverse crop affine (crops
-    may be rotated, and :func:`weakpose.camera.normalized_coordinates` needs an upper-triangular
-    K), then the shared reconstruction runs with the full camera K.
+    may be rotated), then the shared reconstruction runs with the full camera K (equivalent to
+    reconstructing with ``crop @ K``, which :func:`weakpose.camera.backproject` also inverts).
 
     With ``root_depth_grad`` false the root depth z_root of Eq. 3 is computed from the relative
     depths **held constant** but stays a function of the 2D: moving the 2D keeps the scale pair
