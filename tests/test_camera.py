@@ -90,3 +90,16 @@ def test_nearest_orthonormal_gradient_is_the_svd_gradient_and_finite_at_rank_one
     assert torch.allclose(Q @ Q.transpose(-1, -2), torch.eye(2, dtype=torch.float64).expand(8, 2, 2), atol=1e-10)
     (Q * weights).sum().backward()
     assert torch.isfinite(rank_one.grad).all()
+
+
+def test_backproject_through_a_rotated_crop_matrix(rng):
+    """``crop @ K`` of a rotated person crop is not upper triangular; back-projection inverts it."""
+    K = np.array([[1100.0, 0.0, 500.0], [0.0, 1050.0, 480.0], [0.0, 0.0, 1.0]])
+    c, s = np.cos(0.4), np.sin(0.4)
+    crop = np.array([[0.3 * c, -0.3 * s, -40.0], [0.3 * s, 0.3 * c, 25.0], [0.0, 0.0, 1.0]])
+    A = crop @ K
+    X = rng.normal(size=(5, 17, 3)) * 300 + np.array([0.0, 0.0, 4000.0])
+    np.testing.assert_allclose(backproject(project(X, A), X[..., 2], A), X, rtol=1e-9, atol=1e-6)
+    At = torch.as_tensor(A)
+    Xt = torch.as_tensor(X)
+    assert torch.allclose(backproject(project(Xt, At), Xt[..., 2], At), Xt, atol=1e-6)

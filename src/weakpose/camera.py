@@ -32,13 +32,19 @@ def project(points_cam: Array, K: Array) -> Array:
 
 
 def backproject(uv: Array, depth: Array, K: Array) -> Array:
-    """Pixels ``[..., J, 2]`` at depths ``[..., J]`` -> camera-frame points ``[..., J, 3]``."""
-    fx, fy = K[..., 0, 0, None], K[..., 1, 1, None]
-    cx, cy, skew = K[..., 0, 2, None], K[..., 1, 2, None], K[..., 0, 1, None]
-    y = (uv[..., 1] - cy) / fy
-    x = (uv[..., 0] - cx - skew * y) / fx
-    stack = np.stack if isinstance(uv, np.ndarray) else __import__("torch").stack
-    return stack([x * depth, y * depth, depth], -1)
+    """Pixels ``[..., J, 2]`` at depths ``[..., J]`` -> camera-frame points ``[..., J, 3]``.
+
+    ``K`` is any pixel-from-camera matrix ``[..., 3, 3]`` whose last row is ``[0, 0, 1]``
+    (intrinsics with skew, and also ``crop @ K`` of a rotated person crop): the ray of a pixel is
+    ``K⁻¹ [u, v, 1]``, whose z is 1, scaled by the depth.
+    """
+    if isinstance(uv, np.ndarray):
+        rays = np.concatenate([uv, np.ones_like(uv[..., :1])], -1) @ _t(np.linalg.inv(K))
+    else:
+        import torch
+
+        rays = torch.cat([uv, torch.ones_like(uv[..., :1])], -1) @ _t(torch.linalg.inv(K))
+    return rays * depth[..., None]
 
 
 def normalized_coordinates(uv: Array, K: Array) -> Array:

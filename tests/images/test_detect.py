@@ -18,14 +18,25 @@ from weakpose.inference.detect import MediaPipePoseDetector, read_image  # noqa:
 from weakpose.skeleton import H36M17  # noqa: E402
 
 # Hand-marked pixel boxes (x0, y0, x1, y1), drawn by looking at the photos, for joints that
-# the foundation's MediaPipe mapping defines: neck_nose = nose, head = mid-ear,
-# shoulders (the person's own left/right).
-NOSE, HEAD, L_SH, R_SH, THORAX = 9, 10, 11, 14, 8
+# the foundation's MediaPipe mapping defines with CMU semantics: head = base of the skull
+# (mid-ear), thorax = mid-shoulder, shoulders (the person's own left/right). neck_nose is the
+# mid-neck (mean of shoulders and ears), so it must lie in the box spanned by head and thorax.
+NECK, HEAD, L_SH, R_SH, THORAX = 9, 10, 11, 14, 8
+
+
+def _span(a, b):
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+_HEAD_THORAX = {
+    "grace_hopper": ((235, 190, 300, 260), (220, 360, 320, 460)),
+    "astronaut": ((200, 100, 260, 165), (170, 215, 250, 290)),
+}
 BOXES = {
-    "grace_hopper": {NOSE: (240, 205, 295, 275), HEAD: (235, 190, 300, 260), L_SH: (380, 360, 490, 460),
-                     R_SH: (40, 360, 160, 460), THORAX: (220, 360, 320, 460)},
-    "astronaut": {NOSE: (195, 110, 250, 160), HEAD: (200, 100, 260, 165), L_SH: (270, 220, 350, 300),
-                  R_SH: (80, 210, 160, 300), THORAX: (170, 215, 250, 290)},
+    "grace_hopper": {HEAD: _HEAD_THORAX["grace_hopper"][0], THORAX: _HEAD_THORAX["grace_hopper"][1],
+                     NECK: _span(*_HEAD_THORAX["grace_hopper"]), L_SH: (380, 360, 490, 460), R_SH: (40, 360, 160, 460)},
+    "astronaut": {HEAD: _HEAD_THORAX["astronaut"][0], THORAX: _HEAD_THORAX["astronaut"][1],
+                  NECK: _span(*_HEAD_THORAX["astronaut"]), L_SH: (270, 220, 350, 300), R_SH: (80, 210, 160, 300)},
 }
 
 

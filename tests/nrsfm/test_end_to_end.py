@@ -25,11 +25,9 @@ def _predictor(run):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_teacher):
     torch.set_num_threads(1)
-    tmp = tmp_path_factory.mktemp("nrsfm_runs")
-    teacher_dir, student_dir = tmp / "teacher", tmp / "student"
-    train("nrsfm", teacher_dir, overrides=TINY + ["steps=200", "atoms=64,32,16", "lr=3e-3"], progress=False)
+    teacher_dir, student_dir = tiny_teacher, tmp_path_factory.mktemp("nrsfm_runs") / "student"
     train("distill", student_dir, overrides=TINY + [f"teacher={teacher_dir}", "steps=150", "width=128", "lr=2e-3"],
           progress=False)
     return teacher_dir, student_dir

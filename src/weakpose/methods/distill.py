@@ -13,8 +13,12 @@ cameras are treated as oracles (§4.1), and its global depth sign is the one cho
 
 ``loss = "weaksup"`` trains the same student with the teacher's depths as hard L1 targets
 (the paper's "Weaksup-bs" baseline, §5.2). The default student takes 2D keypoints
-(:class:`~weakpose.models.keypoint_student.KeypointStudent`); the paper's image-input
-integral-regression student is not implemented here.
+(:class:`~weakpose.models.keypoint_student.KeypointStudent`); ``student = "image"`` trains the
+paper's image-input integral-regression student
+(:class:`~weakpose.models.image_student.ImageStudent`) on crops of the training subjects
+rendered on the fly, with the teacher run on each crop's 2D labels
+(:mod:`weakpose.methods.distill_image`; ``configs/distill_image_cpu.toml``,
+``configs/distill_image_paper.toml``).
 
 Choices the paper leaves open: the per-sample losses are summed over joints and averaged over the
 batch; the L1 on (x, y) and the depth term have equal weight (Eq. 15 has none); missing joints
@@ -36,6 +40,14 @@ from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine
 from weakpose.methods.base import Method
+from weakpose.methods.distill_image import (
+    ImageBatch,
+    ImageStudentPredictor,
+    image_batch,
+    image_poses,
+    render_image_set,
+    student_xyz,
+)
 from weakpose.methods.distill_loss import DistillationOperator
 from weakpose.methods.nrsfm import (
     NRSfMConfig,
@@ -48,6 +60,7 @@ from weakpose.methods.nrsfm import (
     run_batched,
     to_millimetres,
 )
+from weakpose.models.image_student import ImageStudent
 from weakpose.models.keypoint_student import KeypointStudent
 from weakpose.models.nrsfm import DeepNRSfM, camera_rotation, gauge_matrix, reduced_gauge_basis
 
@@ -57,7 +70,7 @@ class DistillConfig(TrainConfig):
     """Distilled student. Defaults: CPU-sized keypoint student (~5 min on 2 cores)."""
 
     teacher: str = ""               # run folder (or model file) of a trained `weakpose train nrsfm`
-    student: str = "keypoint"       # keypoint (the image student is not implemented)
+    student: str = "keypoint"       # keypoint | image (integral regression on rendered crops)
     loss: str = "distill"           # distill (Eq. 14-15) | weaksup (Weaksup-bs: hard L1 on teacher depth)
     reg_weight: float = 0.3         # β, the L1 regulariser weight of Eq. 14
     damping: float = 1e-6           # relative Tikhonov term of the right inverse (Eq. 13)
@@ -77,6 +90,11 @@ class DistillConfig(TrainConfig):
     xy_from_input: bool = True      # predictions keep the observed 2D of visible joints (as the teacher's)
     eval_every: int = 4000
     checkpoint_every: int = 2000
+    # image student only (student = "image"); rig, stride, seed above choose the rendered training data
+    backbone: str = "resnet-tiny"   # weakpose.vision.models.build_heatmap_net name (paper: resnet50)
+    crop_size: int = 64             # rendered crop side, multiple of 32 (paper: 256)
+    softmax_lambda: float = 1.0     # heatmap softmax temperature of the integral read-out (Sun et al.: 1)
+    image_samples: int = 256        # fixed rendered crops for the raw scale (training subjects) and monitoring
 
 
 def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
@@ -101,16 +119,19 @@ def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
 def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mode: str, gauge: torch.Tensor,
                  code: torch.Tensor | None = None, rotation: torch.Tensor | None = None,
                  operator: DistillationOperator | None = None, teacher_depth: torch.Tensor | None = None,
-                 reg_weight: float = 0.3) -> dict[str, torch.Tensor]:
+                 reg_weight: float = 0.3, xy_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Eq. 15 (``mode="distill"``) or Weaksup-bs (``mode="weaksup"``), averaged over the batch.
 
     ``pred`` [B, P, 3] student output; ``w``/``mask`` normalised 2D. Distill needs the teacher's
     ``code`` φ [B, K], ``rotation`` R [B, 3, 3] and the :class:`DistillationOperator` of its
     dictionary; Weaksup-bs needs ``teacher_depth`` [B, P]. Both need the ``gauge``
     [P, P]: the student's depth is made root-relative (or centred) before it is scored, since the
-    teacher's shapes are; the root's raw output is therefore free and ignored.
+    teacher's shapes are; the root's raw output is therefore free and ignored. ``xy_mask``
+    [B, P] (default ``mask``) restricts the x, y term alone (the image student leaves out labels
+    outside its crop).
     """
-    l_xy = ((pred[..., :2] - w).abs() * mask[..., None]).sum((1, 2))
+    xy_mask = mask if xy_mask is None else xy_mask
+    l_xy = ((pred[..., :2] - w).abs() * xy_mask[..., None]).sum((1, 2))
     z = pred[..., 2] @ gauge.T                       # root-relative (or centred) depth hypothesis z′
     if mode == "distill":
         code_t = operator.project(code, rotation, z)
@@ -154,8 +175,8 @@ class DistillMethod(Method):
     def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None):
         from weakpose.engine.distributed import DistInfo
 
-        if config.student != "keypoint":
-            raise InputError(f"config: key 'student': {config.student!r}; only the keypoint student is implemented")
+        if config.student not in ("keypoint", "image"):
+            raise InputError(f"config: key 'student': {config.student!r}, expected keypoint or image")
         if config.loss not in ("distill", "weaksup"):
             raise InputError(f"config: key 'loss': {config.loss!r}, expected distill or weaksup")
         teacher, tconf, sign = load_teacher(config.teacher)
@@ -165,8 +186,19 @@ class DistillMethod(Method):
         self.teacher = teacher.to(self.device)
         self.depth_sign = sign
         self.center = parse_center(tconf.center)
-        d = load_training_data(self.data_root, config, self.center, self.device)
-        self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
+        if config.student == "image":
+            from weakpose.data.mocap import TRAIN_SUBJECTS
+            from weakpose.data.statistics import training_bone_lengths
+            from weakpose.rendering.scenes import RenderedMotion
+
+            if config.noise != "gt":
+                raise InputError(f"config: key 'noise': {config.noise!r}; the image student trains on exact rendered labels (gt)")
+            self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=config.rig, seed=config.seed, stride=config.stride)
+            self.mean_bone_lengths = training_bone_lengths(self.data_root)
+            self._calib_images = self._monitor_images = None
+        else:
+            d = load_training_data(self.data_root, config, self.center, self.device)
+            self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
         p = self.teacher.num_points
         self.operator = DistillationOperator(self.teacher.shape_dictionary().detach(),
                                              reduced_gauge_basis(p, self.center).to(self.device), config.damping)
@@ -176,6 +208,14 @@ class DistillMethod(Method):
 
     @classmethod
     def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:
+        if config.student == "image":
+            try:
+                net = ImageStudent(config.backbone, config.num_points, config.softmax_lambda)
+            except ValueError as exc:
+                raise InputError(f"config: key 'backbone': {exc}") from exc
+            if config.crop_size <= 0 or config.crop_size % 32:
+                raise InputError(f"config: key 'crop_size': {config.crop_size}, expected a positive multiple of 32")
+            return {"student": net}
         return {"student": KeypointStudent(config.num_points, config.width, config.blocks, config.dropout)}
 
     def optimizers(self):
@@ -194,12 +234,21 @@ class DistillMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        idx = torch.as_tensor(self.rng.integers(0, len(self.w), c.batch_size), device=self.device)
-        w, mask = self.w[idx], self.mask[idx]
+        if c.student == "image":
+            g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+            b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
+            b = ImageBatch(*(getattr(b, f).to(self.device) for f in ImageBatch.__dataclass_fields__))
+            w, mask, xy_mask = b.w, b.mask, b.inside
+            pred = student_xyz(self.student(b.images), b)
+        else:
+            idx = torch.as_tensor(self.rng.integers(0, len(self.w), c.batch_size), device=self.device)
+            w, mask = self.w[idx], self.mask[idx]
+            xy_mask = None
+            pred = self.student(w, mask)
         t = self.teacher_batch(w)
-        terms = student_loss(self.student(w, mask), w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
+        terms = student_loss(pred, w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
                              rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
-                             reg_weight=c.reg_weight)
+                             reg_weight=c.reg_weight, xy_mask=xy_mask)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.opt.step()
@@ -208,15 +257,57 @@ class DistillMethod(Method):
 
     def predictor_state(self) -> dict:
         was_training = self.student.training
-        pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input)
-        poses = pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
+        if self.config.student == "image":
+            poses = image_poses(self.student, self.calibration_images(), self.center)
+        else:
+            pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input)
+            poses = pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
         if was_training:
             self.student.train()
         return {"raw_scale": global_scale(poses, self.mean_bone_lengths), "center": str(self.center),
                 "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
 
+    # --- image student: fixed rendered sets, resumable rendering -------------------------------
+    def calibration_images(self) -> ImageBatch:
+        """Fixed rendered crops of the *training* subjects for the raw scale (no ground truth used)."""
+        from weakpose.data.mocap import TRAIN_SUBJECTS
+
+        if self._calib_images is None:
+            c = self.config
+            self._calib_images = render_image_set(self.data_root, TRAIN_SUBJECTS, c.image_samples, c.crop_size,
+                                                  c.seed + 1, self.center, c.rig)
+        return self._calib_images
+
+    def evaluate(self) -> dict[str, float]:
+        """Keypoint student: the base monitor. Image student: MPJPE / PA-MPJPE on fixed rendered
+        crops of the test subjects (monitoring only, never used to select a run)."""
+        if self.config.student != "image":
+            return super().evaluate()
+        from weakpose.data.mocap import TEST_SUBJECTS
+        from weakpose.metrics import mpjpe, pa_mpjpe
+
+        c = self.config
+        if self._monitor_images is None:
+            self._monitor_images = render_image_set(self.data_root, TEST_SUBJECTS, min(c.image_samples, c.monitor_samples),
+                                                    c.crop_size, 123, self.center, c.rig)
+        b = self._monitor_images
+        pred = self.predictor().predict_images(b)["positions_3d"]
+        self.student.train()
+        gt = (b.joints_cam - b.joints_cam[:, :1]).numpy()
+        return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
+
+    def extra_state(self) -> dict:
+        return {"render_rng": self.images.rng.bit_generator.state} if self.config.student == "image" else {}
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.config.student == "image" and "render_rng" in state:
+            self.images.rng.bit_generator.state = state["render_rng"]
+
     @classmethod
-    def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor:
+    def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor | ImageStudentPredictor:
+        if config.student == "image":
+            return ImageStudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
+                                         np.asarray(state["mean_bone_lengths"]))
         return StudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
                                 np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
 

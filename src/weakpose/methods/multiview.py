@@ -1,6 +1,7 @@
 """Multi-view consistency with 2.5D pose (Iqbal, Molchanov & Kautz, CVPR 2020): ``weakpose train multiview``.
 
-Keypoint-input variant (the default; the paper's heatmap network is the ``image`` variant):
+Keypoint-input variant (the default; the paper's heatmap network on images is ``variant=image``,
+:mod:`weakpose.methods.multiview_image`, dispatched from :class:`MultiviewMethod`):
 a residual MLP reads 2D keypoints + confidences (encoded by :func:`weakpose.codec.encode_2d`)
 and outputs the scale-normalised relative depths ``z_rel`` (z_j - z_root over the scale-pair
 distance, positive further away) and a 2D estimate of every joint, used where the input joint is
@@ -62,13 +63,13 @@ from weakpose.models.lifter import ResidualMLP
 from weakpose.skeleton import H36M17
 
 SUPERVISION = ("fs", "ws", "ws_r", "2d_only")
-VARIANTS = ("keypoint",)
+VARIANTS = ("keypoint", "image")
 J = H36M17.num_joints
 
 
 @dataclass
 class MultiviewConfig(TrainConfig):
-    variant: str = "keypoint"        # keypoint (image: see docs/multiview.md)
+    variant: str = "keypoint"        # keypoint | image (methods/multiview_image.py)
     supervision: str = "ws"          # fs | ws | ws_r | 2d_only
     steps: int = 4000
     batch_size: int = 64             # multi-view samples per step (x views poses)
@@ -96,6 +97,25 @@ class MultiviewConfig(TrainConfig):
     eval_every: int = 1000
     checkpoint_every: int = 1000
     monitor_samples: int = 1024
+    # --- image variant only (methods/multiview_image.py); batch_size = unlabeled multi-view samples
+    backbone: str = "resnet-tiny-s2"  # vision.models name (paper: hrnet-w32)
+    crop_size: int = 64              # person crops (paper: 256)
+    sigma: float = 2.0               # Gaussian targets, heatmap cells
+    lam: float = 50.0                # spatial-softmax temperature (supp.)
+    labelled_batch: int = 32         # 2D-labelled images per step (paper: 128)
+    labelled_subjects: tuple[int, ...] = (1, 3, 5)   # images with 2D labels
+    labelled_rig: str = "wild"       # their cameras: wild (the MPII role) | h36m
+    unlabeled_subjects: tuple[int, ...] = (6, 7, 8)  # unlabeled multi-view images (h36m rig)
+    unlabeled_pool: int = 512        # multi-view instants rendered once (pseudo labels fixed)
+    uv_grad: float = 0.1             # scale of the weak losses' gradient into the 2D (paper: 1; see docs)
+    mv_labels: bool = False          # multi-view images 2D-annotated (paper rows 2D = H+M; see docs)
+    pseudo_labels: bool = True       # the tau regulariser (Iqbal §3.3)
+    pseudo_tau: float = 0.5
+    pretrained_2d: str = ""          # file from `python -m weakpose.methods.multiview_image pretrain`
+    pretrain_steps: int = 2000       # 2D pre-training run in-process when pretrained_2d is empty
+    pretrain_lr: float = 1e-3
+    monitor_instants: int = 32       # rendered test instants (x 4 views) scored while training
+    test_seed: int = 2024
 
 
 def default_intrinsics(keypoints_2d: np.ndarray, confidence: np.ndarray,
@@ -233,9 +253,31 @@ def with_tracklets(batch: MultiViewBatch, kp: np.ndarray, conf: np.ndarray, K: n
                           cat(batch.intrinsics, K), None, None)
 
 
+def training_bone_statistics(data_root, scale_pair: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean bone lengths of the training subjects (unpaired 3D: statistics only), in mm (for
+    supplementary Eq. 1) and divided per frame by the scale pair's length (mu of Eq. 11)."""
+    train_3d = load_cmu(data_root, TRAIN_SUBJECTS).positions
+    k, l = scale_pair
+    pair = np.linalg.norm(train_3d[:, k] - train_3d[:, l], axis=-1)[:, None, None]
+    return (mean_bone_lengths(train_3d).astype(np.float32),
+            mean_bone_lengths(train_3d / pair).astype(np.float32))
+
+
+def _image_variant():
+    from weakpose.methods.multiview_image import ImageMultiviewMethod
+
+    return ImageMultiviewMethod
+
+
 class MultiviewMethod(Method):
     name = "multiview"
     Config = MultiviewConfig
+
+    def __new__(cls, config: MultiviewConfig, *args, **kwargs):
+        # `weakpose train multiview variant=image` builds the image variant's method.
+        if cls is MultiviewMethod and getattr(config, "variant", "keypoint") == "image":
+            return super().__new__(_image_variant())
+        return super().__new__(cls)
 
     def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None):
         self._validate(config)
@@ -244,12 +286,8 @@ class MultiviewMethod(Method):
         self.sampler = MultiViewSampler(self.data_root, TRAIN_SUBJECTS, stride=c.stride, seed=c.seed,
                                         keep_3d=c.supervision == "fs", keep_rotations=c.supervision == "ws_r")
         self.tracklets = TrackletSet.load(c.tracklets) if c.tracklets else None
-        train_3d = load_cmu(self.data_root, TRAIN_SUBJECTS).positions  # unpaired: bone statistics only
-        self.mean_bones_mm = mean_bone_lengths(train_3d).astype(np.float32)
-        k, l = c.scale_pair
-        pair = np.linalg.norm(train_3d[:, k] - train_3d[:, l], axis=-1)[:, None, None]
-        self.mean_bones_norm = torch.tensor(mean_bone_lengths(train_3d / pair), dtype=torch.float32,
-                                            device=self.device)
+        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair))
+        self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
         self.net = self.nets["net"]
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(
@@ -265,6 +303,17 @@ class MultiviewMethod(Method):
                              f"use them with supervision ws, not {c.supervision!r}")
         if c.reconstruct_from not in ("labels", "input"):
             raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} (labels or input)")
+        if c.variant == "image":
+            if c.tracklets:
+                raise InputError("config: key 'tracklets': the image variant trains on rendered images, not tracklets")
+            if c.labelled_rig not in ("wild", "h36m"):
+                raise InputError(f"config: key 'labelled_rig': {c.labelled_rig!r} (wild or h36m)")
+            if c.crop_size % 32:
+                raise InputError(f"config: key 'crop_size': {c.crop_size} is not a multiple of 32")
+            if set(c.labelled_subjects) & set(c.unlabeled_subjects) or not set(c.labelled_subjects) | set(
+                    c.unlabeled_subjects) <= set(TRAIN_SUBJECTS):
+                raise InputError("config: keys 'labelled_subjects'/'unlabeled_subjects': must be disjoint "
+                                 f"training subjects {TRAIN_SUBJECTS}")
         if c.supervision not in SUPERVISION:
             raise InputError(f"config: key 'supervision': {c.supervision!r} (choose {', '.join(SUPERVISION)})")
         if not 2 <= c.views <= 4:
@@ -274,6 +323,8 @@ class MultiviewMethod(Method):
 
     @classmethod
     def build_modules(cls, config: MultiviewConfig) -> dict[str, nn.Module]:
+        if config.variant == "image" and cls is MultiviewMethod:
+            return _image_variant().build_modules(config)
         return {"net": KeypointTwoPointFive(config.width, config.blocks, config.dropout,
                                             tuple(config.scale_pair), config.pair_depth_bound)}
 
@@ -289,6 +340,8 @@ class MultiviewMethod(Method):
     @classmethod
     def make_predictor(cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]
                        ) -> MultiviewPredictor:
+        if config.variant == "image" and cls is MultiviewMethod:
+            return _image_variant().make_predictor(config, nets, state)
         return MultiviewPredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32),
                                   config.scale_pair, depthless=config.supervision == "2d_only")
 
