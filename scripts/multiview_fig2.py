@@ -39,6 +39,23 @@ def aligned_views(pred: np.ndarray, conf: np.ndarray) -> np.ndarray:
     return procrustes_align(src, tgt, weights=w, scale=False).numpy()
 
 
+def draw_aligned_column(axes, pred: np.ndarray, conf: np.ndarray, gt: np.ndarray, title: str,
+                        all_views_error: bool = False) -> None:
+    """Front and side views (``axes`` = two axes) of the C views' poses ``pred`` [C, 17, 3]
+    aligned onto view 1, with view 1's truth dashed (``gt`` [C, 17, 3], camera frames); the
+    title gives the mean disagreement between views and the MPJPE of view 1 (or of all views)."""
+    al = aligned_views(pred, conf)
+    spread = np.linalg.norm(al[:, None] - al[None], axis=-1).mean() * 4 / 3  # mean over c != c'
+    err = np.linalg.norm((pred - gt) if all_views_error else (pred[0] - gt[0]), axis=-1).mean()
+    error_label = "MPJPE" if all_views_error else "view-1 MPJPE"
+    gt = gt[0]
+    styles = [dict(color=c, lw=1.8, alpha=0.85) for c in COLORS]
+    for ax, az in zip(axes, (0.0, 90.0)):
+        draw_3d_view(ax, list(al) + [gt], styles + [dict(color="0.5", ls="--", lw=1.2)], azimuth_deg=az)
+        ax.set_ylabel("front (view 1)" if az == 0 else "side (90°)", fontsize=9)
+    axes[0].set_title(f"{title}\nview disagreement {spread:.0f} mm, {error_label} {err:.0f} mm", fontsize=9)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True)
@@ -66,16 +83,7 @@ def main() -> None:
     fig, axes = plt.subplots(2, 2, figsize=(7.5, 7.5))
     for col, (title, predictor) in enumerate(models.items()):
         pred = predictor.predict(views)["positions_3d"].astype(np.float64)
-        al = aligned_views(pred, views.confidence.astype(np.float64))
-        spread = np.linalg.norm(al[:, None] - al[None], axis=-1).mean() * 4 / 3  # mean over c != c'
-        err = np.linalg.norm(pred[0] - gt[0], axis=-1).mean()
-        for row, az in enumerate((0.0, 90.0)):
-            ax = axes[row, col]
-            styles = [dict(color=c, lw=1.8, alpha=0.85) for c in COLORS]
-            draw_3d_view(ax, list(al) + [gt[0]], styles + [dict(color="0.5", ls="--", lw=1.2)], azimuth_deg=az)
-            if row == 0:
-                ax.set_title(f"{title}\nview disagreement {spread:.0f} mm, view-1 MPJPE {err:.0f} mm", fontsize=9)
-            ax.set_ylabel("front (view 1)" if az == 0 else "side (90°)", fontsize=9)
+        draw_aligned_column(axes[:, col], pred, views.confidence.astype(np.float64), gt, title)
     fig.suptitle(f"{args.test} frame {args.frame}: 4 views aligned by Eq. 10 (colours), truth dashed", fontsize=10)
     fig.tight_layout()
     fig.savefig(args.out, dpi=80)

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from multiview_fig2 import COLORS, aligned_views  # noqa: E402
+from multiview_fig2 import COLORS, draw_aligned_column  # noqa: E402
 
 from weakpose.data.paths import data_root  # noqa: E402
 from weakpose.engine.checkpoint import load_checkpoint  # noqa: E402
@@ -35,7 +35,7 @@ from weakpose.methods.multiview_image import (  # noqa: E402
     render_test_views,
     transfer_2d_weights,
 )
-from weakpose.visualize import draw_2d, draw_3d_view  # noqa: E402
+from weakpose.visualize import draw_2d  # noqa: E402
 
 
 def main() -> None:
@@ -73,17 +73,9 @@ def main() -> None:
         ax.set_title(f"view {v + 1}", fontsize=8, color=COLORS[v])
         ax.axis("off")
     for col, (title, out) in enumerate(outs.items()):
-        pred = out["positions_3d"].astype(np.float64)
-        al = aligned_views(pred, out["confidence"].astype(np.float64))
-        spread = np.linalg.norm(al[:, None] - al[None], axis=-1).mean() * 4 / 3  # mean over c != c'
-        err = np.linalg.norm(pred - gt, axis=-1).mean()
-        for row, az in enumerate((0.0, 90.0)):
-            ax = fig.add_subplot(grid[1 + row, 2 * col:2 * col + 2])
-            styles = [dict(color=c, lw=1.8, alpha=0.85) for c in COLORS]
-            draw_3d_view(ax, list(al) + [gt[0]], styles + [dict(color="0.5", ls="--", lw=1.2)], azimuth_deg=az)
-            if row == 0:
-                ax.set_title(f"{title}\nview disagreement {spread:.0f} mm, MPJPE {err:.0f} mm", fontsize=9)
-            ax.set_ylabel("front (view 1)" if az == 0 else "side (90°)", fontsize=9)
+        axes = [fig.add_subplot(grid[1 + row, 2 * col:2 * col + 2]) for row in range(2)]
+        draw_aligned_column(axes, out["positions_3d"].astype(np.float64), out["confidence"].astype(np.float64),
+                            gt, title, all_views_error=True)
     fig.suptitle(f"rendered test instant {i}: 4 views aligned by Eq. 10 (colours), truth dashed", fontsize=10)
     fig.tight_layout()
     fig.savefig(args.out, dpi=72)

@@ -38,7 +38,7 @@ import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
-from weakpose.engine.optim import adam_with_cosine
+from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.methods.base import Method
 from weakpose.methods.distill_image import (
     ImageBatch,
@@ -249,11 +249,7 @@ class DistillMethod(Method):
         terms = student_loss(pred, w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
                              rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
                              reg_weight=c.reg_weight, xy_mask=xy_mask)
-        self.opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.opt.step()
-        self.sched.step()
-        return {f"train/{k}": float(v.detach()) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
+        return optimizer_step(terms, "loss", self.opt, self.sched)
 
     def predictor_state(self) -> dict:
         was_training = self.student.training

@@ -36,7 +36,7 @@ from weakpose.body.pose import check_representation
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
-from weakpose.engine.optim import adam_with_cosine
+from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.fitting.pose_space import PoseSpace
 from weakpose.methods.base import Method, batched
 from weakpose.methods.flows_ws_data import PoseBatch, PoseSampler, theta_vectors
@@ -243,15 +243,8 @@ class FlowsWSMethod(Method):
     def train_step(self, step: int) -> dict[str, float]:
         fs = step < self.config.fs_steps
         terms = self.losses(self.draw(supervised=fs), fs)
-        loss = terms["total"].mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.nets["net"].parameters(), 100.0)
-        self.opt.step()
-        self.sched.step()
-        out = {f"train/{k}": float(v.detach().mean()) for k, v in terms.items()}
+        out = optimizer_step(terms, "total", self.opt, self.sched, clip=(self.nets["net"].parameters(), 100.0))
         out["train/phase_fs"] = float(fs)
-        out["train/lr"] = self.sched.get_last_lr()[0]
         return out
 
     @classmethod

@@ -53,6 +53,7 @@ from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
+from weakpose.engine.optim import optimizer_step
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.geometry.scale import observed_bone_weights
 from weakpose.methods.base import Method, batched
@@ -391,14 +392,7 @@ class MultiviewMethod(Method):
         batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction, c.noise_fraction)
         if n_t:
             batch = with_tracklets(batch, *self.tracklets.sample(self.rng, n_t, c.views))
-        terms = self.losses(batch)
-        self.opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        self.opt.step()
-        self.sched.step()
-        scalars = {f"train/{k}": float(v.detach()) for k, v in terms.items()}
-        scalars["train/lr"] = self.sched.get_last_lr()[0]
-        return scalars
+        return optimizer_step(self.losses(batch), "total", self.opt, self.sched)
 
 
 METHOD = MultiviewMethod

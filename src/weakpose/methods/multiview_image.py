@@ -59,6 +59,7 @@ from torch import nn
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.engine.distributed import DistInfo
+from weakpose.engine.optim import optimizer_step
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.methods.base import Method
 from weakpose.methods.multiview import (
@@ -485,13 +486,7 @@ class ImageMultiviewMethod(MultiviewMethod):
         if not self.prepared:
             self.prepare()
         terms = self.losses((*self.labelled_batch(), self.unlabeled_batch()))
-        self.opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        self.opt.step()
-        self.sched.step()
-        scalars = {f"train/{k}": float(v.detach()) for k, v in terms.items()}
-        scalars["train/lr"] = self.sched.get_last_lr()[0]
-        return scalars
+        return optimizer_step(terms, "total", self.opt, self.sched)
 
     # --- monitoring -----------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:

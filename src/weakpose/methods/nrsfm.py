@@ -25,7 +25,7 @@ import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.engine.config import TrainConfig
-from weakpose.engine.optim import adam_with_cosine
+from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.models.nrsfm import DeepNRSfM, NRSfMOutput, gauge_matrix, resolve_atoms
 from weakpose.methods.base import Method
@@ -254,11 +254,7 @@ class NRSfMMethod(Method):
         idx = torch.as_tensor(self.rng.integers(0, len(self.w), self.config.batch_size), device=self.device)
         w, mask = self.w[idx], self.mask[idx]
         terms = nrsfm_loss(self.model(w), w, mask, self.config.sparsity)
-        self.opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.opt.step()
-        self.sched.step()
-        return {f"train/{k}": float(v.detach()) for k, v in terms.items()} | {"train/lr": self.sched.get_last_lr()[0]}
+        return optimizer_step(terms, "loss", self.opt, self.sched)
 
     def predictor_state(self) -> dict:
         """Depth sign (no ground truth) and the raw scale, from a fixed subset of training 2D."""
