@@ -137,3 +137,17 @@ def test_training_step_mixes_tracklet_samples(tmp_path):
     assert np.isfinite(scalars["train/total"]) and scalars["train/lmc"] > 0
     with pytest.raises(InputError):
         MultiviewMethod(MultiviewConfig(supervision="ws_r", tracklets=str(out)), data_root())
+
+
+def test_video_input_errors_are_one_line(tmp_path, capsys):
+    """`weakpose tracklets --video` on a missing file (or without the detector extra) ends with
+    exit code 2, one error line and no output file."""
+    out = tmp_path / "t.npz"
+    assert main(["tracklets", "--video", str(tmp_path / "missing.mp4"), "--output", str(out)]) == 2
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "missing.mp4" in lines[0]
+    assert not out.exists()
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not a video")
+    assert main(["tracklets", "--video", str(clip), "--output", str(out)]) == 2
+    assert capsys.readouterr().out.startswith("error:") and not out.exists()

@@ -100,11 +100,14 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def iter_video(path: str | Path, max_frames: int | None = None) -> tuple[float, Iterator[np.ndarray]]:
     """(fps, RGB uint8 frames) of a video file, read with OpenCV (installed with mediapipe)."""
-    import cv2
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    try:
+        import cv2
+    except ImportError:
+        raise InputError(f"{path}: reading video needs OpenCV, which comes with the detector extra: "
+                         "pip install 'weakpose[detect]'") from None
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise InputError(f"{path}: cannot be opened as a video")
