@@ -19,6 +19,20 @@ from weakpose.data.paths import h36m_rig
 from weakpose.skeleton import H36M17
 
 
+def observe(X: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, noise_fraction: float,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World poses [B, 17, 3] mm seen by cameras ``K, R, t`` [B, ...]: camera-frame joints, their
+    exact projections (px) and confidences 1, with simulated detector noise
+    (:func:`weakpose.data.noise.detector_noise`) on a random ``noise_fraction`` of the samples."""
+    cam3d = np.einsum("bij,bkj->bki", R, X) + t[:, None, :]
+    kp = project(cam3d, K)
+    conf = np.ones(kp.shape[:-1])
+    noisy = rng.random(len(X)) < noise_fraction
+    if noisy.any():
+        kp[noisy], conf[noisy] = detector_noise(kp[noisy], rng)
+    return cam3d, kp, conf
+
+
 @dataclass
 class Batch:
     keypoints_2d: np.ndarray   # [B, J, 2] px (float32)
@@ -64,11 +78,6 @@ class ViewSampler:
         if wild.any():
             w = sample_wild_cameras(rng, X[wild, 0])
             K[wild], R[wild], t[wild] = w["K"], w["R"], w["t"]
-        cam3d = np.einsum("bij,bkj->bki", R, X) + t[:, None, :]
-        kp = project(cam3d, K)
-        conf = np.ones(kp.shape[:-1])
-        noisy = rng.random(batch_size) < noise_fraction
-        if noisy.any():
-            kp[noisy], conf[noisy] = detector_noise(kp[noisy], rng)
+        cam3d, kp, conf = observe(X, K, R, t, noise_fraction, rng)
         return Batch(kp.astype(np.float32), conf.astype(np.float32), K.astype(np.float32),
                      cam3d.astype(np.float32), frame)

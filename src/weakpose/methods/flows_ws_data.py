@@ -29,11 +29,11 @@ import torch
 from weakpose.body.cmu import PoseData, pose_data
 from weakpose.body.model import BodyModel
 from weakpose.body.pose import matrices_to_vector
-from weakpose.camera import load_rig, project
+from weakpose.camera import load_rig
 from weakpose.data.contracts import InputError
 from weakpose.data.mocap import TRAIN_SUBJECTS
-from weakpose.data.noise import detector_noise
 from weakpose.data.paths import h36m_rig
+from weakpose.data.sampling import observe
 
 
 @dataclass
@@ -131,12 +131,7 @@ class PoseSampler:
         X = np.einsum("bij,bkj->bki", Y, self.world[frames])
         cam = rng.integers(0, len(self.K), B)
         K, R, t = self.K[cam], self.R[cam], self.t[cam]
-        cam3d = np.einsum("bij,bkj->bki", R, X) + t[:, None, :]
-        kp = project(cam3d, K)
-        conf = np.ones(kp.shape[:-1])
-        noisy = rng.random(B) < noise_fraction
-        if noisy.any():
-            kp[noisy], conf[noisy] = detector_noise(kp[noisy], rng)
+        cam3d, kp, conf = observe(X, K, R, t, noise_fraction, rng)
         g = R @ Y @ self.data.global_rot[frames].astype(np.float64)
         return PoseBatch(kp.astype(np.float32), conf.astype(np.float32), K.astype(np.float32), cam3d.astype(np.float32),
                          self.data.local[frames], g.astype(np.float32), self.betas[frames], frames)
