@@ -4,6 +4,7 @@ Usage:
   PYTHONPATH=src python benchmarks/hypotheses_tables.py accuracy RUN_DIR --test h36mrig_gt2d [--missing K] [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py diversity RUN_DIR [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py figure RUN_DIR --out docs/figures/hypotheses_fps.png
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py exemplar - --test h36mrig_gt2d [--every N]
 
 ``accuracy`` prints camera-frame MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the
 zero-code pose, the mean-shift mode (of 100 samples) and the best-of-10 hypotheses (ORACLE:
@@ -11,6 +12,10 @@ chosen with the ground truth). ``--missing K`` hides K random limb joints of eve
 (seed 0; paper Table 3). ``diversity`` prints Table 4's STD (10 hypotheses) and STD-FPS (5 of
 100 by farthest point sampling), in mm of the camera-frame, bone-length-scaled poses.
 RUN_DIR is a ``weakpose train hypotheses`` folder (its model.pt) or a model file.
+``--test train`` evaluates on the training subjects' own 2D views (h36m rig, exact projections,
+every 2nd frame as in training): a transductive diagnostic, since the model saw these 2D poses
+(never their 3D). ``exemplar`` scores ``weakpose.baselines.exemplar_poses`` with the training
+subjects' mocap as the bank: the nearest 2D-consistent pose of the unpaired 3D set, no learning.
 """
 
 from __future__ import annotations
@@ -41,18 +46,74 @@ def load_predictor(run: str) -> HypothesesPredictor:
 
 
 def _test(name: str, every: int, missing: int, with_intrinsics: bool = False):
-    bench = load_benchmark(benchmark_file(data_root(), name))
-    idx = np.arange(0, len(bench.positions_3d), every)  # test files are frame-major x 4 views: use an odd stride
-    kp = bench.inputs.keypoints_2d[idx].copy()
-    conf = bench.inputs.confidence[idx].copy()
+    if name == "train":  # the training subjects' 2D views, as the model saw them
+        from weakpose.data.benchmark import make_split
+        from weakpose.data.mocap import TRAIN_SUBJECTS
+
+        split = make_split(data_root(), TRAIN_SUBJECTS, rig="h36m", noise="gt", seed=0, stride=2)
+        kp_all, conf_all, pos, K_all = (split["keypoints_2d"], split["confidence"], split["positions_3d"],
+                                        split["intrinsics"])
+        act_all = None
+    else:
+        bench = load_benchmark(benchmark_file(data_root(), name))
+        kp_all, conf_all, pos, K_all = (bench.inputs.keypoints_2d, bench.inputs.confidence, bench.positions_3d,
+                                        bench.inputs.intrinsics)
+        act_all = bench.action
+    idx = np.arange(0, len(pos), every)  # test files are frame-major x 4 views: use an odd stride
+    kp = kp_all[idx].copy()
+    conf = conf_all[idx].copy()
     if missing:
         x, vis = mask_random_limb_joints(torch.from_numpy(kp), torch.from_numpy(conf > 0).float(), missing,
                                          torch.Generator().manual_seed(0))
         kp, conf = x.numpy(), conf * vis.numpy()
-    act = None if bench.action is None else bench.action[idx]
+    act = None if act_all is None else act_all[idx]
     if with_intrinsics:
-        return kp, conf, bench.positions_3d[idx], act, bench.inputs.intrinsics[idx]
-    return kp, conf, bench.positions_3d[idx], act
+        return kp, conf, pos[idx], act, K_all[idx]
+    return kp, conf, pos[idx], act
+
+
+def exemplar(args) -> dict:
+    from weakpose.baselines import exemplar_poses
+    from weakpose.data.contracts import Keypoints2D
+    from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+    from weakpose.data.statistics import mean_bone_lengths
+    from weakpose.geometry.procrustes import procrustes_align
+
+    kp, conf, gt, act = _test(args.test, args.every, args.missing)
+    bank = load_cmu(data_root(), TRAIN_SUBJECTS).positions
+    poses, residual = exemplar_poses(Keypoints2D(kp, conf, None), bank, mean_bone_lengths(bank))
+    r = evaluate_predictions(poses, gt, act)
+    p = torch.from_numpy(poses).double()
+    g = torch.from_numpy(gt - gt[:, :1]).double()
+    pa_refl = float((procrustes_align(p, g, reflection=True) - g).norm(dim=-1).mean())
+    oracle = _closest_bank_pose_pa(gt, bank)
+    print(f"{args.test}, every {args.every}th sample ({len(gt)}), bank: {len(bank)} training-subject poses")
+    print(f"nearest 2D-consistent exemplar: PA-MPJPE {r['pa_mpjpe']:.1f} mm (allowing reflections "
+          f"{pa_refl:.1f}), MPJPE {r['mpjpe']:.1f} mm, mean affine residual {residual.mean():.4f}")
+    print(f"ORACLE, the bank pose closest to the ground truth: PA-MPJPE {oracle:.1f} mm")
+    return {"pa_mpjpe": r["pa_mpjpe"], "pa_mpjpe_reflections": pa_refl, "mpjpe": r["mpjpe"],
+            "residual": float(residual.mean()), "oracle_bank_pa_mpjpe": oracle}
+
+
+def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20) -> float:
+    """ORACLE: mean PA-MPJPE (mm) of the bank pose closest to each ground-truth pose: the best of
+    the ``shortlist`` nearest in the template frame (an upper bound of the exact PA-nearest)."""
+    from weakpose.geometry.procrustes import procrustes_align
+    from weakpose.methods.hypotheses_data import align_to_template, torso_template
+
+    tpl = torch.from_numpy(torso_template(bank)).double()
+    bank_t = align_to_template(torch.from_numpy(bank).double(), tpl).reshape(len(bank), -1)
+    bank_mm = torch.from_numpy(bank - bank[:, :1]).double()
+    gt_mm = torch.from_numpy(gt - gt[:, :1]).double()
+    gt_t = align_to_template(gt_mm, tpl).reshape(len(gt), -1)
+    best = []
+    for i in range(0, len(gt), 100):
+        top = torch.cdist(gt_t[i:i + 100], bank_t).topk(shortlist, largest=False).indices
+        cand = bank_mm[top].reshape(-1, 17, 3)
+        g = gt_mm[i:i + 100, None].expand(-1, shortlist, -1, -1).reshape(-1, 17, 3)
+        err = (procrustes_align(cand, g) - g).norm(dim=-1).mean(-1).reshape(-1, shortlist)
+        best.append(err.min(1).values)
+    return float(torch.cat(best).mean())
 
 
 def accuracy(args) -> dict:
@@ -172,7 +233,7 @@ def figure(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["accuracy", "diversity", "figure"])
+    ap.add_argument("what", choices=["accuracy", "diversity", "figure", "exemplar"])
     ap.add_argument("run")
     ap.add_argument("--test", default="h36mrig_gt2d")
     ap.add_argument("--every", type=int, default=1)
@@ -183,7 +244,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    res = {"accuracy": accuracy, "diversity": diversity, "figure": figure}[args.what](args)
+    res = {"accuracy": accuracy, "diversity": diversity, "figure": figure, "exemplar": exemplar}[args.what](args)
     if args.json and res is not None:
         Path(args.json).write_text(json.dumps(res, indent=2))
 

@@ -1,4 +1,5 @@
-"""Collapse monitor of the hypotheses trainer: restore the last healthy state, then stop clearly."""
+"""Training step of the hypotheses trainer: critic updates per step, and the collapse monitor
+(restore the last healthy state, then stop clearly)."""
 
 import math
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+from weakpose.data.contracts import InputError
 from weakpose.methods.hypotheses_core import CollapseError, HypothesesCore, HypothesesSettings, TrainingData
 
 TINY = dict(width=32, latent_dim=4, critic_pose_width=16, critic_kcs_width=16, batch_size=8, monitor_every=1,
@@ -36,3 +38,13 @@ def test_collapse_without_a_healthy_state_stops_at_once(root, data):
     core = HypothesesCore(HypothesesSettings(collapse_min_std_mm=1e9, **TINY), root, data=data)
     with pytest.raises(CollapseError, match="lambda_reg"):
         core.step(0)
+
+
+def test_critic_steps_updates_the_critic_k_times_per_generator_update(root, data):
+    core = HypothesesCore(HypothesesSettings(critic_steps=3, **TINY), root, data=data)
+    core.step(0)
+    d_steps = {int(s["step"]) for s in core.opt_d.state.values()}
+    g_steps = {int(s["step"]) for s in core.opt_g.state.values()}
+    assert d_steps == {3} and g_steps == {1}
+    with pytest.raises(InputError, match="critic_steps"):
+        HypothesesSettings(critic_steps=0).validate()

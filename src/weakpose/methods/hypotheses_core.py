@@ -67,6 +67,7 @@ class HypothesesSettings:
     critic_kcs_width: int = 256
     critic_blocks: int = 2
     critic_out: int = 8
+    critic_steps: int = 1             # critic updates per generator update (the code's ``diter``)
     # loss weights (paper §4: λ_gp 0.1, λ_2D 10 (20 with missing joints), λ_reg 7.5, λ_rec 10)
     lambda_2d: float = 10.0
     lambda_reg: float = 7.5
@@ -104,6 +105,8 @@ class HypothesesSettings:
             raise InputError(f"config: key 'rig': {self.rig!r} is not 'h36m' or 'wild'")
         if not 0 <= self.missing_joints <= 8:
             raise InputError("config: key 'missing_joints': must be in 0..8")
+        if self.critic_steps < 1:
+            raise InputError("config: key 'critic_steps': must be >= 1")
         if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
             raise InputError("config: batch_size >= 2, num_hypotheses >= 1, meanshift_samples >= 2 required")
 
@@ -202,14 +205,16 @@ class HypothesesCore:
         y, M = self.net(x, z)
         alphas = cfg.kernel_alphas
         # critic: maximise MMD² between real and generated features, with gradient penalty
-        f_real = self.critic_features(real)
-        f_fake = self.critic_features(y.detach())
-        mmd_d = L.mmd2_loss(f_real, f_fake, alphas, cfg.dot_weight)
-        gp = L.witness_gradient_penalty(self.critic_features, real, y.detach(), alphas, cfg.dot_weight, self.gen)
-        loss_d = -mmd_d + cfg.lambda_gp * gp
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        # (``critic_steps`` updates on the same batch, as the code's ``diter`` loop)
+        for _ in range(cfg.critic_steps):
+            f_real = self.critic_features(real)
+            f_fake = self.critic_features(y.detach())
+            mmd_d = L.mmd2_loss(f_real, f_fake, alphas, cfg.dot_weight)
+            gp = L.witness_gradient_penalty(self.critic_features, real, y.detach(), alphas, cfg.dot_weight, self.gen)
+            loss_d = -mmd_d + cfg.lambda_gp * gp
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
         # generator, camera and encoder: L_G = L_adv + λ2D L_2D + λcam L_cam − λreg L_reg + λrec L_rec
         adv = L.mmd2_loss(self.critic_features(real).detach(), self.critic_features(y), alphas, cfg.dot_weight)
         l2d = L.reprojection_loss(M, y, x, joint_weights(vis, cfg.head_weight))
