@@ -77,15 +77,11 @@ def exemplar(args) -> dict:
     from weakpose.data.contracts import Keypoints2D
     from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
     from weakpose.data.statistics import mean_bone_lengths
-    from weakpose.geometry.procrustes import procrustes_align
-
     kp, conf, gt, act = _test(args.test, args.every, args.missing)
     bank = load_cmu(data_root(), TRAIN_SUBJECTS).positions
     poses, residual = exemplar_poses(Keypoints2D(kp, conf, None), bank, mean_bone_lengths(bank))
     r = evaluate_predictions(poses, gt, act)
-    p = torch.from_numpy(poses).double()
-    g = torch.from_numpy(gt - gt[:, :1]).double()
-    pa_refl = float((procrustes_align(p, g, reflection=True) - g).norm(dim=-1).mean())
+    pa_refl = float(_pa_per_sample(poses, gt)[0].mean())
     oracle = _closest_bank_pose_pa(gt, bank)
     print(f"{args.test}, every {args.every}th sample ({len(gt)}), bank: {len(bank)} training-subject poses")
     print(f"nearest 2D-consistent exemplar: PA-MPJPE {r['pa_mpjpe']:.1f} mm (allowing reflections "
@@ -93,6 +89,17 @@ def exemplar(args) -> dict:
     print(f"ORACLE, the bank pose closest to the ground truth: PA-MPJPE {oracle:.1f} mm")
     return {"pa_mpjpe": r["pa_mpjpe"], "pa_mpjpe_reflections": pa_refl, "mpjpe": r["mpjpe"],
             "residual": float(residual.mean()), "oracle_bank_pa_mpjpe": oracle}
+
+
+def _pa_per_sample(pred: np.ndarray, gt: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample PA-MPJPE (mm) of root-relative poses (allowing reflections, not allowing them):
+    a diagnostic of depth mirror images, not a protocol metric."""
+    from weakpose.geometry.procrustes import procrustes_align
+
+    p = torch.from_numpy(pred - pred[:, :1]).double()
+    g = torch.from_numpy(gt - gt[:, :1]).double()
+    return ((procrustes_align(p, g, reflection=True) - g).norm(dim=-1).mean(-1),
+            (procrustes_align(p, g) - g).norm(dim=-1).mean(-1))
 
 
 def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20) -> float:
@@ -134,12 +141,7 @@ def accuracy(args) -> dict:
             o = r["oracle"]
             rows["best-of-10 (ORACLE)"] = {"mpjpe": o["mpjpe"], "pa_mpjpe": o["pa_mpjpe"], "pck150": o["pck150"]}
     # diagnostic (not a protocol metric): how much of the error is a depth mirror image
-    from weakpose.geometry.procrustes import procrustes_align
-
-    p = torch.from_numpy(out["positions_3d_zero_code"]).double()
-    g = torch.from_numpy(gt - gt[:, :1]).double()
-    pa_refl = (procrustes_align(p, g, reflection=True) - g).norm(dim=-1).mean(-1)
-    pa_norefl = (procrustes_align(p, g) - g).norm(dim=-1).mean(-1)
+    pa_refl, pa_norefl = _pa_per_sample(out["positions_3d_zero_code"], gt)
     rows["zero code, PA allowing reflections (diagnostic)"] = {
         "mpjpe": float("nan"), "pa_mpjpe": float(pa_refl.mean()), "pck150": float("nan"),
         "mirrored_fraction": float((pa_refl < pa_norefl - 1.0).double().mean())}
