@@ -17,9 +17,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import benchmark_file, data_root
-from weakpose.fitting.fit import FitConfig, Fitter, root_relative
-from weakpose.fitting.pose_space import PoseSpace
-from weakpose.methods.prior import load_prior_run
+from weakpose.methods.flows.fitting.fit import FitConfig, Fitter, root_relative
+from weakpose.methods.flows.fitting.pose_space import PoseSpace
+from weakpose.methods.flows.prior import load_prior_run
 from weakpose.metrics import mpjpe
 
 PEAK_GFLOPS = 330.0

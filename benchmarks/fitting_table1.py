@@ -22,10 +22,10 @@ import torch
 
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import benchmark_file, data_root
-from weakpose.fitting.fit import FitConfig, Fitter, root_relative
-from weakpose.fitting.pose_space import PoseSpace
-from weakpose.fitting.predictor import masks_to_pixel_sets
-from weakpose.methods.prior import load_prior_run
+from weakpose.methods.flows.fitting.fit import FitConfig, Fitter, root_relative
+from weakpose.methods.flows.fitting.pose_space import PoseSpace
+from weakpose.methods.flows.fitting.predictor import masks_to_pixel_sets
+from weakpose.methods.flows.prior import load_prior_run
 from weakpose.metrics import mpjpe, pa_mpjpe
 
 ROWS = [  # prior, representation, space, use BA

@@ -16,10 +16,10 @@ import torch
 
 from weakpose.camera import project
 from weakpose.data.paths import data_root
-from weakpose.fitting.camera_init import weak_perspective_translation
-from weakpose.fitting.losses import keypoint_alignment
-from weakpose.methods.flows_ws_data import PoseSampler
-from weakpose.methods.prior import cmu_rotations, load_prior_run
+from weakpose.methods.flows.fitting.camera_init import weak_perspective_translation
+from weakpose.methods.flows.fitting.losses import keypoint_alignment
+from weakpose.methods.flows.ws_data import PoseSampler
+from weakpose.methods.flows.prior import cmu_rotations, load_prior_run
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ import torch
 
 from weakpose.data.paths import data_root
 from weakpose.vision.heatmaps import decode_heatmaps, gaussian_heatmaps
-from weakpose.vision.models import build_heatmap_net
-from weakpose.vision.training import Train2DConfig, batch_from_scene, evaluate_2d, render_test_set, train_heatmap_model
+from weakpose.models.heatmap_net import build_heatmap_net
+from weakpose.methods.multiview.pretrain import Train2DConfig, batch_from_scene, evaluate_2d, render_test_set, train_heatmap_model
 
 PEAK_GFLOPS = 330.0
 

@@ -29,9 +29,9 @@ import torch
 
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import benchmark_file, data_root
-from weakpose.methods.hypotheses_core import HypothesesPredictor
-from weakpose.methods.hypotheses_data import mask_random_limb_joints
-from weakpose.methods.meanshift import farthest_point_sampling, hypothesis_std
+from weakpose.methods.hypotheses.core import HypothesesPredictor
+from weakpose.methods.hypotheses.data import mask_random_limb_joints
+from weakpose.methods.hypotheses.meanshift import farthest_point_sampling, hypothesis_std
 from weakpose.metrics import evaluate_predictions
 
 
@@ -106,7 +106,7 @@ def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20)
     """ORACLE: mean PA-MPJPE (mm) of the bank pose closest to each ground-truth pose: the best of
     the ``shortlist`` nearest in the template frame (an upper bound of the exact PA-nearest)."""
     from weakpose.geometry.procrustes import procrustes_align
-    from weakpose.methods.hypotheses_data import align_to_template, torso_template
+    from weakpose.methods.hypotheses.data import align_to_template, torso_template
 
     tpl = torch.from_numpy(torso_template(bank)).double()
     bank_t = align_to_template(torch.from_numpy(bank).double(), tpl).reshape(len(bank), -1)

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from weakpose.methods.meanshift import mean_shift_mode
+from weakpose.methods.hypotheses.meanshift import mean_shift_mode
 
 PEAK_GFLOPS = 330.0
 

@@ -1,7 +1,7 @@
 """Why the image variant's weak losses cannot learn depth from its own 2D at 64 px: L_MC and L_B
 of unlabeled multi-view crops (subjects 6, 7, 8; 64 instants x 4 h36m-rig views, seed 99) for
 true / predicted 2D combined with true / zero relative depths. The predicted 2D comes from the
-pre-trained 2D model (``python -m weakpose.methods.multiview_image pretrain``); true values
+pre-trained 2D model (``python -m weakpose.methods.multiview.image pretrain``); true values
 are the renderer's labels, used here for scoring only.
 
     PYTHONPATH=src python benchmarks/multiview_image_landscape.py --pretrained runs/mvimg/pre2d.pt
@@ -15,8 +15,8 @@ import torch
 
 from weakpose.data.paths import data_root
 from weakpose.engine.config import resolve_config
-from weakpose.methods.multiview import MultiviewConfig, training_bone_statistics
-from weakpose.methods.multiview_image import (
+from weakpose.methods.multiview.method import MultiviewConfig, training_bone_statistics
+from weakpose.methods.multiview.image import (
     ImageTwoPointFive,
     ViewPool,
     load_pretrained_2d,
@@ -24,7 +24,7 @@ from weakpose.methods.multiview_image import (
     run_network,
     transfer_2d_weights,
 )
-from weakpose.methods.multiview_losses import loss_bone, loss_mc
+from weakpose.methods.multiview.losses import loss_bone, loss_mc
 
 
 def main() -> None:

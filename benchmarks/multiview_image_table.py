@@ -5,7 +5,7 @@ unlabeled multi-view training images (2D only, against the renderer's labels tha
 never sees).
 
     # once: the shared 2D pre-training (2D labels of subjects 1, 3, 5, wild cameras)
-    PYTHONPATH=src python -m weakpose.methods.multiview_image pretrain --out runs/mvimg/pre2d.pt \\
+    PYTHONPATH=src python -m weakpose.methods.multiview.image pretrain --out runs/mvimg/pre2d.pt \\
         --config configs/multiview_image_cpu.toml
     # each row (trains RUN_DIR=runs/mvimg/ROW unless it holds a model, then scores it)
     PYTHONPATH=src python benchmarks/multiview_image_table.py --pretrained runs/mvimg/pre2d.pt \\
@@ -29,8 +29,8 @@ from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.engine.config import resolve_config
 from weakpose.engine.trainer import train
-from weakpose.methods.multiview import MultiviewConfig, MultiviewMethod, training_bone_statistics
-from weakpose.methods.multiview_image import (
+from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod, training_bone_statistics
+from weakpose.methods.multiview.image import (
     ImagePredictor,
     ImageTwoPointFive,
     evaluate_views,

@@ -21,8 +21,8 @@ from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.paths import data_root
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.geometry import reconstruct_from_2p5d
-from weakpose.methods.multiview_data import MultiViewSampler
-from weakpose.methods.multiview_losses import loss_bone, loss_mc
+from weakpose.methods.multiview.data import MultiViewSampler
+from weakpose.methods.multiview.losses import loss_bone, loss_mc
 
 torch.set_num_threads(1)
 ITERS, B, C, J = 600, 32, 4, 17

@@ -27,7 +27,7 @@ from weakpose.data.contracts import Keypoints2D, load_benchmark
 from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.data.paths import benchmark_file, data_root
 from weakpose.engine.checkpoint import load_checkpoint
-from weakpose.methods.nrsfm import training_keypoints
+from weakpose.methods.nrsfm.teacher import training_keypoints
 from weakpose.metrics import depth_error
 from weakpose.methods.registry import get_method
 from weakpose.metrics import evaluate_predictions

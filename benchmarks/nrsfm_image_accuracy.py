@@ -27,8 +27,8 @@ import torch
 from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
-from weakpose.methods.distill_image import ImageBatch, render_image_set
-from weakpose.methods.nrsfm import to_millimetres
+from weakpose.methods.nrsfm.distill_image import ImageBatch, render_image_set
+from weakpose.methods.nrsfm.teacher import to_millimetres
 from weakpose.methods.registry import get_method
 from weakpose.metrics import depth_error, evaluate_predictions
 

@@ -23,9 +23,9 @@ import torch
 from weakpose.data.benchmark import make_split
 from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.data.paths import data_root
-from weakpose.methods.nrsfm import nrsfm_loss
-from weakpose.methods.nrsfm_codec import normalise_keypoints
-from weakpose.models.nrsfm import DeepNRSfM, resolve_atoms
+from weakpose.methods.nrsfm.teacher import nrsfm_loss
+from weakpose.methods.nrsfm.codec import normalise_keypoints
+from weakpose.methods.nrsfm.network import DeepNRSfM, resolve_atoms
 
 PEAK_GFLOPS = 330.0
 

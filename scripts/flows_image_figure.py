@@ -20,19 +20,19 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=6)
     ap.add_argument("--scale", type=int, default=2)
     args = ap.parse_args()
-    from weakpose.body.cmu import pose_data
+    from weakpose.methods.flows.body.cmu import pose_data
     from weakpose.camera import project
     from weakpose.data.mocap import TEST_SUBJECTS
     from weakpose.data.paths import data_root, h36m_rig
     from weakpose.engine.checkpoint import load_checkpoint
     from weakpose.engine.config import config_from_dict
-    from weakpose.fitting.pose_space import PoseSpace
-    from weakpose.methods.flows_ws import FlowsWSConfig, FlowsWSMethod
-    from weakpose.methods.flows_ws_data import PoseSampler
-    from weakpose.methods.flows_ws_images import render_crops
-    from weakpose.methods.flows_ws_losses import camera_translation
-    from weakpose.methods.prior import cmu_rotations
-    from weakpose.models.pose_shape_net import decode
+    from weakpose.methods.flows.fitting.pose_space import PoseSpace
+    from weakpose.methods.flows.ws import FlowsWSConfig, FlowsWSMethod
+    from weakpose.methods.flows.ws_data import PoseSampler
+    from weakpose.methods.flows.ws_images import render_crops
+    from weakpose.methods.flows.ws_losses import camera_translation
+    from weakpose.methods.flows.prior import cmu_rotations
+    from weakpose.methods.flows.pose_shape_net import decode
     from weakpose.rendering.labels import colorize_parts
     from weakpose.rendering.sheet import draw_joints, save_png
     from weakpose.vision.crops import apply_affine

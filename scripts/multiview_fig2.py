@@ -25,7 +25,7 @@ from weakpose.data.paths import benchmark_file, data_root  # noqa: E402
 from weakpose.engine.checkpoint import load_checkpoint  # noqa: E402
 from weakpose.engine.config import config_from_dict  # noqa: E402
 from weakpose.geometry import procrustes_align  # noqa: E402
-from weakpose.methods.multiview import METHOD  # noqa: E402
+from weakpose.methods.multiview.method import METHOD  # noqa: E402
 from weakpose.visualize import draw_3d_view  # noqa: E402
 
 COLORS = ["k", "tab:orange", "tab:green", "tab:purple"]

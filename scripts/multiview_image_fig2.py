@@ -27,8 +27,8 @@ from multiview_fig2 import COLORS, draw_aligned_column  # noqa: E402
 from weakpose.data.paths import data_root  # noqa: E402
 from weakpose.engine.checkpoint import load_checkpoint  # noqa: E402
 from weakpose.engine.config import config_from_dict  # noqa: E402
-from weakpose.methods.multiview import MultiviewConfig, MultiviewMethod, training_bone_statistics  # noqa: E402
-from weakpose.methods.multiview_image import (  # noqa: E402
+from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod, training_bone_statistics  # noqa: E402
+from weakpose.methods.multiview.image import (  # noqa: E402
     ImagePredictor,
     ImageTwoPointFive,
     load_pretrained_2d,

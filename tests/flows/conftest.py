@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from .flows_helpers import synthetic_offsets
-from weakpose.body import cmu_tree
-from weakpose.body.cmu import shape_space
-from weakpose.body.model import BodyModel
+from weakpose.methods.flows.body import cmu_tree
+from weakpose.methods.flows.body.cmu import shape_space
+from weakpose.methods.flows.body.model import BodyModel
 
 torch.set_num_threads(1)
 

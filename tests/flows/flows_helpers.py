@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from weakpose.body import cmu_tree
+from weakpose.methods.flows.body import cmu_tree
 
 
 def synthetic_offsets(scale: float = 1.0) -> np.ndarray:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.body import cmu_tree
-from weakpose.body.cmu import shape_space
-from weakpose.body.model import BodyModel
-from weakpose.body.parts import PART_NAMES
-from weakpose.body.pose import matrices_to_vector, vector_to_matrices
+from weakpose.methods.flows.body import cmu_tree
+from weakpose.methods.flows.body.cmu import shape_space
+from weakpose.methods.flows.body.model import BodyModel
+from weakpose.methods.flows.body.parts import PART_NAMES
+from weakpose.methods.flows.body.pose import matrices_to_vector, vector_to_matrices
 from weakpose.geometry.rotations import axis_angle_to_matrix
 
 from .flows_helpers import synthetic_offsets
@@ -114,7 +114,7 @@ def test_bad_shapes_raise(body):
 def test_smpl_adapter_import_guard(monkeypatch):
     import builtins
 
-    from weakpose.body import smpl
+    from weakpose.methods.flows.body import smpl
 
     real_import = builtins.__import__
 
@@ -131,7 +131,7 @@ def test_smpl_adapter_import_guard(monkeypatch):
 def test_fk_reproduces_the_cmu_conversion_exactly(tmp_path):
     """The body model's FK with a subject's own skeleton and BVH rotations gives the reference
     joints (README rule 1-5) of one real trial."""
-    from weakpose.body.cmu import body_model_from_rotations, pose_data
+    from weakpose.methods.flows.body.cmu import body_model_from_rotations, pose_data
     from weakpose.data.converters.cmu import convert_cmu, load_cmu_rotations, save_cmu
     from weakpose.data.paths import data_root
 

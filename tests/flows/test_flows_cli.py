@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.body import cmu_tree
+from weakpose.methods.flows.body import cmu_tree
 from weakpose.cli import main
 from weakpose.engine.checkpoint import save_checkpoint
 from weakpose.engine.config import config_to_dict
-from weakpose.methods.prior import PriorConfig, PriorMethod, load_prior_run
+from weakpose.methods.flows.prior import PriorConfig, PriorMethod, load_prior_run
 from weakpose.rendering import render_batch
 
 

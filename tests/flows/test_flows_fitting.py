@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.body.pose import vector_to_matrices
+from weakpose.methods.flows.body.pose import vector_to_matrices
 from weakpose.camera import project
-from weakpose.fitting.camera_init import initial_global_rotations, weak_perspective_translation
-from weakpose.fitting.fit import FitConfig, Fitter, root_relative
-from weakpose.fitting.lbfgs import batched_lbfgs
-from weakpose.fitting.losses import body_part_alignment, keypoint_alignment, mask_to_pixels, temporal_smoothness
-from weakpose.fitting.pose_space import PoseSpace
+from weakpose.methods.flows.fitting.camera_init import initial_global_rotations, weak_perspective_translation
+from weakpose.methods.flows.fitting.fit import FitConfig, Fitter, root_relative
+from weakpose.methods.flows.fitting.lbfgs import batched_lbfgs
+from weakpose.methods.flows.fitting.losses import body_part_alignment, keypoint_alignment, mask_to_pixels, temporal_smoothness
+from weakpose.methods.flows.fitting.pose_space import PoseSpace
 from weakpose.metrics import mpjpe
-from weakpose.priors.flow import FlowConfig, NormalizingFlow
-from weakpose.priors.gmm import GMMPrior
+from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
+from weakpose.methods.flows.priors.gmm import GMMPrior
 
 
 def test_ba_loss_value_and_gradient_on_hand_made_masks():
@@ -119,7 +119,7 @@ def _toy_flow(body, rep, seed=0):
     gen = torch.Generator().manual_seed(seed)
     k = 3 if rep == "aa" else 6
     aa = torch.randn(500, body.num_pose_joints, 3, generator=gen) * 0.35
-    from weakpose.body.pose import matrices_to_vector
+    from weakpose.methods.flows.body.pose import matrices_to_vector
     from weakpose.geometry.rotations import axis_angle_to_matrix
 
     data = matrices_to_vector(axis_angle_to_matrix(aa), rep)

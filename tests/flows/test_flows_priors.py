@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from weakpose.priors.flow import (AffineCoupling, FlowConfig, InvertibleLinear, InvertiblePReLU,
+from weakpose.methods.flows.priors.flow import (AffineCoupling, FlowConfig, InvertibleLinear, InvertiblePReLU,
                                   NormalizingFlow, latent_log_prob)
-from weakpose.priors.gmm import GMMPrior
-from weakpose.priors.vae import PoseVAE, VAEConfig
+from weakpose.methods.flows.priors.gmm import GMMPrior
+from weakpose.methods.flows.priors.vae import PoseVAE, VAEConfig
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0) -> None:

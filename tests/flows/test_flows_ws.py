@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.body import cmu_tree
-from weakpose.body.pose import vector_to_matrices
+from weakpose.methods.flows.body import cmu_tree
+from weakpose.methods.flows.body.pose import vector_to_matrices
 from weakpose.camera import project
 from weakpose.data.contracts import InputError
-from weakpose.fitting.camera_init import initial_global_rotations
-from weakpose.fitting.pose_space import PoseSpace
-from weakpose.methods.flows_ws_data import subject_betas, supervised_clips
-from weakpose.methods.flows_ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
-from weakpose.models.pose_shape_net import KeypointPoseShapeNet, PoseShapeOutput, decode
-from weakpose.priors.flow import FlowConfig, NormalizingFlow
+from weakpose.methods.flows.fitting.camera_init import initial_global_rotations
+from weakpose.methods.flows.fitting.pose_space import PoseSpace
+from weakpose.methods.flows.ws_data import subject_betas, supervised_clips
+from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
+from weakpose.methods.flows.pose_shape_net import KeypointPoseShapeNet, PoseShapeOutput, decode
+from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
 
 D = len(cmu_tree.POSED_SEGMENTS) * 3
 
@@ -156,7 +156,7 @@ def test_subject_betas_recover_the_shape_of_a_skeleton(body):
 @pytest.fixture(scope="module")
 def cmu(monkeypatch_module=None):
     from weakpose.data.paths import data_root
-    from weakpose.methods.prior import cmu_rotations
+    from weakpose.methods.flows.prior import cmu_rotations
 
     root = data_root()
     if not (root / "cmu" / "bvh").is_dir() or not (root / "benchmark" / "cmu_test_h36mrig_gt2d.npz").exists():
@@ -167,7 +167,7 @@ def cmu(monkeypatch_module=None):
 @pytest.fixture()
 def patched(cmu, monkeypatch):
     """The method converts the CMU BVH files once per module, not once per instance."""
-    import weakpose.methods.prior as prior_module
+    import weakpose.methods.flows.prior as prior_module
 
     monkeypatch.setattr(prior_module, "cmu_rotations", lambda root: cmu[1])
     return cmu[0]
@@ -177,7 +177,7 @@ def patched(cmu, monkeypatch):
 def prior_run(tmp_path_factory, body):
     from weakpose.engine.checkpoint import save_checkpoint
     from weakpose.engine.config import config_to_dict
-    from weakpose.methods.prior import PriorConfig, PriorMethod
+    from weakpose.methods.flows.prior import PriorConfig, PriorMethod
 
     cfg = PriorConfig(representations=("aa",), flow_steps=1, flow_hidden=8, prelu_steps=1, vae_latent=4,
                       num_betas=2, gmm_modes=2)
@@ -192,7 +192,7 @@ def prior_run(tmp_path_factory, body):
 
 def _method(root, prior_run, *overrides):
     from weakpose.engine.config import resolve_config
-    from weakpose.methods.flows_ws import FlowsWSConfig, FlowsWSMethod
+    from weakpose.methods.flows.ws import FlowsWSConfig, FlowsWSMethod
 
     cfg = resolve_config(FlowsWSConfig, None, [f"prior={prior_run}", "batch_size=64", "width=128",
                                                "monitor_samples=256", *overrides])
@@ -213,7 +213,7 @@ def test_training_samples_carry_consistent_ground_truth_and_masks(patched, prior
     assert (rel - (gt - gt[:, :1])).norm(dim=-1).mean() < 40.0  # mm (synthetic test body vs real skeletons)
     K = torch.from_numpy(b.intrinsics)
     assert torch.allclose(project(gt, K), torch.from_numpy(b.keypoints_2d), atol=1e-2)
-    from weakpose.fitting.losses import body_part_alignment
+    from weakpose.methods.flows.fitting.losses import body_part_alignment
 
     pts = project(body.surface(gt), K)  # the part points of the true joints, which the renderer drew
     fwd, bwd = body_part_alignment(pts, body.surface_labels, *m.pool.masks(b))
@@ -296,7 +296,7 @@ def test_config_files():
     from pathlib import Path
 
     from weakpose.engine.config import resolve_config
-    from weakpose.methods.flows_ws import FlowsWSConfig
+    from weakpose.methods.flows.ws import FlowsWSConfig
 
     root = Path(__file__).resolve().parents[2] / "configs"
     assert resolve_config(FlowsWSConfig, root / "flows_ws_cpu.toml") == FlowsWSConfig(prior="runs/prior")

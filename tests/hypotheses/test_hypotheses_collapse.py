@@ -8,7 +8,7 @@ import pytest
 
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.contracts import InputError
-from weakpose.methods.hypotheses_core import CollapseError, HypothesesCore, HypothesesSettings, TrainingData
+from weakpose.methods.hypotheses.core import CollapseError, HypothesesCore, HypothesesSettings, TrainingData
 
 TINY = dict(width=32, latent_dim=4, critic_pose_width=16, critic_kcs_width=16, batch_size=8, monitor_every=1,
             collapse_warmup=0, collapse_max_restores=2)

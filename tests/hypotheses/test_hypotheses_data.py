@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from weakpose.geometry.rotations import axis_angle_to_matrix
-from weakpose.methods.hypotheses_data import (LIMB_JOINTS, TORSO, align_to_template,
+from weakpose.methods.hypotheses.data import (LIMB_JOINTS, TORSO, align_to_template,
                                               joint_weights, mask_random_limb_joints, normalise_2d,
                                               torso_template)
 

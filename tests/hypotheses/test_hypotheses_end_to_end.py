@@ -8,9 +8,9 @@ from weakpose.baselines import depthless_poses
 from weakpose.data.contracts import Keypoints2D, load_benchmark
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.statistics import mean_bone_lengths
-from weakpose.methods.hypotheses_core import HypothesesCore, HypothesesPredictor, HypothesesSettings
-from weakpose.methods.hypotheses_data import normalise_2d
-from weakpose.methods.hypotheses_losses import reproject
+from weakpose.methods.hypotheses.core import HypothesesCore, HypothesesPredictor, HypothesesSettings
+from weakpose.methods.hypotheses.data import normalise_2d
+from weakpose.methods.hypotheses.losses import reproject
 from weakpose.skeleton import H36M17
 
 TINY = dict(width=128, latent_dim=8, critic_pose_width=64, critic_kcs_width=128, batch_size=64, lr=1e-3,

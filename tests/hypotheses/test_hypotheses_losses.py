@@ -1,4 +1,4 @@
-"""Losses of Li & Lee 2020 (weakpose.methods.hypotheses_losses) against hand computations."""
+"""Losses of Li & Lee 2020 (weakpose.methods.hypotheses.losses) against hand computations."""
 
 import itertools
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from weakpose.methods import hypotheses_losses as L
+from weakpose.methods.hypotheses import losses as L
 
 CHAIN = [(0, 1), (1, 2), (0, 3)]  # a tiny 4-joint skeleton for hand-made KCS cases
 

@@ -1,9 +1,9 @@
-"""Mean-shift mode finding, farthest point sampling and diversity (weakpose.methods.meanshift)."""
+"""Mean-shift mode finding, farthest point sampling and diversity (weakpose.methods.hypotheses.meanshift)."""
 
 import pytest
 import torch
 
-from weakpose.methods.meanshift import (farthest_point_sampling, hypothesis_std, knn_bandwidth,
+from weakpose.methods.hypotheses.meanshift import (farthest_point_sampling, hypothesis_std, knn_bandwidth,
                                         mean_shift_mode)
 
 

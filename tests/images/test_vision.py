@@ -7,8 +7,8 @@ from weakpose.vision.crops import (apply_affine, color_augment, crop_transform, 
                                    rotation_degrees, warp_images)
 from weakpose.vision.heatmaps import (cell_to_pixel, decode_heatmaps, expected_value, gaussian_heatmaps,
                                       heatmap_loss, pixel_to_cell, soft_argmax, spatial_softmax)
-from weakpose.vision.models import build_heatmap_net, normalize_images
-from weakpose.vision.weights import load_weights
+from weakpose.models.heatmap_net import build_heatmap_net, normalize_images
+from weakpose.models.weights import load_weights
 
 
 # ---------------------------------------------------------------- crops

@@ -12,8 +12,8 @@ import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.geometry import reconstruct_from_2p5d
-from weakpose.methods.multiview import MultiviewConfig, MultiviewMethod
-from weakpose.methods.multiview_image import (
+from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod
+from weakpose.methods.multiview.image import (
     ImageMultiviewMethod,
     ImagePredictor,
     ImageTwoPointFive,
@@ -24,7 +24,7 @@ from weakpose.methods.multiview_image import (
 )
 from weakpose.vision.crops import apply_affine, crop_transform
 from weakpose.vision.heatmaps import IQBAL_LAMBDA
-from weakpose.vision.models import build_heatmap_net
+from weakpose.models.heatmap_net import build_heatmap_net
 
 LAM = IQBAL_LAMBDA
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from weakpose.geometry import axis_angle_to_matrix, reconstruct_from_2p5d
-from weakpose.methods.multiview_losses import (
+from weakpose.methods.multiview.losses import (
     known_rotation_alignment,
     loss_bone,
     loss_fs,

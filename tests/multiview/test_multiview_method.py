@@ -9,7 +9,7 @@ import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.data.paths import data_root
-from weakpose.methods.multiview import (
+from weakpose.methods.multiview.method import (
     KeypointTwoPointFive,
     MultiviewConfig,
     MultiviewMethod,
@@ -39,7 +39,7 @@ def test_pair_depth_is_bounded_and_differentiable():
 
 def test_fixed_root_rebuild_keeps_values_and_blocks_the_root_path():
     from weakpose.geometry import reconstruct_from_2p5d
-    from weakpose.methods.multiview import rebuild_with_fixed_root
+    from weakpose.methods.multiview.method import rebuild_with_fixed_root
 
     g = torch.Generator().manual_seed(0)
     uv = 500 + 80 * torch.randn(3, 17, 2, generator=g)

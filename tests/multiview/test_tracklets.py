@@ -13,8 +13,8 @@ from weakpose.data.mocap import TEST_SUBJECTS, center_horizontally, load_cmu
 from weakpose.data.noise import detector_noise
 from weakpose.data.paths import data_root
 from weakpose.geometry import reconstruct_from_2p5d
-from weakpose.methods.multiview_losses import loss_mc
-from weakpose.methods.multiview_tracklets import (
+from weakpose.methods.multiview.losses import loss_mc
+from weakpose.methods.multiview.tracklets import (
     TrackletSet,
     build_tracklets,
     keep_pose,
@@ -121,7 +121,7 @@ def test_no_surviving_tracklet_is_an_input_error(tmp_path):
 
 
 def test_training_step_mixes_tracklet_samples(tmp_path):
-    from weakpose.methods.multiview import MultiviewConfig, MultiviewMethod
+    from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod
 
     f, who, kp, conf, cam = _video()
     det = tmp_path / "det.npz"

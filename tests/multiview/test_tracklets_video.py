@@ -13,7 +13,7 @@ cv2 = pytest.importorskip("cv2")
 from weakpose.camera import look_at  # noqa: E402
 from weakpose.data.mocap import TEST_SUBJECTS, center_horizontally, load_cmu  # noqa: E402
 from weakpose.data.paths import data_root  # noqa: E402
-from weakpose.methods.multiview_tracklets import TrackletSet, main  # noqa: E402
+from weakpose.methods.multiview.tracklets import TrackletSet, main  # noqa: E402
 from weakpose.rendering.scenes import render_scene  # noqa: E402
 
 SIZE, FRAMES = 320, 12

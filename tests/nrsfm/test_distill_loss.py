@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from weakpose.data.contracts import InputError
-from weakpose.methods.distill_loss import distillation_loss, projected_code, rotated_dictionary
-from weakpose.methods.nrsfm import nrsfm_loss
-from weakpose.methods.nrsfm_codec import knee_chirality, normalise_keypoints, reprojection_residual
-from weakpose.models.nrsfm import NRSfMOutput, camera_rotation, gauge_matrix, orthonormal_camera, reduced_gauge_basis
+from weakpose.methods.nrsfm.distill_loss import distillation_loss, projected_code, rotated_dictionary
+from weakpose.methods.nrsfm.teacher import nrsfm_loss
+from weakpose.methods.nrsfm.codec import knee_chirality, normalise_keypoints, reprojection_residual
+from weakpose.methods.nrsfm.network import NRSfMOutput, camera_rotation, gauge_matrix, orthonormal_camera, reduced_gauge_basis
 
 
 def _random_problem(batch=8, p=17, k=64, seed=0, center=0):
@@ -142,7 +142,7 @@ def test_knee_chirality_separates_a_body_from_its_mirror():
 
 
 def test_fast_operator_equals_the_explicit_rotated_dictionary():
-    from weakpose.methods.distill_loss import DistillationOperator
+    from weakpose.methods.nrsfm.distill_loss import DistillationOperator
 
     d, r, phi, z = _random_problem(batch=6, k=40)
     g = torch.Generator().manual_seed(5)

@@ -9,7 +9,7 @@ from weakpose.data.contracts import InputError, Keypoints2D
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.engine.trainer import train
-from weakpose.methods.nrsfm import training_keypoints
+from weakpose.methods.nrsfm.teacher import training_keypoints
 from weakpose.metrics import depth_error
 from weakpose.methods.registry import get_method
 from weakpose.metrics import pa_mpjpe

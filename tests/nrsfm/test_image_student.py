@@ -10,13 +10,13 @@ from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.engine.trainer import train
-from weakpose.methods.distill import student_loss
-from weakpose.methods.distill_image import ImageBatch, image_batch, render_image_set, student_xyz
-from weakpose.methods.distill_loss import DistillationOperator
+from weakpose.methods.nrsfm.distill import student_loss
+from weakpose.methods.nrsfm.distill_image import ImageBatch, image_batch, render_image_set, student_xyz
+from weakpose.methods.nrsfm.distill_loss import DistillationOperator
 from weakpose.methods.registry import get_method
 from weakpose.metrics import pa_mpjpe
-from weakpose.models.image_student import ImageStudent, integral_readout
-from weakpose.models.nrsfm import camera_rotation, gauge_matrix, reduced_gauge_basis
+from weakpose.methods.nrsfm.image_student import ImageStudent, integral_readout
+from weakpose.methods.nrsfm.network import camera_rotation, gauge_matrix, reduced_gauge_basis
 from weakpose.rendering.scenes import RenderedMotion
 
 

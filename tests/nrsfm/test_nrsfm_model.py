@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from weakpose.models.nrsfm import (
+from weakpose.methods.nrsfm.network import (
     PAPER_6_LEVELS,
     RELEASE_12_LEVELS,
     DeepNRSfM,

@@ -1,0 +1,103 @@
+"""``weakpose fit``: optimisation-based 3D pose from 2D keypoints (and part masks) with a
+trained prior (Zanfir et al. 2020, Eq. 5, 6, 11, 12)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from weakpose.data.contracts import InputError
+
+EPILOG = ("example: weakpose fit --prior runs/prior --input cmu_test_h36mrig_gt2d.npz --output fit.npz "
+          "--masks masks.npz --window 8")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fit", help="fit the body model to 2D keypoints (and part masks) with a trained pose prior",
+        description="Per-frame (or temporal, --window) L-BFGS fitting of weakpose's body model: keypoint "
+                    "alignment, optional semantic body-part alignment, the prior, and a shape term.",
+        epilog=EPILOG)
+    p.add_argument("--prior", required=True, metavar="RUN_DIR", help="a `weakpose train prior` run (folder or model.pt)")
+    p.add_argument("--input", required=True, metavar="2D.npz", help="2D keypoint file (DESIGN.md §4)")
+    p.add_argument("--output", required=True, metavar="3D.npz", help="prediction file to write")
+    p.add_argument("--masks", metavar="MASKS.npz",
+                   help="part masks: key 'parts' [N, H, W] with the renderer's labels (0 = background) and optional "
+                        "'mask_scale' (input pixels per mask pixel, for masks rendered smaller); enables L_BA")
+    p.add_argument("--w-ba", type=float, default=1.0, help="weight of the body-part alignment loss when --masks is given")
+    p.add_argument("--window", type=int, default=1, help="temporal windows of N consecutive frames (Eq. 12); 1 = per frame")
+    p.add_argument("--prior-kind", default=None, choices=["nf", "nf-prelu", "gmm", "vae"], help="default: the run's fit_prior")
+    p.add_argument("--rep", default=None, choices=["aa", "6d"], help="rotation representation (default: the run's)")
+    p.add_argument("--space", default=None, choices=["latent", "ambient"], help="optimise z (Eq. 6) or θ (Eq. 5)")
+    p.add_argument("--iterations", type=int, default=None, help="L-BFGS iterations of the main stage")
+    p.add_argument("--sigma-kp", type=float, default=None, help="keypoint noise (px) that sets the prior weight")
+    p.add_argument("--chunk", type=int, default=256, help="frames per batched L-BFGS run")
+    p.add_argument("--stage2-starts", type=int, default=4,
+                   help="of the 4 starting rotations, how many continue after the rotation/translation stage "
+                        "(4 = the paper's protocol; 1 is ~3x faster, ~1.5 mm worse in docs/flows.md)")
+    p.set_defaults(func=cmd_fit)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    import torch
+
+    from weakpose.data.contracts import load_keypoints_2d, save_npz_atomic
+    from weakpose.methods.flows.fitting.predictor import FitPredictor, masks_to_pixel_sets
+    from weakpose.methods.flows.prior import load_prior_run
+
+    if not 1 <= args.stage2_starts <= 4:
+        raise InputError(f"command line: --stage2-starts must be in 1..4, got {args.stage2_starts}")
+    if args.window < 1:
+        raise InputError(f"command line: --window must be ≥ 1, got {args.window}")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    bundle, cfg = load_prior_run(args.prior)
+    inputs = load_keypoints_2d(args.input)
+    if inputs.multiview:
+        raise InputError(f"{args.input}: key 'keypoints_2d': fit takes single-view samples [N, 17, 2]")
+    masks = None
+    if args.masks:
+        try:
+            m = np.load(args.masks)
+        except (OSError, ValueError) as e:
+            raise InputError(f"{args.masks}: cannot read npz: {e}") from None
+        if "parts" not in m.files:
+            raise InputError(f"{args.masks}: key 'parts': missing")
+        parts = m["parts"]
+        if parts.ndim != 3 or parts.shape[0] != inputs.num_samples:
+            raise InputError(f"{args.masks}: key 'parts': expected [{inputs.num_samples}, H, W], got {list(parts.shape)}")
+        scale = float(m["mask_scale"]) if "mask_scale" in m.files else 1.0
+        masks = masks_to_pixel_sets(parts, scale=scale)
+    predictor = FitPredictor(
+        bundle, args.prior_kind or cfg.fit_prior, args.rep or cfg.fit_rep, args.space or cfg.fit_space,
+        sigma_kp=args.sigma_kp or cfg.fit_sigma_kp, iterations=args.iterations or cfg.fit_iterations,
+        chunk=args.chunk, w_ba=args.w_ba if masks is not None else 0.0, window=args.window,
+        stage2_starts=args.stage2_starts)
+    t0 = time.time()
+    seq = inputs.extras.get("sequence")
+    cam = inputs.extras.get("camera_index")
+    if seq is not None and cam is not None:
+        seq = np.char.add(np.asarray(seq).astype(str), np.char.add("/", np.asarray(cam).astype(str)))
+    if args.window > 1 and seq is not None:
+        order = np.lexsort((inputs.extras.get("frame_index", np.arange(inputs.num_samples)), seq))
+    else:
+        order = np.arange(inputs.num_samples)
+    sub = type(inputs)(inputs.keypoints_2d[order], inputs.confidence[order],
+                       None if inputs.intrinsics is None or inputs.intrinsics.ndim == 2 else inputs.intrinsics[order])
+    if inputs.intrinsics is not None and inputs.intrinsics.ndim == 2:
+        sub.intrinsics = inputs.intrinsics
+    sub_masks = None if masks is None else (masks[0][order], masks[1][order])
+    result = predictor.predict(sub, sub_masks, None if seq is None else seq[order])
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    result = {k: v[inverse] for k, v in result.items()}
+    seconds = time.time() - t0
+    passthrough = {k: v for k, v in inputs.per_sample_extras().items() if k not in result and k != "positions_3d"}
+    if inputs.intrinsics is not None:
+        passthrough["intrinsics"] = inputs.intrinsics
+    out = save_npz_atomic(args.output, **passthrough, keypoints_2d=inputs.keypoints_2d, confidence=inputs.confidence,
+                          **result, units="mm", frame="camera (OpenCV), root-relative at the pelvis")
+    print(f"wrote {out}: positions_3d {list(result['positions_3d'].shape)} mm, camera frame, root-relative "
+          f"({1000 * seconds / max(inputs.num_samples, 1):.0f} ms/frame)")
+    return 0

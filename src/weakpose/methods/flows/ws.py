@@ -1,0 +1,293 @@
+"""``weakpose train flows-ws``: weakly supervised network training of Zanfir et al. §2.3 (Table 2).
+
+A network predicts the latent code z of a trained normalizing-flow prior (``prior``: a
+``weakpose train prior`` run), the shape β and the root orientation from 2D keypoints
+(:class:`weakpose.methods.flows.pose_shape_net.KeypointPoseShapeNet`; ``net = "image"`` selects the
+multi-stage image network of :mod:`weakpose.methods.flows.multistage`); the pose is θ = f⁻¹(z) and the
+3D joints come from the body model's forward kinematics (:func:`~weakpose.methods.flows.pose_shape_net.decode`).
+
+Schedule (§2.3, §3 "Fully to Weakly Supervised Transfer Learning"):
+
+* steps ``[0, fs_steps)``: the **FS** phase on the supervised partition
+  (``supervised_fraction`` of the training frames, whole clips): ``L_total = L_fs + L_ws``
+  (the paper's "during fully supervised training we use L_total"; ``fs_with_ws = false`` gives
+  L_fs alone);
+* steps ``[fs_steps, steps)``: the **WS** phase, ``L_ws`` (Eq. 11) on all training frames, no 3D.
+
+``supervised_fraction = 0`` is WS only (no FS phase). ``init`` starts from another
+``flows-ws`` run's weights (Table 2: an FS run continued by a WS run). The flow and the body
+model are copied into this run's checkpoint (frozen), so ``weakpose predict`` needs only the run.
+Losses: :mod:`weakpose.methods.flows.ws_losses`; data: :mod:`weakpose.methods.flows.ws_data`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from weakpose.methods.flows.body import cmu_tree
+from weakpose.methods.flows.body.model import BodyModel
+from weakpose.methods.flows.body.pose import check_representation
+from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.engine.config import TrainConfig
+from weakpose.engine.distributed import DistInfo
+from weakpose.engine.optim import adam_with_cosine, optimizer_step
+from weakpose.methods.flows.fitting.pose_space import PoseSpace
+from weakpose.methods.base import Method, batched
+from weakpose.methods.flows.ws_data import PoseBatch, PoseSampler, theta_vectors
+from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
+from weakpose.methods.flows.pose_shape_net import KeypointPoseShapeNet, decode
+from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
+
+
+@dataclass
+class FlowsWSConfig(TrainConfig):
+    steps: int = 6000
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_final: float = 1e-5
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    prior: str = ""                  # run folder of `weakpose train prior` (required unless `init` is given)
+    init: str = ""                   # a flows-ws run to start from (its networks, flow and body model)
+    rep: str = "aa"                  # rotation representation of the prior's flow
+    supervised_fraction: float = 0.2  # share of the training frames with 3D (whole clips); 0 = WS only
+    fs_steps: int = 3000             # steps of the FS phase; the remaining steps are WS
+    fs_with_ws: bool = True          # FS phase loss L_fs + L_ws (paper) or L_fs alone
+    sigma_kp: float = 5.0            # px; sets w_ψ = 2σ²/J and w_β = σ²/J of L_ws (as the fitter)
+    w_ba: float = 0.0                # weight of L_BA (px); > 0 renders a mask pool
+    mask_pool: int = 4096            # samples with rendered part masks (when w_ba > 0)
+    mask_size: int = 64              # crop size the masks are rendered at
+    mask_pixels: int = 128           # mask pixels per sample used by L_BA
+    noise_fraction: float = 0.0      # share of samples with the benchmark's detector noise
+    net: str = "keypoint"            # keypoint | image (multi-stage image network)
+    width: int = 512                 # keypoint network: residual MLP width / blocks / dropout / norm
+    blocks: int = 2
+    dropout: float = 0.0
+    norm: str = "batch"
+    # image network (net = "image", weakpose.methods.flows.multistage); CPU size by default
+    image_size: int = 64             # rendered crop side (multiple of 32)
+    image_backbone: str = "resnet-tiny"  # keypoint-heatmap stage (weakpose.models.heatmap_net)
+    image_seg_channels: int = 32     # segmentation stage: maps / conv layers
+    image_seg_layers: int = 2
+    image_pose_stages: int = 2       # pose-and-shape stages (losses on each)
+    image_pose_channels: int = 32    # maps per conv layer (paper: 128)
+    image_pose_layers: int = 2       # k×k conv layers per stage (paper: 5)
+    image_kernel: int = 3            # k (paper: 7)
+    w_heatmap: float = 1e5           # stage 1 loss weight (heatmap MSE of peak-1 maps, ~0.02 untrained)
+    w_segmentation: float = 1e3      # stage 2 loss weight (part cross-entropy)
+    eval_rendered: int = 256         # image network: rendered test-subject crops scored by evaluate()
+    # copied from the prior run when training starts (the checkpoint rebuilds the flow from them)
+    flow_steps: int = 6
+    flow_hidden: int = 128
+    flow_layers: int = 2
+    num_betas: int = 4
+
+
+def _load_run(path: str, method: str, key: str) -> dict[str, Any]:
+    from weakpose.engine.checkpoint import load_checkpoint
+
+    try:
+        payload = load_checkpoint(path)
+    except FileNotFoundError:
+        raise InputError(f"config: key '{key}': {path}: no run found") from None
+    if payload.get("method") != method:
+        raise InputError(f"config: key '{key}': {path} is a {payload.get('method')!r} run, not {method!r}")
+    return payload
+
+
+class FlowsWSMethod(Method):
+    name = "flows-ws"
+    Config = FlowsWSConfig
+
+    @classmethod
+    def build_modules(cls, config: FlowsWSConfig) -> dict[str, nn.Module]:
+        S = len(cmu_tree.SEGMENT_NAMES)
+        d = len(cmu_tree.POSED_SEGMENTS) * check_representation(config.rep)
+        flow = NormalizingFlow(FlowConfig(d, "realnvp", config.flow_steps, config.flow_hidden, config.flow_layers))
+        nets: dict[str, nn.Module] = {"body": BodyModel(np.zeros((S, 3)), np.zeros((config.num_betas, S))), "flow": flow}
+        if config.net == "keypoint":
+            nets["net"] = KeypointPoseShapeNet(d, config.num_betas, config.width, config.blocks, config.dropout, config.norm)
+        elif config.net == "image":
+            from weakpose.methods.flows.multistage import build_multistage
+
+            nets["net"] = build_multistage(config, d)
+        else:
+            raise InputError(f"config: key 'net': must be 'keypoint' or 'image', got {config.net!r}")
+        return nets
+
+    def __init__(self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()) -> None:
+        check_representation(config.rep)
+        init = _load_run(config.init, self.name, "init") if config.init else None
+        prior = None
+        if init is not None:
+            arch = ("rep", "net", "width", "blocks", "norm") + tuple(
+                k for k in init["config"] if k.startswith("image_") and config.net == "image")
+            for k in arch:
+                if init["config"][k] != getattr(config, k):
+                    raise InputError(f"config: key '{k}': {config.init} has {init['config'][k]!r}, this run {getattr(config, k)!r}")
+            for k in ("flow_steps", "flow_hidden", "flow_layers", "num_betas"):
+                setattr(config, k, init["config"][k])
+        elif config.prior:
+            prior = _load_run(config.prior, "prior", "prior")
+            pc = prior["config"]
+            if config.rep not in pc["representations"]:
+                raise InputError(f"config: key 'rep': prior run {config.prior} has no {config.rep!r} flow")
+            config.flow_steps, config.flow_hidden, config.flow_layers = pc["flow_steps"], pc["flow_hidden"], pc["flow_layers"]
+            config.num_betas = pc["num_betas"]
+        else:
+            raise InputError("config: key 'prior': required (the run folder of `weakpose train prior`)")
+        if config.supervised_fraction <= 0:
+            config.fs_steps = 0
+        super().__init__(config, data_root, device, dist)
+        if init is not None:
+            for name, net in self.nets.items():
+                net.load_state_dict(init["modules"][name])
+        else:
+            self.nets["body"].load_state_dict(_without_surface(prior["modules"]["body"]))
+            self.nets["flow"].load_state_dict(prior["modules"][f"nf_{config.rep}"])
+        for name in ("body", "flow"):
+            self.nets[name].eval()
+            for p in self.nets[name].parameters():
+                p.requires_grad_(False)
+        self.space = PoseSpace(self.nets["flow"], config.rep, latent=True)
+        self.weights = WSWeights.from_sigma(self.nets["body"], self.space, config.sigma_kp, config.w_ba)
+        from weakpose.methods.flows.prior import cmu_rotations
+
+        self._rot = cmu_rotations(self.data_root)
+        self.sampler = PoseSampler.from_rotations(self._rot, self.nets["body"], self.data_root,
+                                                  config.supervised_fraction, config.seed)
+        self.pool = None
+        self.image = config.net == "image"
+        if self.image:
+            from weakpose.methods.flows.body.cmu import pose_data
+            from weakpose.data.mocap import TEST_SUBJECTS
+            from weakpose.data.paths import h36m_rig
+
+            self.test_sampler = PoseSampler(pose_data(self._rot, TEST_SUBJECTS), self.nets["body"],
+                                            h36m_rig(self.data_root), 1.0, config.seed)
+            self.render_gen = torch.Generator().manual_seed(config.seed + 11)
+        elif config.w_ba > 0:
+            from weakpose.methods.flows.ws_images import MaskPool
+
+            self.pool = MaskPool(self.sampler, np.random.default_rng(config.seed + 7), config.mask_pool,
+                                 config.mask_size, config.mask_pixels)
+        self.opt, self.sched = adam_with_cosine(self.nets["net"].parameters(), config.lr, config.lr_final, config.steps)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.opt}
+
+    def schedulers(self) -> dict[str, Any]:
+        return {"cosine": self.sched}
+
+    def draw(self, supervised: bool) -> PoseBatch:
+        c = self.config
+        if self.pool is not None:
+            return self.pool.sample(self.rng, c.batch_size, supervised)
+        return self.sampler.sample(self.rng, c.batch_size, supervised, c.noise_fraction)
+
+    def losses(self, batch: PoseBatch, fs: bool) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch (per sample, or scalars for the image stages); ``total`` is
+        the phase's objective."""
+        kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
+        if self.image:
+            return self._image_losses(batch, fs, kp, conf, K)
+        out = self.nets["net"](kp, conf, K)
+        masks = None if self.pool is None else self.pool.masks(batch)
+        return self._pose_losses(out, batch, fs, kp, conf, K, masks)
+
+    def _pose_losses(self, out, batch: PoseBatch, fs: bool, kp, conf, K, masks) -> dict[str, torch.Tensor]:
+        dec = decode(self.space, self.nets["body"], out)
+        terms = weakly_supervised_loss(self.space, self.nets["body"], out, dec, kp, conf, K, self.weights, masks)
+        total = terms["L_ws"]
+        if fs:
+            terms.update(fully_supervised_loss(self.nets["body"], out, dec, torch.from_numpy(batch.joints_cam),
+                                               theta_vectors(batch, self.config.rep), torch.from_numpy(batch.global_rot),
+                                               torch.from_numpy(batch.beta)))
+            total = terms["L_fs"] + (total if self.config.fs_with_ws else 0.0)
+        terms["total"] = total
+        gt = torch.from_numpy(batch.joints_cam)
+        terms["mpjpe_mm"] = (dec.joints - (gt - gt[:, :1])).norm(dim=-1).mean(-1).detach()  # logged only
+        return terms
+
+    def _image_losses(self, batch: PoseBatch, fs: bool, kp, conf, K) -> dict[str, torch.Tensor]:
+        """Multi-stage network: heatmap and segmentation losses plus the pose losses on every
+        pose stage (:mod:`weakpose.methods.flows.ws_images`)."""
+        from weakpose.methods.flows.ws_images import full_image_mask_pixels, render_crops, stage_losses
+
+        c = self.config
+        crops = render_crops(batch, c.image_size, self.render_gen)
+        out = self.nets["net"](crops.rgb)
+        masks = full_image_mask_pixels(crops, c.mask_pixels, int(self.rng.integers(1 << 31))) if c.w_ba > 0 else None
+        terms = stage_losses(out, crops, self.nets["net"].stride)
+        per_stage = [self._pose_losses(o, batch, fs, kp, conf, K, masks) for o in out.stages]
+        for k in per_stage[-1]:
+            terms[k] = per_stage[-1][k]  # logged: the last stage
+        terms["total"] = (sum(p["total"].mean() for p in per_stage) / len(per_stage)
+                          + c.w_heatmap * terms["L_heatmap"] + c.w_segmentation * terms["L_segmentation"])
+        return terms
+
+    def evaluate(self) -> dict[str, float]:
+        if not self.image:
+            return super().evaluate()
+        from weakpose.methods.flows.ws_images import evaluate_rendered
+
+        return evaluate_rendered(self.nets["net"], self.space, self.nets["body"], self.test_sampler,
+                                 self.config.eval_rendered, self.config.image_size)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        fs = step < self.config.fs_steps
+        terms = self.losses(self.draw(supervised=fs), fs)
+        out = optimizer_step(terms, "total", self.opt, self.sched, clip=(self.nets["net"].parameters(), 100.0))
+        out["train/phase_fs"] = float(fs)
+        return out
+
+    @classmethod
+    def make_predictor(cls, config: FlowsWSConfig, nets: dict[str, nn.Module], state: dict[str, Any]):
+        return FlowsWSPredictor(nets["net"], nets["flow"], nets["body"], config.rep, image=config.net == "image")
+
+
+def _without_surface(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if not k.startswith("surface.")}
+
+
+class FlowsWSPredictor:
+    """2D keypoints -> root-relative camera-frame joints (mm) through the network, flow and FK.
+    Without intrinsics the fitting predictor's default camera is assumed
+    (:func:`weakpose.methods.flows.fitting.predictor.default_intrinsics`)."""
+
+    def __init__(self, net: nn.Module, flow: NormalizingFlow, body: BodyModel, rep: str, batch_size: int = 1024,
+                 image: bool = False) -> None:
+        self.net, self.body, self.image = net.eval(), body.eval(), image
+        self.space = PoseSpace(flow.eval(), rep, latent=True)
+        self.batch_size = batch_size
+
+    def _run(self, kp: np.ndarray, conf: np.ndarray, K: np.ndarray):
+        with torch.no_grad():
+            out = self.net(torch.from_numpy(kp), torch.from_numpy(conf), torch.from_numpy(K))
+            dec = decode(self.space, self.body, out)
+        return dec.joints.numpy(), dec.theta.numpy(), out.beta.numpy()
+
+    def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
+        from weakpose.methods.flows.fitting.predictor import default_intrinsics
+
+        if self.image:
+            raise InputError(f"{inputs.path}: this flows-ws run has the image network (net = 'image'), which takes "
+                             "person crops, not 2D keypoints (see weakpose.methods.flows.ws_images.evaluate_rendered)")
+        if inputs.multiview:
+            raise InputError(f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; flows-ws takes single views [N, J, 2]")
+        kp = np.asarray(inputs.keypoints_2d, np.float32)
+        conf = np.asarray(inputs.confidence, np.float32)
+        K = default_intrinsics(kp, conf) if inputs.intrinsics is None else \
+            np.array(np.broadcast_to(np.asarray(inputs.intrinsics, np.float32), (len(kp), 3, 3)))
+        pos, theta, beta = batched(self._run, [kp, conf, K], self.batch_size)
+        return {"positions_3d": pos.astype(np.float32), "pose_params": theta.astype(np.float32),
+                "betas": beta.astype(np.float32)}
+
+
+METHOD = FlowsWSMethod

@@ -1,0 +1,377 @@
+"""Training and inference of Li & Lee, BMVC 2020, independent of the training engine.
+
+:class:`HypothesesSettings` holds every default of the method once; :class:`HypothesesCore` owns the networks,
+optimisers, data and one training step (paper Eq. 4–10); :class:`HypothesesPredictor` turns
+2D keypoints into hypotheses, the zero-code pose and the mean-shift mode (§3.4) in the camera
+frame. ``weakpose.methods.hypotheses.method`` wraps them into the engine's ``Method`` interface.
+
+Choices the paper leaves open (also in docs/hypotheses.md):
+
+- One generator update per critic update (the code's ``diter = 1``); each step draws
+  ``batch_size`` 2D poses, duplicates them (two codes per pose, for L_reg's pairs) and
+  ``2 · batch_size`` real 3D poses shuffled independently of the 2D poses (unpaired).
+- The camera loss weight is 10 (the code's ``cam_weight``; the paper gives none).
+- 2D-loss joint weights: 0.1 for neck and head, as in the code; 0 for missing joints.
+- An "epoch" is one pass over the 2D training poses; the learning rate is multiplied by
+  ``lr_decay`` after each (paper: 0.94).
+- Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
+  (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
+  falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
+  the networks and optimisers are restored to the last healthy state and the learning rate is
+  halved; after ``collapse_max_restores`` restores training stops with :class:`CollapseError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from weakpose.camera import rotation_from_2x3
+from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.statistics import mean_bone_lengths
+from weakpose.geometry.scale import bone_length_scale
+from weakpose.methods.hypotheses import losses as L
+from weakpose.methods.hypotheses.data import (align_to_template, joint_weights,
+                                              mask_random_limb_joints, normalise_2d, torso_template)
+from weakpose.methods.hypotheses.meanshift import hypothesis_std, mean_shift_mode
+from weakpose.methods.hypotheses.networks import GenerativeLifter, PoseCritic
+from weakpose.skeleton import H36M17
+
+
+class CollapseError(RuntimeError):
+    """Training of the generator collapsed (no diversity left, or non-finite losses)."""
+
+
+@dataclass
+class HypothesesSettings:
+    """Settings of Li & Lee 2020 (the engine's ``HypothesesConfig`` adds the common ones).
+    Defaults are CPU-sized; the paper-size settings are in configs/hypotheses_paper.toml
+    (width 1024, latent 1024, critic 128/1024)."""
+
+    # data (training subjects only)
+    rig: str = "h36m"                 # 2D training views: "h36m" rig or "wild" cameras
+    noise: str = "gt"                 # "gt" projections or simulated "detector" noise
+    stride: int = 2                   # every stride-th mocap frame for the 2D training poses
+    missing_joints: int = 0           # random missing limb joints per training pose (Table 3)
+    seed: int = 0
+    # networks (paper / code: width 1024, latent 1024, critic pose 128, kcs 1024, out 8)
+    width: int = 256
+    latent_dim: int = 64
+    generator_blocks: int = 2
+    camera_blocks: int = 2
+    critic_pose_width: int = 128
+    critic_kcs_width: int = 256
+    critic_blocks: int = 2
+    critic_out: int = 8
+    critic_steps: int = 1             # critic updates per generator update (the code's ``diter``)
+    # loss weights (paper §4: λ_gp 0.1, λ_2D 10 (20 with missing joints), λ_reg 7.5, λ_rec 10)
+    lambda_2d: float = 10.0
+    lambda_reg: float = 7.5
+    lambda_rec: float = 10.0
+    lambda_gp: float = 0.1
+    lambda_cam: float = 10.0
+    tau: float = 1.0
+    kernel_alphas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])
+    dot_weight: float = 1.0
+    head_weight: float = 0.1
+    # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
+    batch_size: int = 64
+    steps: int = 4000
+    lr: float = 1e-3                  # paper 1e-4; 10x for the ~300x shorter CPU schedule
+    beta1: float = 0.5
+    beta2: float = 0.9
+    lr_decay: float = 0.94
+    # inference
+    num_hypotheses: int = 10          # hypotheses written to the prediction file (best-of-10)
+    meanshift_samples: int = 100      # samples the mean-shift mode is computed from
+    selection: str = "meanshift"      # what goes into positions_3d: "meanshift" | "zero"
+    bandwidth_quantile: float = 0.2
+    # collapse monitor
+    monitor_every: int = 250
+    collapse_min_std_mm: float = 5.0
+    collapse_warmup: int = 1000
+    collapse_max_restores: int = 3
+
+    def validate(self) -> None:
+        if self.selection not in ("meanshift", "zero"):
+            raise InputError(f"config: key 'selection': {self.selection!r} is not 'meanshift' or 'zero'")
+        if self.noise not in ("gt", "detector"):
+            raise InputError(f"config: key 'noise': {self.noise!r} is not 'gt' or 'detector'")
+        if self.rig not in ("h36m", "wild"):
+            raise InputError(f"config: key 'rig': {self.rig!r} is not 'h36m' or 'wild'")
+        if not 0 <= self.missing_joints <= 8:
+            raise InputError("config: key 'missing_joints': must be in 0..8")
+        if self.critic_steps < 1:
+            raise InputError("config: key 'critic_steps': must be >= 1")
+        if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
+            raise InputError("config: batch_size >= 2, num_hypotheses >= 1, meanshift_samples >= 2 required")
+
+
+def build_networks(cfg: HypothesesSettings) -> tuple[GenerativeLifter, PoseCritic]:
+    g = GenerativeLifter(17, cfg.width, cfg.latent_dim, cfg.generator_blocks, cfg.camera_blocks)
+    d = PoseCritic(17, 16, cfg.critic_pose_width, cfg.critic_kcs_width, cfg.critic_out, cfg.critic_blocks)
+    return g, d
+
+
+@dataclass
+class TrainingData:
+    """What the method learns from: 2D poses and an *unpaired* set of real 3D poses."""
+
+    keypoints_2d: np.ndarray          # [N, 17, 2] px (any camera)
+    confidence: np.ndarray            # [N, 17]; 0 = missing
+    real_positions_mm: np.ndarray     # [F, 17, 3] mm, any frame (aligned to the template here)
+
+    @classmethod
+    def from_benchmark(cls, root, cfg: HypothesesSettings) -> TrainingData:
+        """CMU-WS training subjects: 2D views (rig, noise, stride of the config) and all their
+        3D frames as the unpaired critic set (the 2D views' paired 3D is never read)."""
+        from weakpose.data.benchmark import make_split
+        from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+
+        mocap = load_cmu(root, TRAIN_SUBJECTS)
+        split = make_split(root, TRAIN_SUBJECTS, rig=cfg.rig, noise=cfg.noise, seed=cfg.seed, stride=cfg.stride)
+        return cls(split["keypoints_2d"], split["confidence"], mocap.positions)
+
+
+class HypothesesCore:
+    """Networks, optimisers and data of one training run; :meth:`step` is one D + G update."""
+
+    def __init__(self, cfg: HypothesesSettings, root, device: str = "cpu",
+                 nets: dict[str, torch.nn.Module] | None = None, data: TrainingData | None = None) -> None:
+        cfg.validate()
+        self.cfg, self.device = cfg, torch.device(device)
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        if data is None:
+            data = TrainingData.from_benchmark(root, cfg)
+        # unpaired real 3D poses, in the template frame
+        self.template = torch.from_numpy(torso_template(data.real_positions_mm))
+        self.mean_bones = torch.from_numpy(mean_bone_lengths(data.real_positions_mm).astype(np.float32))
+        self.real3d = align_to_template(torch.from_numpy(data.real_positions_mm).double(),
+                                        self.template.double()).float().to(self.device)
+        x, vis = normalise_2d(torch.from_numpy(data.keypoints_2d), torch.from_numpy(data.confidence))
+        self.x2d, self.vis2d = x.to(self.device), vis.to(self.device)
+        self.steps_per_epoch = max(1, len(self.x2d) // cfg.batch_size)
+        self._perm = torch.randperm(len(self.x2d), generator=self.gen)
+        mon = torch.randperm(len(self.x2d), generator=self.gen)[:256]
+        self.monitor_x, self.monitor_vis = self.x2d[mon], self.vis2d[mon]
+        if nets is None:
+            g, d = build_networks(cfg)
+            nets = {"generator": g, "critic": d}
+        self.net, self.critic = nets["generator"].to(self.device), nets["critic"].to(self.device)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, betas=betas)
+        self.lr_scale = 1.0
+        self.restores = 0
+        self._good: dict | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def critic_features(self, pose: torch.Tensor) -> torch.Tensor:
+        return self.critic(pose, L.kcs_matrix(pose, H36M17.bones))
+
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n = self.cfg.batch_size, len(self.x2d)
+        k = step % self.steps_per_epoch
+        if k == 0 and step > 0:
+            self._perm = torch.randperm(n, generator=self.gen)
+        idx = self._perm[k * b:(k + 1) * b]
+        x, vis = self.x2d[idx], self.vis2d[idx]
+        x, vis = mask_random_limb_joints(x, vis, self.cfg.missing_joints, self.gen)
+        real = self.real3d[torch.randint(len(self.real3d), (2 * b,), generator=self.gen)]
+        return torch.cat([x, x]), torch.cat([vis, vis]), real
+
+    def _set_lr(self, step: int) -> float:
+        lr = self.cfg.lr * self.cfg.lr_decay ** (step // self.steps_per_epoch) * self.lr_scale
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        return lr
+
+    # ------------------------------------------------------------------ training
+    def step(self, step: int) -> dict[str, float]:
+        """One critic update (L_D = −L_adv + λ_gp L_gp) and one generator update (Eq. 10)."""
+        cfg = self.cfg
+        self.net.train()
+        self.critic.train()
+        lr = self._set_lr(step)
+        x, vis, real = self._batch(step)
+        b = x.shape[0] // 2
+        z = torch.randn(2 * b, cfg.latent_dim, generator=self.gen).to(self.device)
+        y, M = self.net(x, z)
+        alphas = cfg.kernel_alphas
+        # critic: maximise MMD² between real and generated features, with gradient penalty
+        # (``critic_steps`` updates on the same batch, as the code's ``diter`` loop)
+        for _ in range(cfg.critic_steps):
+            f_real = self.critic_features(real)
+            f_fake = self.critic_features(y.detach())
+            mmd_d = L.mmd2_loss(f_real, f_fake, alphas, cfg.dot_weight)
+            gp = L.witness_gradient_penalty(self.critic_features, real, y.detach(), alphas, cfg.dot_weight, self.gen)
+            loss_d = -mmd_d + cfg.lambda_gp * gp
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        # generator, camera and encoder: L_G = L_adv + λ2D L_2D + λcam L_cam − λreg L_reg + λrec L_rec
+        adv = L.mmd2_loss(self.critic_features(real).detach(), self.critic_features(y), alphas, cfg.dot_weight)
+        l2d = L.reprojection_loss(M, y, x, joint_weights(vis, cfg.head_weight))
+        lcam = L.camera_loss(M)
+        lreg = L.diversity_loss(y[:b], y[b:], z[:b], z[b:], cfg.tau)
+        lrec = L.latent_reconstruction_loss(z, self.net.encode(y))
+        loss_g = adv + cfg.lambda_2d * l2d + cfg.lambda_cam * lcam - cfg.lambda_reg * lreg + cfg.lambda_rec * lrec
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        logs = {"loss_d": loss_d.item(), "mmd2": adv.item(), "gp": gp.item(), "l2d": l2d.item(),
+                "cam": lcam.item(), "reg": lreg.item(), "rec": lrec.item(), "loss_g": loss_g.item(), "lr": lr}
+        if not all(math.isfinite(v) for v in logs.values()):
+            return logs | self._recover(step, f"non-finite loss ({logs})")
+        if cfg.monitor_every and (step + 1) % cfg.monitor_every == 0:
+            logs |= self._monitor(step, logs)
+        return logs
+
+    @torch.no_grad()
+    def diversity_mm(self, x: torch.Tensor, num: int = 10) -> float:
+        """Table 4's STD: std of ``num`` hypotheses per joint coordinate w.r.t. the root, in mm
+        of the template (template units are metres of the mean training torso)."""
+        self.net.eval()
+        b = x.shape[0]
+        h = self.net.features(x).repeat_interleave(num, 0)
+        z = torch.randn(b * num, self.cfg.latent_dim, generator=self.gen).to(self.device)
+        y = self.net.generate_from_features(h, z).reshape(b, num, 17, 3)
+        self.net.train()
+        return 1000.0 * hypothesis_std(y).mean().item()
+
+    def _monitor(self, step: int, logs: dict[str, float]) -> dict[str, float]:
+        std = self.diversity_mm(self.monitor_x)
+        out = {"diversity_std_mm": std}
+        cfg = self.cfg
+        if step + 1 >= cfg.collapse_warmup and std < cfg.collapse_min_std_mm:
+            return out | self._recover(step, f"hypotheses collapsed: diversity STD {std:.2f} mm < "
+                                             f"collapse_min_std_mm={cfg.collapse_min_std_mm} (MMD² {logs['mmd2']:.4f})")
+        self._good = {"net": copy.deepcopy(self.net.state_dict()), "critic": copy.deepcopy(self.critic.state_dict()),
+                      "opt_g": copy.deepcopy(self.opt_g.state_dict()), "opt_d": copy.deepcopy(self.opt_d.state_dict()),
+                      "step": step}
+        return out
+
+    def _recover(self, step: int, reason: str) -> dict[str, float]:
+        self.restores += 1
+        if self._good is None or self.restores > self.cfg.collapse_max_restores:
+            raise CollapseError(
+                f"step {step + 1}: {reason}; gave up after {self.restores - 1} restores. Recover by resuming "
+                "from an earlier checkpoint with a lower lr, a larger lambda_reg/lambda_rec, or a smaller "
+                "lambda_2d (see docs/hypotheses.md, 'When training collapses')")
+        self.net.load_state_dict(self._good["net"])
+        self.critic.load_state_dict(self._good["critic"])
+        self.opt_g.load_state_dict(self._good["opt_g"])
+        self.opt_d.load_state_dict(self._good["opt_d"])
+        self.lr_scale *= 0.5
+        print(f"[hypotheses] step {step + 1}: {reason}; restored the state of step {self._good['step'] + 1} "
+              f"and halved the learning rate (restore {self.restores}/{self.cfg.collapse_max_restores})", flush=True)
+        return {"restored": float(self.restores)}
+
+    # ------------------------------------------------------------------ state
+    def predictor_state(self) -> dict:
+        """Statistics the predictor needs besides the generator's weights."""
+        return {"template": self.template.clone(), "mean_bone_lengths": self.mean_bones.clone()}
+
+    def extra_state(self) -> dict:
+        """What resuming needs besides networks and optimisers (sampling state, monitor state)."""
+        return {"lr_scale": self.lr_scale, "restores": self.restores, "rng": self.gen.get_state(),
+                "perm": self._perm.clone()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.lr_scale, self.restores = float(state["lr_scale"]), int(state["restores"])
+        self.gen.set_state(state["rng"])
+        self._perm = state["perm"]
+
+
+class HypothesesPredictor:
+    """Multi-hypothesis lifting of 2D keypoints with a trained generator (paper §3.4).
+
+    ``predict`` returns, in mm, root-relative, **camera frame** (rotated by the camera network's
+    rotation, protocol #1; the network knows the pose only up to scale, so every pose is scaled
+    by the bone-length scale with the training subjects' mean bone lengths):
+    ``positions_3d`` (the pose chosen by ``selection``), ``positions_3d_zero_code``,
+    ``positions_3d_meanshift``, ``hypotheses`` [N, H, 17, 3] (H = ``num_hypotheses`` random codes),
+    and the template-frame zero-code pose ``positions_3d_template`` with the weak-perspective
+    camera ``camera_2x3``.
+    """
+
+    def __init__(self, cfg: HypothesesSettings, generator: GenerativeLifter, state: dict) -> None:
+        self.cfg = cfg
+        self.net = generator.eval()
+        self.device = next(generator.parameters()).device
+        self.mean_bones = torch.as_tensor(state["mean_bone_lengths"], dtype=torch.float32)
+
+    def to_camera_mm(self, y: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+        """Template-frame poses [B, ..., J, 3] -> camera frame (R [B, 3, 3]) at bone-length scale, mm."""
+        shape = y.shape
+        yc = (y.reshape(shape[0], -1, 3) @ R.transpose(-1, -2)).reshape(shape)
+        s = bone_length_scale(yc, self.mean_bones, H36M17)
+        return yc * s[..., None, None]
+
+    def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
+        """Lift a single-view 2D keypoint file (see the class docstring for the keys)."""
+        if inputs.multiview:
+            raise InputError(f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; "
+                             "this method lifts single views [N, J, 2]")
+        return self.predict_arrays(inputs.keypoints_2d, inputs.confidence)
+
+    @torch.no_grad()
+    def predict_arrays(
+        self,
+        keypoints_2d: np.ndarray,
+        confidence: np.ndarray,
+        num_hypotheses: int | None = None,
+        meanshift_samples: int | None = None,
+        selection: str | None = None,
+        batch_size: int = 1024,
+        seed: int = 0,
+    ) -> dict[str, np.ndarray]:
+        cfg = self.cfg
+        num_h = cfg.num_hypotheses if num_hypotheses is None else num_hypotheses
+        num_ms = cfg.meanshift_samples if meanshift_samples is None else meanshift_samples
+        sel = cfg.selection if selection is None else selection
+        if sel == "meanshift" and num_ms < 2:
+            raise InputError("selection 'meanshift' needs meanshift_samples >= 2")
+        gen = torch.Generator().manual_seed(seed)
+        kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32)
+        cf = torch.as_tensor(np.asarray(confidence), dtype=torch.float32)
+        if kp.ndim != 3 or kp.shape[1:] != (17, 2):
+            raise InputError(f"keypoints_2d: expected [N, 17, 2], got {tuple(kp.shape)}")
+        try:
+            x_all, _ = normalise_2d(kp, cf)
+        except ValueError as e:
+            raise InputError(f"keypoints_2d: {e}") from None
+        outs: dict[str, list] = {k: [] for k in ("zero", "ms", "hyp", "tpl", "cam")}
+        for i in range(0, len(x_all), batch_size):
+            x = x_all[i:i + batch_size].to(self.device)
+            b = x.shape[0]
+            h = self.net.features(x)
+            M = self.net.camera_from_features(h)
+            R = rotation_from_2x3(M)
+            y0 = self.net.generate_from_features(h, torch.zeros(b, cfg.latent_dim, device=self.device))
+            outs["tpl"].append(y0)
+            outs["cam"].append(M)
+            outs["zero"].append(self.to_camera_mm(y0, R))
+            if num_ms > 0:
+                z = torch.randn(b * num_ms, cfg.latent_dim, generator=gen).to(self.device)
+                ys = self.net.generate_from_features(h.repeat_interleave(num_ms, 0), z).reshape(b, num_ms, 17, 3)
+                mode = mean_shift_mode(ys, bandwidth_quantile=cfg.bandwidth_quantile)
+                outs["ms"].append(self.to_camera_mm(mode, R))
+            if num_h > 0:
+                z = torch.randn(b * num_h, cfg.latent_dim, generator=gen).to(self.device)
+                yh = self.net.generate_from_features(h.repeat_interleave(num_h, 0), z).reshape(b, num_h, 17, 3)
+                outs["hyp"].append(self.to_camera_mm(yh, R))
+        res = {"positions_3d_zero_code": torch.cat(outs["zero"]),
+               "positions_3d_template": 1000.0 * torch.cat(outs["tpl"]), "camera_2x3": torch.cat(outs["cam"])}
+        if outs["ms"]:
+            res["positions_3d_meanshift"] = torch.cat(outs["ms"])
+        if outs["hyp"]:
+            res["hypotheses"] = torch.cat(outs["hyp"])
+        res["positions_3d"] = res["positions_3d_meanshift"] if sel == "meanshift" else res["positions_3d_zero_code"]
+        return {k: v.cpu().numpy().astype(np.float32) for k, v in res.items()}

@@ -1,0 +1,398 @@
+"""Multi-view consistency with 2.5D pose (Iqbal, Molchanov & Kautz, CVPR 2020): ``weakpose train multiview``.
+
+Keypoint-input variant (the default; the paper's heatmap network on images is ``variant=image``,
+:mod:`weakpose.methods.multiview.image`, dispatched from :class:`MultiviewMethod`):
+a residual MLP reads 2D keypoints + confidences (encoded by :func:`weakpose.codec.encode_2d`)
+and outputs the scale-normalised relative depths ``z_rel`` (z_j - z_root over the scale-pair
+distance, positive further away) and a 2D estimate of every joint, used where the input joint is
+missing. The 3D pose is reconstructed analytically (Eq. 2-3,
+:func:`weakpose.geometry.reconstruct_from_2p5d`) and trained with (``supervision``):
+
+* ``fs``    L_FS (Eq. 6) = L_2D + psi L_z, psi = 5, with ground-truth relative depths (reference);
+* ``ws``    L_WS (Eq. 7) = L_2D + alpha L_MC + beta L_B, alpha = 10, beta = 100, the rigid
+            alignment of L_MC from a weighted Procrustes fit (Eq. 10) without gradients;
+* ``ws_r``  as ``ws`` with the rig's known rotations (the paper's "WS + R");
+* ``2d_only`` L_2D only; the predictor then has no depth (z_rel = 0: the depth-less baseline).
+
+L_2D plays the role of the paper's heatmap loss L_H: squared error of the network's 2D
+estimate against the exact 2D projections (2D labels) in the codec's normalised units. Every
+term is summed within a multi-view sample (views, pairs, joints, limbs) and averaged over the
+samples of the batch, as in :mod:`weakpose.methods.multiview.losses`. The
+confidences phi of Eq. 8/11 are the input confidences (1 for exact keypoints, the detector's
+score otherwise); an imputed (missing) joint gets ``imputed_confidence``.
+
+Two choices that the keypoint variant needs (measured in docs/multiview.md):
+
+* the weak losses reconstruct the views' 3D poses from the **2D labels** (exact projections of
+  the training subjects, ``reconstruct_from = "labels"``), while the network reads 2D with
+  simulated detector noise; this is the paper's setting with 2D-annotated multi-view data
+  (Table 1, 2D = H+M). Reconstructing from the noisy input instead (``"input"``) let training
+  escape into a degenerate solution on CMU-WS;
+* the root depth z_root of Eq. 3 is a constant for autograd (``root_depth_grad = False``,
+  :func:`rebuild_with_fixed_root`), and the scale pair's relative depth is bounded
+  (:func:`bound_pair_depth`).
+
+Prediction: the pose is scaled to millimetres with the training subjects' mean bone lengths
+(supplementary Eq. 1, :func:`weakpose.geometry.bone_length_scale`) and returned root-relative in
+the camera frame. Inputs without intrinsics get a default camera (:func:`default_intrinsics`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from weakpose.camera import normalized_coordinates
+from weakpose.codec import encode_2d, feature_size
+from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+from weakpose.data.statistics import mean_bone_lengths
+from weakpose.engine.config import TrainConfig
+from weakpose.engine.distributed import DistInfo
+from weakpose.engine.optim import optimizer_step
+from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
+from weakpose.geometry.scale import observed_bone_weights
+from weakpose.methods.base import Method, batched
+from weakpose.methods.multiview.data import MultiViewBatch, MultiViewSampler
+from weakpose.methods.multiview.tracklets import TrackletSet
+from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
+from weakpose.models.lifter import ResidualMLP
+from weakpose.skeleton import H36M17
+
+SUPERVISION = ("fs", "ws", "ws_r", "2d_only")
+VARIANTS = ("keypoint", "image")
+J = H36M17.num_joints
+
+
+@dataclass
+class MultiviewConfig(TrainConfig):
+    variant: str = "keypoint"        # keypoint | image (methods/multiview/image.py)
+    supervision: str = "ws"          # fs | ws | ws_r | 2d_only
+    steps: int = 4000
+    batch_size: int = 64             # multi-view samples per step (x views poses)
+    views: int = 4                   # C_n: views per sample used by L_MC (at most 4 in the paper)
+    lr: float = 5e-4                 # Adam, as in the supplementary
+    lr_final: float = 5e-5           # after lr_drop of the steps (paper: 50k of 60k)
+    lr_drop: float = 0.8333
+    width: int = 512
+    blocks: int = 2
+    dropout: float = 0.1
+    alpha: float = 10.0              # weight of L_MC (Eq. 7)
+    beta: float = 100.0              # weight of L_B (Eq. 7)
+    psi: float = 5.0                 # weight of L_z (Eq. 6)
+    w2d: float = 10.0                # weight of the 2D term (L_H's role; our choice)
+    scale_pair: tuple[int, int] = (0, 8)   # pelvis-thorax (paper: neck-pelvis)
+    pair_depth_bound: float = 0.75   # |z_k - z_l| of the scale pair < this (pair lengths; see docs)
+    wild_fraction: float = 0.0       # share of multi-view samples from random wild cameras (see docs)
+    noise_fraction: float = 0.5      # share of views with simulated detector noise
+    imputed_confidence: float = 0.5  # phi of joints missing in the input
+    root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
+    reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels (exact projections) | input
+    stride: int = 1                  # every stride-th training frame
+    tracklets: str = ""              # optional tracklet file (weakpose.methods.multiview.tracklets)
+    tracklet_fraction: float = 0.25  # share of multi-view samples drawn from it
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    monitor_samples: int = 1024
+    # --- image variant only (methods/multiview/image.py); batch_size = unlabeled multi-view samples
+    backbone: str = "resnet-tiny-s2"  # vision.models name (paper: hrnet-w32)
+    crop_size: int = 64              # person crops (paper: 256)
+    sigma: float = 2.0               # Gaussian targets, heatmap cells
+    lam: float = 50.0                # spatial-softmax temperature (supp.)
+    labelled_batch: int = 32         # 2D-labelled images per step (paper: 128)
+    labelled_subjects: tuple[int, ...] = (1, 3, 5)   # images with 2D labels
+    labelled_rig: str = "wild"       # their cameras: wild (the MPII role) | h36m
+    unlabeled_subjects: tuple[int, ...] = (6, 7, 8)  # unlabeled multi-view images (h36m rig)
+    unlabeled_pool: int = 512        # multi-view instants rendered once (pseudo labels fixed)
+    uv_grad: float = 0.1             # scale of the weak losses' gradient into the 2D (paper: 1; see docs)
+    mv_labels: bool = False          # multi-view images 2D-annotated (paper rows 2D = H+M; see docs)
+    pseudo_labels: bool = True       # the tau regulariser (Iqbal §3.3)
+    pseudo_tau: float = 0.5
+    pretrained_2d: str = ""          # file from `python -m weakpose.methods.multiview.image pretrain`
+    pretrain_steps: int = 2000       # 2D pre-training run in-process when pretrained_2d is empty
+    pretrain_lr: float = 1e-3
+    monitor_instants: int = 32       # rendered test instants (x 4 views) scored while training
+    test_seed: int = 2024
+
+
+def default_intrinsics(keypoints_2d: np.ndarray, confidence: np.ndarray,
+                       image_size: np.ndarray | None = None) -> np.ndarray:
+    """A camera for inputs without ``intrinsics``: focal length = the larger image side and the
+    principal point at the image centre when ``image_size`` [N, 2] (w, h) is known; otherwise a
+    1000 px focal length and the principal point at the centre of the observed joints' box."""
+    N = len(keypoints_2d)
+    K = np.tile(np.eye(3, dtype=np.float32), (N, 1, 1))
+    if image_size is not None:
+        size = np.broadcast_to(np.asarray(image_size, np.float32), (N, 2))
+        K[:, 0, 0] = K[:, 1, 1] = size.max(-1)
+        K[:, 0, 2], K[:, 1, 2] = size[:, 0] / 2, size[:, 1] / 2
+    else:
+        seen = (confidence > 0)[..., None]
+        lo = np.where(seen, keypoints_2d, np.inf).min(1)
+        hi = np.where(seen, keypoints_2d, -np.inf).max(1)
+        K[:, 0, 0] = K[:, 1, 1] = 1000.0
+        K[:, :2, 2] = (lo + hi) / 2
+    return K
+
+
+def bound_pair_depth(z_rel: torch.Tensor, scale_pair: tuple[int, int], bound: float) -> torch.Tensor:
+    """Keep the depth difference of the scale pair (k, l) inside (-bound, bound).
+
+    Eq. 3 fixes the pair's 3D distance to C = 1, so |z_k - z_l| < 1 is necessary for a real,
+    positive root depth; an unconstrained network that crosses it (easily early in weakly
+    supervised training) gets a clamped discriminant and a root depth near or behind the camera.
+    Near the bound the pair lies along the viewing ray and z_root (hence the size of the whole
+    pose) becomes small, which lowers L_MC without any consistency; the default bound 0.75
+    keeps that shrink within sqrt(1 - 0.75^2) = 0.66; it clips the 3.8 % of CMU-WS test
+    poses (h36m rig) whose torso is tilted further out of the image plane.
+    ``z_l`` becomes ``z_k + bound tanh(z_l - z_k)`` (or the reverse when ``l`` is the root).
+    """
+    k, l = scale_pair
+    if l == 0:
+        k, l = l, k
+    z_k = z_rel[:, k]
+    bounded = z_k + bound * torch.tanh(z_rel[:, l] - z_k)
+    return torch.cat([z_rel[:, :l], bounded[:, None], z_rel[:, l + 1:]], 1)
+
+
+class KeypointTwoPointFive(nn.Module):
+    """2D keypoints -> 2.5D pose: z_rel [N, J] and the 2D estimate [N, J, 2] in px."""
+
+    def __init__(self, width: int = 512, blocks: int = 2, dropout: float = 0.1,
+                 scale_pair: tuple[int, int] = (0, 8), pair_depth_bound: float = 0.75):
+        super().__init__()
+        self.mlp = ResidualMLP(feature_size(J), 3 * J, width, blocks, dropout, "batch")
+        self.scale_pair = tuple(scale_pair)
+        self.pair_depth_bound = pair_depth_bound
+
+    def forward(self, kp: torch.Tensor, conf: torch.Tensor, K: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns z_rel [N, J] (root 0), uv_est [N, J, 2] px, the normalised 2D estimate
+        [N, J, 2] and the codec's (center [N, 2], scale [N])."""
+        feats, scale = encode_2d(kp, conf, K)
+        center = feats[:, -2:]
+        out = self.mlp(feats)
+        z = out[:, :J]
+        z_rel = bound_pair_depth(z - z[:, :1], self.scale_pair, self.pair_depth_bound)
+        xy_n = feats[:, : 2 * J].reshape(-1, J, 2) + out[:, J:].reshape(-1, J, 2)
+        xy = xy_n * scale[:, None, None] + center[:, None, :]
+        uv = torch.stack((xy[..., 0] * K[:, 0, 0, None] + K[:, 0, 2, None],
+                          xy[..., 1] * K[:, 1, 1, None] + K[:, 1, 2, None]), -1)
+        return z_rel, uv, xy_n, (center, scale)
+
+
+def rebuild_with_fixed_root(points: torch.Tensor, z_root: torch.Tensor, z_rel: torch.Tensor) -> torch.Tensor:
+    """The same points with the root depth of Eq. 3 held constant for autograd:
+    ``p_j = (z_root + z_rel_j) r_j`` with ``r_j = p_j / z_j`` (the ray of joint j).
+
+    In the keypoint variant the 2D pose is an input, so the only thing the gradient through
+    z_root can change is the relative depth of the scale pair, and there it opens a degenerate
+    path: tilting the pair towards the depth axis (|z_k - z_l| -> 1) shrinks z_root and with it
+    the whole pose, which lowers L_MC without learning depth (measured: the thorax depth ran to
+    the bound and MPJPE rose from 93 to 230 mm within 300 steps). With z_root constant the pair's
+    depths are learned like every other joint's. (The image variant keeps the gradient: there it
+    also corrects the 2D heatmaps, §3.3.)
+    """
+    rays = (points / points[..., 2:]).detach()
+    return (z_root.detach()[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
+
+
+def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
+    """The input keypoints where observed, the network's estimate where missing (conf 0)."""
+    return torch.where((conf > 0)[..., None], kp, uv_est)
+
+
+class MultiviewPredictor:
+    """2D keypoint file -> root-relative camera-frame 3D (mm) by 2.5D reconstruction."""
+
+    def __init__(self, net: KeypointTwoPointFive, mean_bones_mm: np.ndarray, scale_pair: tuple[int, int],
+                 depthless: bool = False, batch_size: int = 4096):
+        self.net = net.eval()
+        self.mean_bones_mm = np.asarray(mean_bones_mm, np.float32)
+        self.scale_pair = tuple(scale_pair)
+        self.depthless = depthless
+        self.batch_size = batch_size
+
+    def lift(self, kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            kp_t, conf_t, K_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (kp, conf, K))
+            z_rel, uv_est, _, _ = self.net(kp_t, conf_t, K_t)
+            if self.depthless:
+                z_rel = torch.zeros_like(z_rel)
+            uv = complete_2d(kp_t, conf_t, uv_est)
+            pts, z_root = reconstruct_from_2p5d(uv, z_rel, K_t, scale_pair=self.scale_pair, C=1.0)
+            rel = pts - pts[:, :1]
+            # Supplementary Eq. 1 over the bones whose joints were observed (imputed joints are
+            # less reliable; the paper's Eq. 1 has all bones, identical for complete inputs).
+            s = bone_length_scale(rel, torch.from_numpy(self.mean_bones_mm),
+                                  weights=observed_bone_weights(conf_t))
+            pos = s[:, None, None] * rel
+        return (pos.numpy().astype(np.float32), (s * z_root).numpy().astype(np.float32),
+                uv.numpy().astype(np.float32))
+
+    def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
+        if inputs.multiview:
+            raise InputError(f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; "
+                             "prediction takes single views [N, J, 2]")
+        K = inputs.intrinsics
+        if K is None:
+            K = default_intrinsics(inputs.keypoints_2d, inputs.confidence, inputs.extras.get("image_size"))
+        pos, root_depth, uv = batched(self.lift, [inputs.keypoints_2d, inputs.confidence, K], self.batch_size)
+        # root_depth: pelvis depth (mm) at the bone-length scale; keypoints_2d_completed: the
+        # input 2D with missing joints replaced by the network's estimate.
+        return {"positions_3d": pos, "root_depth": root_depth, "keypoints_2d_completed": uv}
+
+
+def with_tracklets(batch: MultiViewBatch, kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> MultiViewBatch:
+    """Append tracklet samples (detections: their 2D is input and label at once) to a batch."""
+    cat = lambda a, b: np.concatenate([a, b.astype(np.float32)])  # noqa: E731
+    return MultiViewBatch(cat(batch.keypoints_2d, kp), cat(batch.confidence, conf), cat(batch.labels_2d, kp),
+                          cat(batch.intrinsics, K), None, None)
+
+
+def training_bone_statistics(data_root, scale_pair: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean bone lengths of the training subjects (unpaired 3D: statistics only), in mm (for
+    supplementary Eq. 1) and divided per frame by the scale pair's length (mu of Eq. 11)."""
+    train_3d = load_cmu(data_root, TRAIN_SUBJECTS).positions
+    k, l = scale_pair
+    pair = np.linalg.norm(train_3d[:, k] - train_3d[:, l], axis=-1)[:, None, None]
+    return (mean_bone_lengths(train_3d).astype(np.float32),
+            mean_bone_lengths(train_3d / pair).astype(np.float32))
+
+
+def _image_variant():
+    from weakpose.methods.multiview.image import ImageMultiviewMethod
+
+    return ImageMultiviewMethod
+
+
+class MultiviewMethod(Method):
+    name = "multiview"
+    Config = MultiviewConfig
+
+    def __new__(cls, config: MultiviewConfig, *args, **kwargs):
+        # `weakpose train multiview variant=image` builds the image variant's method.
+        if cls is MultiviewMethod and getattr(config, "variant", "keypoint") == "image":
+            return super().__new__(_image_variant())
+        return super().__new__(cls)
+
+    def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None):
+        self._validate(config)
+        super().__init__(config, data_root, device, dist or DistInfo())
+        c = config
+        self.sampler = MultiViewSampler(self.data_root, TRAIN_SUBJECTS, stride=c.stride, seed=c.seed,
+                                        keep_3d=c.supervision == "fs", keep_rotations=c.supervision == "ws_r")
+        self.tracklets = TrackletSet.load(c.tracklets) if c.tracklets else None
+        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair))
+        self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
+        self.net = self.nets["net"]
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+        self.sched = torch.optim.lr_scheduler.MultiStepLR(
+            self.opt, milestones=[max(1, int(round(c.lr_drop * c.steps)))], gamma=c.lr_final / c.lr)
+
+    @staticmethod
+    def _validate(c: MultiviewConfig) -> None:
+        if c.variant not in VARIANTS:
+            raise InputError(f"config: key 'variant': {c.variant!r} is not available in this build "
+                             f"(choose {', '.join(VARIANTS)})")
+        if c.tracklets and c.supervision not in ("ws", "2d_only"):
+            raise InputError(f"config: key 'tracklets': tracklet videos have no 3D and no extrinsics; "
+                             f"use them with supervision ws, not {c.supervision!r}")
+        if c.reconstruct_from not in ("labels", "input"):
+            raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} (labels or input)")
+        if c.variant == "image":
+            if c.tracklets:
+                raise InputError("config: key 'tracklets': the image variant trains on rendered images, not tracklets")
+            if c.labelled_rig not in ("wild", "h36m"):
+                raise InputError(f"config: key 'labelled_rig': {c.labelled_rig!r} (wild or h36m)")
+            if c.crop_size % 32:
+                raise InputError(f"config: key 'crop_size': {c.crop_size} is not a multiple of 32")
+            if set(c.labelled_subjects) & set(c.unlabeled_subjects) or not set(c.labelled_subjects) | set(
+                    c.unlabeled_subjects) <= set(TRAIN_SUBJECTS):
+                raise InputError("config: keys 'labelled_subjects'/'unlabeled_subjects': must be disjoint "
+                                 f"training subjects {TRAIN_SUBJECTS}")
+        if c.supervision not in SUPERVISION:
+            raise InputError(f"config: key 'supervision': {c.supervision!r} (choose {', '.join(SUPERVISION)})")
+        if not 2 <= c.views <= 4:
+            raise InputError(f"config: key 'views': {c.views} (multi-view consistency uses 2 to 4 views)")
+        if len(c.scale_pair) != 2 or len(set(c.scale_pair)) != 2 or not all(0 <= i < J for i in c.scale_pair):
+            raise InputError(f"config: key 'scale_pair': {c.scale_pair} is not two distinct joint indices")
+
+    @classmethod
+    def build_modules(cls, config: MultiviewConfig) -> dict[str, nn.Module]:
+        if config.variant == "image" and cls is MultiviewMethod:
+            return _image_variant().build_modules(config)
+        return {"net": KeypointTwoPointFive(config.width, config.blocks, config.dropout,
+                                            tuple(config.scale_pair), config.pair_depth_bound)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.opt}
+
+    def schedulers(self) -> dict[str, Any]:
+        return {"step": self.sched}
+
+    def predictor_state(self) -> dict[str, Any]:
+        return {"mean_bones_mm": self.mean_bones_mm.tolist()}
+
+    @classmethod
+    def make_predictor(cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]
+                       ) -> MultiviewPredictor:
+        if config.variant == "image" and cls is MultiviewMethod:
+            return _image_variant().make_predictor(config, nets, state)
+        return MultiviewPredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32),
+                                  config.scale_pair, depthless=config.supervision == "2d_only")
+
+    def losses(self, batch) -> dict[str, torch.Tensor]:
+        """All loss terms of one multi-view batch (see the module docstring)."""
+        c = self.config
+        t = lambda a: None if a is None else torch.from_numpy(a).to(self.device)  # noqa: E731
+        kp, conf, labels, K = t(batch.keypoints_2d), t(batch.confidence), t(batch.labels_2d), t(batch.intrinsics)
+        B, C = kp.shape[:2]
+        flat = lambda x: x.reshape(B * C, *x.shape[2:])  # noqa: E731
+        z_rel, uv_est, xy_n, (center, scale) = self.net(flat(kp), flat(conf), flat(K))
+        # 2D term (L_H's role): the exact projections in the codec's normalised frame.
+        target_n = (normalized_coordinates(flat(labels), flat(K)) - center[:, None]) / scale[:, None, None]
+        out = {"l2d": ((xy_n - target_n) ** 2).reshape(B, -1).sum(-1).mean()}
+        if c.supervision == "2d_only":
+            out["total"] = c.w2d * out["l2d"]
+            return out
+        if c.reconstruct_from == "labels":
+            # The paper's WS rows with 2D-annotated multi-view data (2D = H+M): the 3D poses
+            # of L_MC / L_B come from the 2D labels, the network reads the (noisy) input.
+            uv, phi = flat(labels), torch.ones_like(flat(conf))
+        else:
+            uv = complete_2d(flat(kp), flat(conf), uv_est)
+            phi = torch.where(flat(conf) > 0, flat(conf), torch.full_like(flat(conf), c.imputed_confidence))
+        if c.supervision == "fs":
+            P = flat(t(batch.positions_3d))
+            k, l = c.scale_pair
+            s = (P[:, k] - P[:, l]).norm(dim=-1)
+            z_gt = (P[..., 2] - P[:, :1, 2]) / s[:, None]
+            out["lz"] = loss_fs(z_rel.reshape(B, C, J), z_gt.reshape(B, C, J))
+            out["total"] = c.w2d * out["l2d"] + c.psi * out["lz"]
+            return out
+        pts, z_root = reconstruct_from_2p5d(uv, z_rel, flat(K), scale_pair=tuple(c.scale_pair), C=1.0)
+        if not c.root_depth_grad:
+            pts = rebuild_with_fixed_root(pts, z_root, z_rel)
+        poses = pts.reshape(B, C, J, 3)
+        phi_v = phi.reshape(B, C, J)
+        rot = t(batch.rotations) if c.supervision == "ws_r" else None
+        out["lmc"] = loss_mc(poses, phi_v, rot)
+        out["lb"] = loss_bone(poses, phi_v, self.mean_bones_norm)
+        out["total"] = c.w2d * out["l2d"] + c.alpha * out["lmc"] + c.beta * out["lb"]
+        return out
+
+    def train_step(self, step: int) -> dict[str, float]:
+        c = self.config
+        n_t = int(self.rng.binomial(c.batch_size, c.tracklet_fraction)) if self.tracklets is not None else 0
+        batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction, c.noise_fraction)
+        if n_t:
+            batch = with_tracklets(batch, *self.tracklets.sample(self.rng, n_t, c.views))
+        return optimizer_step(self.losses(batch), "total", self.opt, self.sched)
+
+
+METHOD = MultiviewMethod

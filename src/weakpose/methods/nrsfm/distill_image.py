@@ -1,0 +1,128 @@
+"""Data, units and prediction for the image-input distilled student (Wang et al. 2019, §4.4).
+
+Training images are person crops of the CMU-WS **training** subjects rendered on the fly
+(:class:`weakpose.rendering.scenes.RenderedMotion`, h36m rig, random scale/rotation/colour
+augmentation). Each crop comes with its exact 2D labels in crop pixels and the crop's
+pixel-from-camera matrix ``A = T K`` (``T`` the crop affine). Nothing 3D is used for training.
+
+Units (a choice the paper leaves open). The teacher sees the image's 2D labels in its own
+normalisation (:mod:`weakpose.methods.nrsfm.codec`): normalised camera coordinates
+``A⁻¹[u v 1]`` (this undoes the crop, including its rotation), centred at the root joint and
+divided by the Frobenius norm, giving ``w``. The student's soft-argmax pixels ``(u, v)`` are
+mapped through the *same* affine — ``A⁻¹``, then the label's origin and scale — so Eq. 15's
+``‖f_xy − w‖₁`` is measured in exactly the teacher's units, and the student's depth ``z`` is in
+the units of Eq. 14 (depth per unit 2D Frobenius norm). Joints whose label lies outside the crop
+(rare: strong zoom plus rotation) are left out of the x, y term only (the soft-argmax cannot
+reach them); the teacher's code and camera come from the complete 2D labels.
+
+At test time the student's own ``(u, v)`` are normalised the same way (its own root and scale)
+and joined with its ``z``; :func:`image_poses` can instead keep the true 2D labels and take only
+the student's depth (the teacher is always given the true 2D labels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.methods.nrsfm.teacher import finalise_poses, to_millimetres
+from weakpose.methods.nrsfm.codec import normalise_keypoints
+from weakpose.methods.nrsfm.image_student import ImageStudent
+from weakpose.rendering.scenes import RenderedMotion, Scene
+from weakpose.vision.crops import apply_affine, color_augment, invert_affine
+from weakpose.models.heatmap_net import normalize_images
+
+
+@dataclass
+class ImageBatch:
+    """Rendered crops with their labels in the teacher's units (torch, CPU or device)."""
+
+    images: torch.Tensor      # [B, 3, S, S] ImageNet-normalised
+    uv: torch.Tensor          # [B, P, 2] 2D labels, crop pixels
+    inv_intrinsics: torch.Tensor  # [B, 3, 3] A⁻¹: crop pixels → normalised camera coordinates
+    w: torch.Tensor           # [B, P, 2] the labels in the teacher's normalisation
+    mask: torch.Tensor        # [B, P] 1 (the 2D labels are complete)
+    origin: torch.Tensor      # [B, 2] the subtracted root (normalised camera coordinates)
+    scale: torch.Tensor       # [B] the divided-out Frobenius norm
+    inside: torch.Tensor      # [B, P] 1 where the label lies inside the crop
+    joints_cam: torch.Tensor  # [B, P, 3] camera-frame joints, mm (evaluation only, never trained on)
+
+
+def normalised_from_pixels(uv: torch.Tensor, inv_intrinsics: torch.Tensor) -> torch.Tensor:
+    """Crop pixels [B, P, 2] → normalised camera coordinates ``A⁻¹[u v 1]`` (any affine A)."""
+    return apply_affine(uv, inv_intrinsics)
+
+
+def image_batch(scene: Scene, center: str | int, generator: torch.Generator | None = None) -> ImageBatch:
+    """Flatten a rendered single-view scene into an :class:`ImageBatch`; colour augmentation
+    when ``generator`` is given."""
+    r = scene.render
+    size = r.rgb.shape[-2]
+    rgb = r.rgb.reshape(-1, *r.rgb.shape[-3:])
+    if generator is not None:
+        rgb = color_augment(rgb, generator)
+    uv = r.joints_2d.reshape(-1, *r.joints_2d.shape[-2:]).float()
+    a_inv = invert_affine(r.intrinsics.reshape(-1, 3, 3).double()).float()
+    nc = normalised_from_pixels(uv, a_inv)
+    nk = normalise_keypoints(nc.numpy(), center=center, source="rendered crops")
+    origin = (nc - nk.w * nk.scale[:, None, None]).mean(1)
+    inside = ((uv >= -0.5) & (uv <= size - 0.5)).all(-1).float()
+    return ImageBatch(normalize_images(rgb), uv, a_inv, nk.w, nk.mask, origin, nk.scale, inside,
+                      r.joints_cam.reshape(-1, *r.joints_cam.shape[-2:]).float())
+
+
+def student_xyz(pred: torch.Tensor, batch: ImageBatch) -> torch.Tensor:
+    """Student output (u, v in crop px, z) [B, P, 3] → (x, y, z) in the teacher's units, with
+    (x, y) normalised by the *label's* origin and scale (Eq. 15's ``f_xy`` against ``w``)."""
+    nc = normalised_from_pixels(pred[..., :2], batch.inv_intrinsics)
+    xy = (nc - batch.origin[:, None, :]) / batch.scale[:, None, None]
+    return torch.cat([xy, pred[..., 2:]], dim=-1)
+
+
+def render_image_set(data_root: Path, subjects, n: int, crop_size: int, seed: int, center: str | int = 0,
+                     rig: str = "h36m") -> ImageBatch:
+    """A fixed set of ``n`` rendered crops (no augmentation, one random view each), e.g. of the
+    test subjects (2, 9) for evaluation or of the training subjects for calibration."""
+    src = RenderedMotion(data_root, tuple(subjects), rig=rig, seed=seed)
+    return image_batch(src.sample(n, 1, crop_size, augment=False), center)
+
+
+@torch.no_grad()
+def image_poses(net: ImageStudent, batch: ImageBatch, center: str | int, true_2d: bool = False,
+                batch_size: int = 64) -> torch.Tensor:
+    """Gauge-fixed normalised camera-frame poses [N, P, 3] from the student's images: its own
+    (u, v) normalised like the teacher's input (or, with ``true_2d``, the 2D labels ``w``) and
+    its depth ``z``."""
+    net.eval()
+    dev = next(net.parameters()).device
+    pred = torch.cat([net(batch.images[i:i + batch_size].to(dev)).cpu() for i in range(0, len(batch.images), batch_size)])
+    if true_2d:
+        xy, mask = batch.w, batch.mask
+    else:
+        nk = normalise_keypoints(normalised_from_pixels(pred[..., :2], batch.inv_intrinsics).numpy(), center=center,
+                                 source="student 2D")
+        xy, mask = nk.w, nk.mask
+    poses = torch.cat([xy, pred[..., 2:]], dim=-1)
+    return finalise_poses(poses, xy, mask, center, xy_from_input=True)
+
+
+class ImageStudentPredictor:
+    """Rendered crops (an :class:`ImageBatch`) → root-relative camera-frame 3D (mm)."""
+
+    def __init__(self, net: ImageStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray) -> None:
+        self.net = net.eval()
+        self.center = center
+        self.raw_scale = float(raw_scale)
+        self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
+
+    def predict_images(self, batch: ImageBatch, true_2d: bool = False) -> dict[str, np.ndarray]:
+        poses = image_poses(self.net, batch, self.center, true_2d)
+        return to_millimetres(poses, self.mean_bone_lengths, self.raw_scale)
+
+    def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
+        raise InputError(f"{inputs.path}: key 'keypoints_2d': the image-input student predicts from images, not "
+                         "2D keypoints (see docs/nrsfm.md, benchmarks/nrsfm_image_accuracy.py)")
