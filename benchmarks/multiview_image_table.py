@@ -28,7 +28,7 @@ import torch
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.engine.config import resolve_config
-from weakpose.engine.trainer import train
+from weakpose.training import train
 from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod, training_bone_statistics
 from weakpose.methods.multiview.image import (
     ImagePredictor,

@@ -15,7 +15,6 @@ def test_depthless_baseline_matches_design(root, gt2d_file):
 
 
 def _orthographic_view(pose, angle_deg, scale=0.5):
-    import numpy as np
     from scipy.spatial.transform import Rotation
 
     R = Rotation.from_euler("yx", [angle_deg, 20], degrees=True).as_matrix()

@@ -2,9 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.camera import (backproject, load_rig, look_at, nearest_orthonormal_2x3, project,
-                             rotation_from_2x3, sample_wild_cameras, weak_perspective_project)
-from weakpose.data.contracts import InputError
+from weakpose.camera import (
+    backproject,
+    load_rig,
+    look_at,
+    nearest_orthonormal_2x3,
+    project,
+    rotation_from_2x3,
+    sample_wild_cameras,
+    weak_perspective_project,
+)
+from weakpose.errors import InputError
 from weakpose.geometry.rotations import axis_angle_to_matrix
 
 
@@ -32,7 +40,10 @@ def test_rig_matches_look_at(root):
 
 def test_bad_rig_file(tmp_path):
     p = tmp_path / "rig.json"
-    p.write_text('{"cameras": [{"K": [[1,0,0],[0,1,0],[0,0,1]], "R": [[2,0,0],[0,1,0],[0,0,1]], "t": [0,0,0], "image_size": [10,10]}]}')
+    p.write_text(
+        '{"cameras": [{"K": [[1,0,0],[0,1,0],[0,0,1]], "R": [[2,0,0],[0,1,0],[0,0,1]], "t": [0,0,0], '
+        '"image_size": [10,10]}]}'
+    )
     with pytest.raises(InputError, match="not a rotation"):
         load_rig(p)
     with pytest.raises(InputError, match="file not found"):
@@ -84,7 +95,9 @@ def test_nearest_orthonormal_gradient_is_the_svd_gradient_and_finite_at_rank_one
     U, _, Vh = torch.linalg.svd(M_svd, full_matrices=False)
     ((U @ Vh) * weights).sum().backward()
     assert torch.allclose(M.grad, M_svd.grad, atol=1e-6)
-    rank_one = torch.randn(8, 1, 3, generator=g, dtype=torch.float64) * torch.tensor([[1.0], [0.5]], dtype=torch.float64)
+    rank_one = torch.randn(8, 1, 3, generator=g, dtype=torch.float64) * torch.tensor(
+        [[1.0], [0.5]], dtype=torch.float64
+    )
     rank_one.requires_grad_(True)
     Q = nearest_orthonormal_2x3(rank_one)
     assert torch.allclose(Q @ Q.transpose(-1, -2), torch.eye(2, dtype=torch.float64).expand(8, 2, 2), atol=1e-10)

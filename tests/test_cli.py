@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from weakpose.cli import main
-from weakpose.engine.trainer import train
 from test_metrics import independent_metrics
+from weakpose.cli import main
+from weakpose.training import train
 
 
 @pytest.fixture(scope="module")

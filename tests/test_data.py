@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from weakpose.data.benchmark import make_split
-from weakpose.data.contracts import InputError, load_benchmark, load_keypoints_2d, save_npz_atomic
+from weakpose.data.contracts import load_benchmark, load_keypoints_2d, save_npz_atomic
 from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS, load_cmu
 from weakpose.data.statistics import training_bone_lengths
+from weakpose.errors import InputError
 
 
 def test_regenerates_gt2d_test_file_exactly(root, gt2d_file):

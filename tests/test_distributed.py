@@ -17,8 +17,22 @@ ARGS = ["width=64", "blocks=1", "norm=layer", "dropout=0", "steps=8", "batch_siz
 
 def test_ddp_matches_single_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see conftest: no thread oversubscription
-    single = subprocess.run([sys.executable, "-m", "weakpose.cli", "train", "supervised", "--out", str(tmp_path / "one"),
-                             "--no-progress", *ARGS], env=env, capture_output=True, text=True)
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "weakpose.cli",
+            "train",
+            "supervised",
+            "--out",
+            str(tmp_path / "one"),
+            "--no-progress",
+            *ARGS,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "weakpose.cli", "train", "supervised", "--out", str(tmp_path / "two"),

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.data.contracts import InputError
+from weakpose.data.contracts import load_benchmark
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.engine.config import TrainConfig, resolve_config
-from weakpose.engine.trainer import train
+from weakpose.errors import InputError
 from weakpose.inference_api import load_predictor
-from weakpose.data.contracts import load_benchmark
+from weakpose.training import train
 
 TINY = ["width=64", "blocks=1", "batch_size=64", "eval_every=0", "checkpoint_every=10", "monitor_samples=256"]
 
@@ -41,7 +41,9 @@ def _weights(run):
 
 def test_resume_reaches_the_same_result(tmp_path):
     train("supervised", tmp_path / "a", overrides=TINY + ["steps=20"], progress=False)
-    assert train("supervised", tmp_path / "b", overrides=TINY + ["steps=20"], progress=False, stop_after=7) == {"stopped_at_step": 7}
+    assert train("supervised", tmp_path / "b", overrides=TINY + ["steps=20"], progress=False, stop_after=7) == {
+        "stopped_at_step": 7
+    }
     assert not (tmp_path / "b" / "model.pt").exists()
     train("supervised", tmp_path / "b", resume=True, progress=False)
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")

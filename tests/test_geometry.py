@@ -1,13 +1,20 @@
 import numpy as np
-import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
 from geometry_helpers import random_rotation
 from weakpose.camera import project
-from weakpose.geometry import (axis_angle_to_matrix, bone_length_scale, euler_to_matrix, matrix_to_axis_angle,
-                               matrix_to_rot6d, procrustes, procrustes_align, reconstruct_from_2p5d,
-                               rot6d_to_matrix)
+from weakpose.geometry import (
+    axis_angle_to_matrix,
+    bone_length_scale,
+    euler_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rot6d,
+    procrustes,
+    procrustes_align,
+    reconstruct_from_2p5d,
+    rot6d_to_matrix,
+)
 from weakpose.skeleton import H36M17
 
 

@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from geometry_helpers import random_rotation
-from weakpose.metrics import (auc, best_of_hypotheses, evaluate_predictions, format_table, mpjpe, n_mpjpe,
-                              pa_mpjpe, pck)
+from weakpose.metrics import auc, best_of_hypotheses, evaluate_predictions, format_table, mpjpe, n_mpjpe, pa_mpjpe, pck
 
 
 def independent_metrics(pred, gt):

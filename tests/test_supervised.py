@@ -3,9 +3,9 @@
 import numpy as np
 
 from weakpose.data.contracts import Keypoints2D, load_benchmark
-from weakpose.engine.trainer import train
 from weakpose.inference_api import load_predictor
 from weakpose.metrics import mpjpe
+from weakpose.training import train
 
 
 def test_short_training_reduces_error(tmp_path, gt2d_file):

@@ -135,7 +135,7 @@ class PerspectiveCamera:
 
 def load_rig(path: str | Path) -> list[PerspectiveCamera]:
     """Cameras of a rig JSON file (``cameras``: list of ``K``, ``R``, ``t``, ``image_size``)."""
-    from weakpose.data.contracts import InputError
+    from weakpose.errors import InputError
 
     path = Path(path)
     try:

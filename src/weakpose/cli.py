@@ -11,9 +11,8 @@ import argparse
 import importlib
 import json
 import sys
-from pathlib import Path
 
-from weakpose.data.contracts import InputError
+from weakpose.errors import InputError
 
 EPILOG = "Conventions: mm, Human3.6M-17 joint order, OpenCV camera frame (x right, y down, z forward)."
 
@@ -24,7 +23,7 @@ def _add_data_option(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from weakpose.engine.trainer import train
+    from weakpose.training import train
 
     overrides = list(args.overrides)
     if args.teacher:
@@ -40,7 +39,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             wild = importlib.import_module("weakpose.inference.wild")
         except ModuleNotFoundError:
-            raise InputError("--image/--video: the in-the-wild pipeline is not installed (pip install 'weakpose[detect]')") from None
+            raise InputError(
+                "--image/--video: the in-the-wild pipeline is not installed (pip install 'weakpose[detect]')"
+            ) from None
         return wild.predict_media(args)
     if not args.input:
         raise InputError("command line: predict needs --input 2d.npz (or --image/--video)")
@@ -144,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="lift 2D keypoints (or a photo/video) to 3D with a trained model", epilog=EPILOG,
                        description="Writes positions_3d [N,17,3] (mm, camera frame, root-relative) and, for "
                        "multi-hypothesis models, hypotheses [N,H,17,3]; per-sample input arrays are passed through.")
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR|FILE", help="run folder (its model.pt) or checkpoint file")
+    p.add_argument(
+        "--checkpoint", required=True, metavar="RUN_DIR|FILE", help="run folder (its model.pt) or checkpoint file"
+    )
     p.add_argument("--input", metavar="2D.npz", help="2D keypoint file (DESIGN.md §4)")
     p.add_argument("--output", metavar="3D.npz", help="prediction file to write")
     p.add_argument("--image", nargs="+", metavar="PHOTO", help="photo(s): detect 2D with MediaPipe, then lift")
@@ -160,11 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("benchmark", help="generate CMU-WS samples (protocol v1) for any subjects, rig and noise", epilog=EPILOG,
-                       description="`weakpose benchmark --subjects 2 9 --rig h36m --noise gt --seed 0 --out f.npz` "
-                       "rebuilds cmu_test_h36mrig_gt2d.npz.")
+    p = sub.add_parser(
+        "benchmark",
+        help="generate CMU-WS samples (protocol v1) for any subjects, rig and noise",
+        epilog=EPILOG,
+        description="`weakpose benchmark --subjects 2 9 --rig h36m --noise gt --seed 0 --out f.npz` "
+        "rebuilds cmu_test_h36mrig_gt2d.npz.",
+    )
     _add_data_option(p)
-    p.add_argument("--subjects", type=int, nargs="+", required=True, help="CMU subjects (train: 1 3 5 6 7 8; test: 2 9)")
+    p.add_argument(
+        "--subjects", type=int, nargs="+", required=True, help="CMU subjects (train: 1 3 5 6 7 8; test: 2 9)"
+    )
     p.add_argument("--rig", default="h36m", help="h36m, wild, or a rig JSON file")
     p.add_argument("--noise", default="gt", choices=["gt", "detector"], help="exact projections or detector-like noise")
     p.add_argument("--seed", type=int, default=0)

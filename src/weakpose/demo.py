@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from weakpose.data.contracts import InputError, load_benchmark
+from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import BENCHMARK_FILES, benchmark_file, data_root
 from weakpose.engine.checkpoint import FINAL_MODEL
+from weakpose.errors import InputError
 
 #: The demo's settings on top of the supervised defaults: same network, fewer steps.
 DEMO_OVERRIDES = ("steps=3000", "eval_every=1000", "checkpoint_every=1000", "monitor_samples=1024")
@@ -19,9 +20,9 @@ DEMO_OVERRIDES = ("steps=3000", "eval_every=1000", "checkpoint_every=1000", "mon
 
 def run_demo(args: argparse.Namespace) -> int:
     from weakpose.atomic import write_text_atomic
-    from weakpose.engine.trainer import train
     from weakpose.inference_api import load_predictor
     from weakpose.metrics import evaluate_predictions, format_table
+    from weakpose.training import train
     from weakpose.visualize import pose_figure
 
     root = data_root(args.data)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from weakpose.data.contracts import InputError
 from weakpose.engine.checkpoint import load_checkpoint
+from weakpose.errors import InputError
 from weakpose.methods.base import Predictor
 from weakpose.methods.registry import METHOD_MODULES, get_method
 
@@ -19,4 +19,6 @@ def load_predictor(checkpoint: str | Path) -> Predictor:
     try:
         return get_method(name).load_predictor(payload)
     except (KeyError, RuntimeError) as e:
-        raise InputError(f"{checkpoint}: key 'modules': does not fit the {name} model ({str(e).splitlines()[0][:160]})") from None
+        raise InputError(
+            f"{checkpoint}: key 'modules': does not fit the {name} model ({str(e).splitlines()[0][:160]})"
+        ) from None

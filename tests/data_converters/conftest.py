@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from weakpose.data.contracts import InputError
 from weakpose.data.paths import data_root
+from weakpose.errors import InputError
 
 
 @pytest.fixture(scope="session")

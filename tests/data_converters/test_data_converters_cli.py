@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from weakpose.data import cli as data_cli
-from weakpose.data.contracts import InputError
+from weakpose.errors import InputError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +29,11 @@ def test_every_command_has_help(capsys) -> None:
         p.parse_args(["data", "--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    commands = [c for c in ("convert-cmu", "convert-h36m", "convert-h36m-vp3d", "convert-3dhp", "convert-mpii", "convert-coco") if c in text]
+    commands = [
+        c
+        for c in ("convert-cmu", "convert-h36m", "convert-h36m-vp3d", "convert-3dhp", "convert-mpii", "convert-coco")
+        if c in text
+    ]
     assert "convert-cmu" in commands
     for c in commands:
         with pytest.raises(SystemExit) as e:
@@ -89,7 +93,19 @@ def test_convert_h36m_commands(tmp_path, capsys) -> None:
     write_pose_cdf(tmp_path / "h36m" / "S9" / "MyPoseFeatures" / "D3_Positions" / "Eating 2.cdf", np.zeros((3, 90)))
     out3 = tmp_path / "bad.npz"
     with pytest.raises(InputError, match=r"Eating 2\.cdf: key 'Pose': shape"):
-        _run(["data", "convert-h36m", "--root", str(tmp_path / "h36m"), "--subjects", "S9", "--out", str(out3), "--quiet"])
+        _run(
+            [
+                "data",
+                "convert-h36m",
+                "--root",
+                str(tmp_path / "h36m"),
+                "--subjects",
+                "S9",
+                "--out",
+                str(out3),
+                "--quiet",
+            ]
+        )
     assert not out3.exists()
 
 
@@ -97,6 +113,7 @@ def test_convert_and_evaluate_3dhp(tmp_path, capsys) -> None:
     import json
 
     import scipy.io
+
     from .test_mpi_inf_3dhp import _test_arrays
 
     rng = np.random.default_rng(0)
@@ -111,7 +128,9 @@ def test_convert_and_evaluate_3dhp(tmp_path, capsys) -> None:
     pred = tmp_path / "pred.npz"
     np.savez(pred, positions_3d=gt + np.array([0.0, 0.0, 10.0]))  # a global shift: perfect root-relative
     capsys.readouterr()
-    assert _run(["data", "evaluate-3dhp", "--pred", str(pred), "--gt", str(out), "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        _run(["data", "evaluate-3dhp", "--pred", str(pred), "--gt", str(out), "--json", str(tmp_path / "r.json")]) == 0
+    )
     assert "PCK@150 100.0" in capsys.readouterr().out
     # float32 rounding leaves ~1e-4 mm errors, which only the 0 mm threshold sees
     assert json.loads((tmp_path / "r.json").read_text())["auc"] >= 100.0 * 30 / 31
@@ -131,7 +150,20 @@ def test_convert_coco_and_mpii_commands(tmp_path, capsys) -> None:
     assert load_keypoints_2d(out).num_samples == 2
     rows = [{"image": "x.jpg", "center": [1, 2], "scale": 1.0, "joints": [[5, 5]] * 16, "joints_vis": [1] * 16}]
     (tmp_path / "mpii.json").write_text(json.dumps(rows))
-    assert _run(["data", "convert-mpii", "--annotations", str(tmp_path / "mpii.json"), "--out", str(tmp_path / "m.npz"), "--quiet"]) == 0
+    assert (
+        _run(
+            [
+                "data",
+                "convert-mpii",
+                "--annotations",
+                str(tmp_path / "mpii.json"),
+                "--out",
+                str(tmp_path / "m.npz"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     # JSON missing keys: one-line error, no output
     rows[0].pop("joints")
     (tmp_path / "mpii.json").write_text(json.dumps(rows))

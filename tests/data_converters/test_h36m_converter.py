@@ -9,19 +9,20 @@ import pytest
 
 pytest.importorskip("cdflib")
 
-from .h36m_fixtures import random_world_poses, write_pickled_npz, write_pose_cdf  # noqa: E402
-
 from weakpose.camera import project  # noqa: E402
-from weakpose.data.contracts import InputError, validate_keypoints_2d  # noqa: E402
+from weakpose.data.contracts import validate_keypoints_2d  # noqa: E402
 from weakpose.data.converters import h36m  # noqa: E402
 from weakpose.data.converters.h36m_cameras import (  # noqa: E402
-    CAMERA_IDS,
     _EXTRINSICS,
+    CAMERA_IDS,
     distort_normalized,
     h36m_cameras,
     project_h36m,
     undistort_normalized,
 )
+from weakpose.errors import InputError
+
+from .h36m_fixtures import random_world_poses, write_pickled_npz, write_pose_cdf  # noqa: E402
 
 # (subject, file stem as in the release, frames)
 ORIGINAL = [
@@ -125,7 +126,11 @@ def test_splits_stride_multiview_and_no_distortion(release) -> None:
     assert test["positions_3d"].shape == (5, 4, 17, 3)
     assert test["positions_world"].shape == (5, 17, 3)
     np.testing.assert_array_equal(test["camera_index"][0], [0, 1, 2, 3])
-    np.testing.assert_allclose(test["keypoints_2d"], project(test["positions_3d"].astype(np.float64), test["intrinsics"].astype(np.float64)), atol=1e-2)
+    np.testing.assert_allclose(
+        test["keypoints_2d"],
+        project(test["positions_3d"].astype(np.float64), test["intrinsics"].astype(np.float64)),
+        atol=1e-2,
+    )
     assert not test["distortion"].any()
     # multi-view files satisfy the 2D contract with a view axis, and load as benchmark files
     from weakpose.data.contracts import load_benchmark
@@ -161,7 +166,9 @@ def test_d2_positions_source(release, tmp_path) -> None:
             write_pose_cdf(root / subject / "MyPoseFeatures" / "D2_Positions" / f"{stem}.{cam}.cdf", kp)
     out = h36m.convert_h36m_original(root, subjects=["S1"], source_2d="d2")
     i = np.flatnonzero((out["sequence"] == "S1/Photo") & (out["frame_index"] == 7) & (out["camera_index"] == 2))[0]
-    np.testing.assert_allclose(out["keypoints_2d"][i], d2[("TakingPhoto", CAMERA_IDS[2])][7, list(h36m.H36M32_TO_17)], atol=1e-3)
+    np.testing.assert_allclose(
+        out["keypoints_2d"][i], d2[("TakingPhoto", CAMERA_IDS[2])][7, list(h36m.H36M32_TO_17)], atol=1e-3
+    )
 
 
 def test_malformed_cdf(tmp_path) -> None:
@@ -202,10 +209,17 @@ def vp3d(release, tmp_path_factory):
     for subject, seqs in pos3d.items():
         for name, w in seqs.items():
             # detections are a few frames longer than the mocap (VideoPose3D trims them)
-            pos2d.setdefault(subject, {})[name] = [rng.uniform(0, 1000, (len(w) + 3, 17, 2)).astype(np.float32) for _ in range(4)]
-    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+            pos2d.setdefault(subject, {})[name] = [
+                rng.uniform(0, 1000, (len(w) + 3, 17, 2)).astype(np.float32) for _ in range(4)
+            ]
+    meta = {
+        "layout_name": "h36m",
+        "num_joints": 17,
+        "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
+    }
     write_pickled_npz(d / "data_2d_h36m_cpn_ft_h36m_dbb.npz", positions_2d=pos2d, metadata=meta)
-    coco = {s: {n: [np.concatenate([rng.uniform(0, 1000, (len(v[0]), 17, 2)), rng.uniform(0.2, 1, (len(v[0]), 17, 1))], -1) for _ in range(4)]
+    coco = {s: {n: [np.concatenate([rng.uniform(0, 1000, (len(v[0]), 17, 2)),
+                                    rng.uniform(0.2, 1, (len(v[0]), 17, 1))], -1) for _ in range(4)]
                 for n, v in seqs.items()} for s, seqs in pos2d.items()}  # fmt: skip
     write_pickled_npz(d / "data_2d_h36m_detectron_pt_coco.npz", positions_2d=coco,
                       metadata={"layout_name": "coco", "num_joints": 17})  # fmt: skip
@@ -230,7 +244,9 @@ def test_vp3d_detections(vp3d) -> None:
     d, pos2d, coco = vp3d
     out = h36m.convert_h36m_vp3d(d / "data_3d_h36m.npz", d / "data_2d_h36m_cpn_ft_h36m_dbb.npz", split="test")
     assert set(out["sequence"].tolist()) == {"S9/WalkDog 1", "S11/Directions 1"}
-    i = np.flatnonzero((out["sequence"] == "S9/WalkDog 1") & (out["frame_index"] == 129) & (out["camera_index"] == 1))[0]
+    i = np.flatnonzero((out["sequence"] == "S9/WalkDog 1") & (out["frame_index"] == 129) & (out["camera_index"] == 1))[
+        0
+    ]
     np.testing.assert_allclose(out["keypoints_2d"][i], pos2d["S9"]["WalkDog 1"][1][129])
     assert len(out["keypoints_2d"]) == 4 * (130 + 66)  # trimmed to the 3D length
     out = h36m.convert_h36m_vp3d(d / "data_3d_h36m.npz", d / "data_2d_h36m_detectron_pt_coco.npz", subjects=["S9"])

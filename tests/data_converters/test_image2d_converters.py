@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from weakpose.data.contracts import InputError, validate_keypoints_2d
+from weakpose.data.contracts import validate_keypoints_2d
 from weakpose.data.converters import coco, mpii
+from weakpose.errors import InputError
 from weakpose.skeleton import COCO17_NAMES, MPII16_NAMES
 
 
@@ -48,7 +49,9 @@ def test_coco(tmp_path) -> None:
     c = {n: k[i, :2] for i, n in enumerate(COCO17_NAMES)}
     np.testing.assert_allclose(out["keypoints_2d"][0, 0], (c["l_hip"] + c["r_hip"]) / 2, rtol=1e-6)
     np.testing.assert_allclose(out["keypoints_2d"][0, 10], (c["l_ear"] + c["r_ear"]) / 2, rtol=1e-6)
-    np.testing.assert_allclose(out["keypoints_2d"][0, 9], (c["l_ear"] + c["r_ear"] + c["l_shoulder"] + c["r_shoulder"]) / 4, rtol=1e-6)
+    np.testing.assert_allclose(
+        out["keypoints_2d"][0, 9], (c["l_ear"] + c["r_ear"] + c["l_shoulder"] + c["r_shoulder"]) / 4, rtol=1e-6
+    )
     np.testing.assert_allclose(out["keypoints_2d"][0, 16], c["r_wrist"], rtol=1e-6)
     # a missing left hip makes l_hip, pelvis and spine missing, at (0, 0)
     assert out["confidence"][1].tolist() == [0, 1, 1, 1, 0, 1, 1, 0] + [1] * 9
@@ -159,8 +162,8 @@ def test_mpii_cpm_json(tmp_path) -> None:
         j = np.concatenate([rng.uniform(10, 700, (16, 2)), np.ones((16, 1))], 1)
         if i == 0:
             j[MPII16_NAMES.index("upper_neck")] = 0  # not annotated
-        entries.append({"dataset": "MPI", "isValidation": float(i == 2), "img_paths": f"{i}.jpg", "objpos": [100.0, 120.0],
-                        "scale_provided": 1.5, "joint_self": j.tolist()})  # fmt: skip
+        entries.append({"dataset": "MPI", "isValidation": float(i == 2), "img_paths": f"{i}.jpg",
+                        "objpos": [100.0, 120.0], "scale_provided": 1.5, "joint_self": j.tolist()})  # fmt: skip
     p = tmp_path / "mpii_annotations.json"
     p.write_text(json.dumps({"root": entries}))
     out = mpii.convert_mpii(p)  # train: isValidation 0

@@ -9,8 +9,8 @@ import pytest
 import scipy.io
 
 from weakpose.camera import project
-from weakpose.data.contracts import InputError
 from weakpose.data.converters import mpi_inf_3dhp as m3
+from weakpose.errors import InputError
 
 K_TRUE = np.array([[1497.7, 0.0, 1024.7], [0.0, 1497.1, 1051.4], [0.0, 0.0, 1.0]])
 
@@ -33,7 +33,8 @@ def _write_train(folder, rng, T=12, cams=(0, 1, 2, 4)):
         u3[i, 0] = (0.9 * p3).reshape(T, 84)
         a2[i, 0] = project(p3, K_TRUE + np.diag([c, c, 0])).reshape(T, 56)
     scipy.io.savemat(folder / "annot.mat", {"annot2": a2, "annot3": a3, "univ_annot3": u3,
-                                             "cameras": np.array([list(cams)]), "frames": np.arange(T)[:, None]})  # fmt: skip
+                                             "cameras": np.array([list(cams)]),
+                                             "frames": np.arange(T)[:, None]})  # fmt: skip
     lines = ["Skeletool Camera Calibration File V1.0"]
     for c in cams:
         K4 = np.eye(4)

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from .flows_helpers import synthetic_offsets
 from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.body.cmu import shape_space
 from weakpose.methods.flows.body.model import BodyModel
+
+from .flows_helpers import synthetic_offsets
 
 torch.set_num_threads(1)
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from weakpose.geometry.rotations import axis_angle_to_matrix
 from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.body.cmu import shape_space
 from weakpose.methods.flows.body.model import BodyModel
 from weakpose.methods.flows.body.parts import PART_NAMES
 from weakpose.methods.flows.body.pose import matrices_to_vector, vector_to_matrices
-from weakpose.geometry.rotations import axis_angle_to_matrix
 
 from .flows_helpers import synthetic_offsets
 
@@ -131,14 +131,17 @@ def test_smpl_adapter_import_guard(monkeypatch):
 def test_fk_reproduces_the_cmu_conversion_exactly(tmp_path):
     """The body model's FK with a subject's own skeleton and BVH rotations gives the reference
     joints (README rule 1-5) of one real trial."""
-    from weakpose.methods.flows.body.cmu import body_model_from_rotations, pose_data
     from weakpose.data.converters.cmu import convert_cmu, load_cmu_rotations, save_cmu
     from weakpose.data.paths import data_root
+    from weakpose.methods.flows.body.cmu import body_model_from_rotations, pose_data
 
     root = data_root()
     if not (root / "cmu" / "bvh" / "07" / "07_01.bvh").exists():
         pytest.skip("CMU data not available")
-    save_cmu(tmp_path / "r.npz", convert_cmu(root / "cmu" / "bvh", root / "cmu" / "index.tsv", trials=["07_01"], rotations=True))
+    save_cmu(
+        tmp_path / "r.npz",
+        convert_cmu(root / "cmu" / "bvh", root / "cmu" / "index.tsv", trials=["07_01"], rotations=True),
+    )
     rot = load_cmu_rotations(tmp_path / "r.npz")
     pd = pose_data(rot)
     model = body_model_from_rotations(rot, (7,))

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.methods.flows.body import cmu_tree
 from weakpose.cli import main
 from weakpose.engine.checkpoint import save_checkpoint
 from weakpose.engine.config import config_to_dict
+from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.prior import PriorConfig, PriorMethod, load_prior_run
 from weakpose.rendering import render_batch
 
@@ -36,7 +36,9 @@ def _inputs(tmp_path, body):
     kp = (joints @ torch.from_numpy(K).T)
     kp = (kp[..., :2] / kp[..., 2:]).numpy().astype(np.float32)
     np.savez(tmp_path / "2d.npz", keypoints_2d=kp, intrinsics=K, frame_index=np.arange(2), positions_3d=joints.numpy())
-    parts = render_batch(joints, torch.from_numpy(K) @ torch.diag(torch.tensor([0.25, 0.25, 1.0])), 250, 250).parts.numpy()
+    parts = render_batch(
+        joints, torch.from_numpy(K) @ torch.diag(torch.tensor([0.25, 0.25, 1.0])), 250, 250
+    ).parts.numpy()
     np.savez(tmp_path / "masks.npz", parts=parts, mask_scale=np.float32(4.0))
     return joints.numpy()
 
@@ -45,8 +47,23 @@ def test_fit_cli_writes_predictions(tmp_path, prior_run, body):
     gt = _inputs(tmp_path, body)
     bundle, cfg = load_prior_run(prior_run)
     assert cfg.representations == ("aa",) and bundle.get("nf", "aa").dim == 39
-    rc = main(["fit", "--prior", str(prior_run), "--input", str(tmp_path / "2d.npz"), "--output", str(tmp_path / "3d.npz"),
-               "--masks", str(tmp_path / "masks.npz"), "--iterations", "10", "--stage2-starts", "2"])
+    rc = main(
+        [
+            "fit",
+            "--prior",
+            str(prior_run),
+            "--input",
+            str(tmp_path / "2d.npz"),
+            "--output",
+            str(tmp_path / "3d.npz"),
+            "--masks",
+            str(tmp_path / "masks.npz"),
+            "--iterations",
+            "10",
+            "--stage2-starts",
+            "2",
+        ]
+    )
     assert rc == 0
     pred = np.load(tmp_path / "3d.npz")
     assert pred["positions_3d"].shape == (2, 17, 3)
@@ -60,11 +77,45 @@ def test_fit_cli_writes_predictions(tmp_path, prior_run, body):
 def test_fit_cli_input_errors(tmp_path, prior_run, body, capsys):
     _inputs(tmp_path, body)
     np.savez(tmp_path / "bad_masks.npz", parts=np.zeros((3, 10, 10), np.uint8))
-    rc = main(["fit", "--prior", str(prior_run), "--input", str(tmp_path / "2d.npz"), "--output", str(tmp_path / "o.npz"),
-               "--masks", str(tmp_path / "bad_masks.npz")])
+    rc = main(
+        [
+            "fit",
+            "--prior",
+            str(prior_run),
+            "--input",
+            str(tmp_path / "2d.npz"),
+            "--output",
+            str(tmp_path / "o.npz"),
+            "--masks",
+            str(tmp_path / "bad_masks.npz"),
+        ]
+    )
     assert rc == 2 and "key 'parts'" in capsys.readouterr().err
-    rc = main(["fit", "--prior", str(prior_run), "--input", str(tmp_path / "2d.npz"), "--output", str(tmp_path / "o.npz"),
-               "--prior-kind", "gmm", "--space", "latent"])
+    rc = main(
+        [
+            "fit",
+            "--prior",
+            str(prior_run),
+            "--input",
+            str(tmp_path / "2d.npz"),
+            "--output",
+            str(tmp_path / "o.npz"),
+            "--prior-kind",
+            "gmm",
+            "--space",
+            "latent",
+        ]
+    )
     assert rc == 2 and "latent" in capsys.readouterr().err
-    rc = main(["fit", "--prior", str(tmp_path / "nothing"), "--input", str(tmp_path / "2d.npz"), "--output", str(tmp_path / "o.npz")])
+    rc = main(
+        [
+            "fit",
+            "--prior",
+            str(tmp_path / "nothing"),
+            "--input",
+            str(tmp_path / "2d.npz"),
+            "--output",
+            str(tmp_path / "o.npz"),
+        ]
+    )
     assert rc == 2

@@ -7,16 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.methods.flows.body.pose import vector_to_matrices
 from weakpose.camera import project
+from weakpose.methods.flows.body.pose import vector_to_matrices
 from weakpose.methods.flows.fitting.camera_init import initial_global_rotations, weak_perspective_translation
 from weakpose.methods.flows.fitting.fit import FitConfig, Fitter, root_relative
 from weakpose.methods.flows.fitting.lbfgs import batched_lbfgs
-from weakpose.methods.flows.fitting.losses import body_part_alignment, keypoint_alignment, mask_to_pixels, temporal_smoothness
+from weakpose.methods.flows.fitting.losses import (
+    body_part_alignment,
+    keypoint_alignment,
+    mask_to_pixels,
+    temporal_smoothness,
+)
 from weakpose.methods.flows.fitting.pose_space import PoseSpace
-from weakpose.metrics import mpjpe
 from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
 from weakpose.methods.flows.priors.gmm import GMMPrior
+from weakpose.metrics import mpjpe
 
 
 def test_ba_loss_value_and_gradient_on_hand_made_masks():
@@ -100,9 +105,11 @@ def test_batched_lbfgs_solves_independent_quadratics_with_different_curvatures()
     ref = []
     for i in range(3):
         xi = torch.zeros(1, 2, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([xi], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
+        opt = torch.optim.LBFGS(
+            [xi], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14
+        )
 
-        def closure():
+        def closure(opt=opt, i=i, xi=xi):
             opt.zero_grad()
             v = (scales[i] * (xi[0] - target[i]) ** 2).sum() + 0.1 * (xi[0, 0] * xi[0, 1]) ** 2
             v.backward()
@@ -119,8 +126,8 @@ def _toy_flow(body, rep, seed=0):
     gen = torch.Generator().manual_seed(seed)
     k = 3 if rep == "aa" else 6
     aa = torch.randn(500, body.num_pose_joints, 3, generator=gen) * 0.35
-    from weakpose.methods.flows.body.pose import matrices_to_vector
     from weakpose.geometry.rotations import axis_angle_to_matrix
+    from weakpose.methods.flows.body.pose import matrices_to_vector
 
     data = matrices_to_vector(axis_angle_to_matrix(aa), rep)
     flow = NormalizingFlow(FlowConfig(dim=body.num_pose_joints * k, steps=2, hidden=16, seed=seed))

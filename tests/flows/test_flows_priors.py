@@ -5,8 +5,14 @@ import math
 import pytest
 import torch
 
-from weakpose.methods.flows.priors.flow import (AffineCoupling, FlowConfig, InvertibleLinear, InvertiblePReLU,
-                                  NormalizingFlow, latent_log_prob)
+from weakpose.methods.flows.priors.flow import (
+    AffineCoupling,
+    FlowConfig,
+    InvertibleLinear,
+    InvertiblePReLU,
+    NormalizingFlow,
+    latent_log_prob,
+)
 from weakpose.methods.flows.priors.gmm import GMMPrior
 from weakpose.methods.flows.priors.vae import PoseVAE, VAEConfig
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from weakpose.camera import project
+from weakpose.errors import InputError
 from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.body.pose import vector_to_matrices
-from weakpose.camera import project
-from weakpose.data.contracts import InputError
 from weakpose.methods.flows.fitting.camera_init import initial_global_rotations
 from weakpose.methods.flows.fitting.pose_space import PoseSpace
-from weakpose.methods.flows.ws_data import subject_betas, supervised_clips
-from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
 from weakpose.methods.flows.pose_shape_net import KeypointPoseShapeNet, PoseShapeOutput, decode
 from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
+from weakpose.methods.flows.ws_data import subject_betas, supervised_clips
+from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
 
 D = len(cmu_tree.POSED_SEGMENTS) * 3
 
@@ -227,7 +227,7 @@ def test_training_samples_carry_consistent_ground_truth_and_masks(patched, prior
 def test_flows_ws_training_lowers_the_error_and_predicts_through_the_cli(patched, prior_run, tmp_path):
     from weakpose.cli import main
     from weakpose.engine.checkpoint import save_checkpoint
-    from weakpose.engine.trainer import model_payload
+    from weakpose.training import model_payload
 
     torch.manual_seed(0)
     m = _method(patched, prior_run, "steps=160", "fs_steps=120", "supervised_fraction=0.5", "lr=3e-3")
@@ -247,7 +247,20 @@ def test_flows_ws_training_lowers_the_error_and_predicts_through_the_cli(patched
     bench = np.load(patched / "benchmark" / "cmu_test_h36mrig_gt2d.npz")
     rows = np.arange(0, len(bench["positions_3d"]), 509)[:32]
     np.savez(tmp_path / "2d.npz", **{k: bench[k][rows] for k in ("keypoints_2d", "intrinsics", "positions_3d")})
-    assert main(["predict", "--checkpoint", str(run), "--input", str(tmp_path / "2d.npz"), "--output", str(tmp_path / "3d.npz")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(run),
+                "--input",
+                str(tmp_path / "2d.npz"),
+                "--output",
+                str(tmp_path / "3d.npz"),
+            ]
+        )
+        == 0
+    )
     pred = np.load(tmp_path / "3d.npz")
     assert pred["positions_3d"].shape == (32, 17, 3) and pred["betas"].shape == (32, 2)
     assert main(["evaluate", "--pred", str(tmp_path / "3d.npz"), "--gt", str(tmp_path / "2d.npz"),
@@ -301,6 +314,11 @@ def test_config_files():
     root = Path(__file__).resolve().parents[2] / "configs"
     assert resolve_config(FlowsWSConfig, root / "flows_ws_cpu.toml") == FlowsWSConfig(prior="runs/prior")
     paper = resolve_config(FlowsWSConfig, root / "flows_ws_image_paper.toml")
-    assert (paper.image_pose_layers, paper.image_pose_channels, paper.image_kernel, paper.image_size) == (5, 128, 7, 256)
+    assert (paper.image_pose_layers, paper.image_pose_channels, paper.image_kernel, paper.image_size) == (
+        5,
+        128,
+        7,
+        256,
+    )
     cpu = resolve_config(FlowsWSConfig, root / "flows_ws_image_cpu.toml")
     assert cpu.net == "image" and cpu.image_size % 32 == 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
-from weakpose.data.contracts import InputError
+from weakpose.errors import InputError
 from weakpose.methods.hypotheses.core import CollapseError, HypothesesCore, HypothesesSettings, TrainingData
 
 TINY = dict(width=32, latent_dim=4, critic_pose_width=16, critic_kcs_width=16, batch_size=8, monitor_every=1,

@@ -5,9 +5,15 @@ import pytest
 import torch
 
 from weakpose.geometry.rotations import axis_angle_to_matrix
-from weakpose.methods.hypotheses.data import (LIMB_JOINTS, TORSO, align_to_template,
-                                              joint_weights, mask_random_limb_joints, normalise_2d,
-                                              torso_template)
+from weakpose.methods.hypotheses.data import (
+    LIMB_JOINTS,
+    TORSO,
+    align_to_template,
+    joint_weights,
+    mask_random_limb_joints,
+    normalise_2d,
+    torso_template,
+)
 
 
 def _poses(n=6, seed=0):

@@ -70,9 +70,9 @@ def test_short_run_explains_2d_with_human_bone_lengths(root, gt2d_file):
 
 def test_engine_train_predict_evaluate(tmp_path, gt2d_file):
     """Engine path: `weakpose train hypotheses`, the generic predictor loader, evaluation."""
-    from weakpose.engine.trainer import train
     from weakpose.inference_api import load_predictor
     from weakpose.metrics import evaluate_predictions
+    from weakpose.training import train
 
     over = [f"{k}={v}" for k, v in TINY.items()] + ["steps=20", "eval_every=0", "monitor_samples=64"]
     train("hypotheses", tmp_path / "run", overrides=over, progress=False)
@@ -86,6 +86,13 @@ def test_engine_train_predict_evaluate(tmp_path, gt2d_file):
     res = evaluate_predictions(out["positions_3d_zero_code"], bench.positions_3d[idx], hypotheses=out["hypotheses"])
     assert res["oracle"]["num_hypotheses"] == 10
     # the oracle picks, per sample, the best of the 10 hypotheses
-    per_h = np.stack([np.linalg.norm(out["hypotheses"][:, k] - (bench.positions_3d[idx] - bench.positions_3d[idx][:, :1]),
-                                     axis=-1).mean(-1) for k in range(10)], 1)
+    per_h = np.stack(
+        [
+            np.linalg.norm(
+                out["hypotheses"][:, k] - (bench.positions_3d[idx] - bench.positions_3d[idx][:, :1]), axis=-1
+            ).mean(-1)
+            for k in range(10)
+        ],
+        1,
+    )
     assert res["oracle"]["mpjpe"] == pytest.approx(per_h.min(1).mean(), rel=1e-4)

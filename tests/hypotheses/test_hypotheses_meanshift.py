@@ -3,8 +3,12 @@
 import pytest
 import torch
 
-from weakpose.methods.hypotheses.meanshift import (farthest_point_sampling, hypothesis_std, knn_bandwidth,
-                                        mean_shift_mode)
+from weakpose.methods.hypotheses.meanshift import (
+    farthest_point_sampling,
+    hypothesis_std,
+    knn_bandwidth,
+    mean_shift_mode,
+)
 
 
 def _mixture(g, b, n, centres, weights, sigma):

@@ -105,7 +105,7 @@ def test_mediapipe_finds_rendered_people_of_the_test_subjects():
 
 @pytest.fixture(scope="module")
 def lifter(tmp_path_factory):
-    from weakpose.engine.trainer import train
+    from weakpose.training import train
 
     out = tmp_path_factory.mktemp("lifter")
     torch.set_num_threads(1)
@@ -184,14 +184,16 @@ def test_predict_with_a_trained_lifter_gives_plausible_bones(tmp_path):
     averages. Arms are not checked bone by bone: an arm pointing at the camera is
     foreshortened in 2D and this CPU-sized lifter then shortens it (0.17-0.97 seen for the
     upper/lower arms; legs 0.88-0.99, spine 0.97-1.07 on these renders)."""
-    from weakpose.engine.trainer import train
     from weakpose.rendering.sheet import save_png
+    from weakpose.training import train
 
     train("supervised", tmp_path / "run", overrides=["steps=3000", "width=512"], progress=False)
     rgb, _ = _rendered_people(4, 400, seed=11, full=True)
     paths = [save_png(im, tmp_path / f"p{i}.png") for i, im in enumerate(rgb)]
     out = tmp_path / "p.npz"
-    assert main(["predict", "--checkpoint", str(tmp_path / "run"), "--image", *map(str, paths), "--output", str(out)]) == 0
+    assert (
+        main(["predict", "--checkpoint", str(tmp_path / "run"), "--image", *map(str, paths), "--output", str(out)]) == 0
+    )
     pos = np.load(out)["positions_3d"]
     check = [b for b, (p, c) in enumerate(H36M17.bones) if c in (2, 3, 5, 6, 7, 8)]
     ref = mean_bone_lengths(np.load(data_root() / "cmu" / "cmu_h36m17.npz")["positions"][::50])

@@ -25,7 +25,9 @@ def test_multiview_full_images_match_camera_projection(rig):
         uv_img = apply_affine(uv_full, scene.crop[0, c])
         np.testing.assert_allclose(scene.render.joints_2d[0, c].numpy(), uv_img, atol=1e-2)
         # 1000 px -> 250 px is a factor 0.25 with pixel centres at integers
-        np.testing.assert_allclose(uv_img, (uv_full + 0.5) * np.array([250 / cam.image_size[0], 250 / cam.image_size[1]]) - 0.5, atol=1e-6)
+        np.testing.assert_allclose(
+            uv_img, (uv_full + 0.5) * np.array([250 / cam.image_size[0], 250 / cam.image_size[1]]) - 0.5, atol=1e-6
+        )
     assert scene.render.visible[0].float().mean() > 0.7
 
 
@@ -66,7 +68,9 @@ def test_wild_views_and_training_stream():
     src = RenderedMotion(data_root(), subjects=(7,), rig="h36m", seed=0, stride=10)
     s1 = src.sample(2, num_views=2, crop_size=48)
     assert s1.render.rgb.shape == (2, 2, 48, 48, 3) and (s1.subject == 7).all()
-    again = RenderedMotion(data_root(), subjects=(7,), rig="h36m", seed=0, stride=10).sample(2, num_views=2, crop_size=48)
+    again = RenderedMotion(data_root(), subjects=(7,), rig="h36m", seed=0, stride=10).sample(
+        2, num_views=2, crop_size=48
+    )
     assert torch.equal(s1.render.rgb, again.render.rgb)  # deterministic by seed
     with pytest.raises(ValueError):
         RenderedMotion(data_root(), subjects=(7,), rig="orbit")
@@ -88,7 +92,9 @@ def test_native_resolution_rig_with_mixed_image_sizes_shares_appearance(rig):
     assert scene.render.rgb.shape == (1, 4, H, W, 3)
     np.testing.assert_array_equal(scene.crop[0, 0], np.eye(3))
     for c, cam in enumerate(rig):
-        np.testing.assert_allclose(scene.render.joints_2d[0, c].numpy(), project(cam.world_to_camera(a_pose()), cam.K), atol=1e-2)
+        np.testing.assert_allclose(
+            scene.render.joints_2d[0, c].numpy(), project(cam.world_to_camera(a_pose()), cam.K), atol=1e-2
+        )
 
 
 def test_render_command_writes_sheet_and_npz(tmp_path):

@@ -1,8 +1,8 @@
 import torch
 
 from weakpose.data.paths import data_root
-from weakpose.models.heatmap_net import build_heatmap_net
 from weakpose.methods.multiview.pretrain import Train2DConfig, evaluate_2d, render_test_set, train_heatmap_model
+from weakpose.models.heatmap_net import build_heatmap_net
 
 
 def test_short_training_on_rendered_crops_reduces_test_subject_error():

@@ -2,13 +2,28 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.data.contracts import InputError
-from weakpose.vision.crops import (apply_affine, color_augment, crop_transform, invert_affine, person_box,
-                                   rotation_degrees, warp_images)
-from weakpose.vision.heatmaps import (cell_to_pixel, decode_heatmaps, expected_value, gaussian_heatmaps,
-                                      heatmap_loss, pixel_to_cell, soft_argmax, spatial_softmax)
+from weakpose.errors import InputError
 from weakpose.models.heatmap_net import build_heatmap_net, normalize_images
 from weakpose.models.weights import load_weights
+from weakpose.vision.crops import (
+    apply_affine,
+    color_augment,
+    crop_transform,
+    invert_affine,
+    person_box,
+    rotation_degrees,
+    warp_images,
+)
+from weakpose.vision.heatmaps import (
+    cell_to_pixel,
+    decode_heatmaps,
+    expected_value,
+    gaussian_heatmaps,
+    heatmap_loss,
+    pixel_to_cell,
+    soft_argmax,
+    spatial_softmax,
+)
 
 
 # ---------------------------------------------------------------- crops

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
+from weakpose.errors import InputError
 from weakpose.geometry import reconstruct_from_2p5d
-from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod
 from weakpose.methods.multiview.image import (
     ImageMultiviewMethod,
     ImagePredictor,
@@ -22,9 +22,10 @@ from weakpose.methods.multiview.image import (
     read_2p5d,
     transfer_2d_weights,
 )
+from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod
+from weakpose.models.heatmap_net import build_heatmap_net
 from weakpose.vision.crops import apply_affine, crop_transform
 from weakpose.vision.heatmaps import IQBAL_LAMBDA
-from weakpose.models.heatmap_net import build_heatmap_net
 
 LAM = IQBAL_LAMBDA
 
@@ -55,8 +56,11 @@ def test_eq5_depth_readout_on_hand_made_maps():
     # the map is 0 (an ambiguous joint is unconfident); near the single weak peak it is about 0.2.
     assert phi[0, 0].item() == pytest.approx(0.0, abs=1e-9)
     assert phi[0, 1].item() == pytest.approx(
-        0.2 * max(0.0, 1 - abs((uv[0, 1, 0].item() - 0.5) / 2 - 4)) * max(0.0, 1 - abs((uv[0, 1, 1].item() - 0.5) / 2 - 3)),
-        abs=1e-9)
+        0.2
+        * max(0.0, 1 - abs((uv[0, 1, 0].item() - 0.5) / 2 - 4))
+        * max(0.0, 1 - abs((uv[0, 1, 1].item() - 0.5) / 2 - 3)),
+        abs=1e-9,
+    )
 
 
 def test_forward_shapes_phi_from_heatmaps_and_depth_from_depth_maps():
@@ -162,7 +166,7 @@ def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
     after = m.evaluate()
     assert after["monitor/px"] < 0.7 * before["monitor/px"], (before, after)
     # the checkpointed predictor (variant dispatch through MultiviewMethod) gives the same 3D
-    from weakpose.engine.trainer import model_payload
+    from weakpose.training import model_payload
 
     p1 = MultiviewMethod.load_predictor(model_payload(m, c.steps))
     assert isinstance(p1, ImagePredictor)
@@ -175,7 +179,7 @@ def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
 def test_resume_restores_pseudo_labels_and_samplers(root):
     """A checkpoint of the image variant continues exactly: same pseudo labels, same next batch
     and the same loss as the uninterrupted method (engine payload round trip)."""
-    from weakpose.engine.trainer import restore_training, training_payload
+    from weakpose.training import restore_training, training_payload
 
     c = MultiviewConfig(variant="image", supervision="ws", backbone="resnet-tiny", steps=4, labelled_batch=4,
                         batch_size=2, unlabeled_pool=3, pretrain_steps=0, pseudo_tau=0.0, monitor_instants=2)

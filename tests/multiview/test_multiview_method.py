@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.data.paths import data_root
+from weakpose.errors import InputError
 from weakpose.methods.multiview.method import (
     KeypointTwoPointFive,
     MultiviewConfig,

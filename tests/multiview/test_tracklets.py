@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from weakpose.camera import look_at, project
-from weakpose.data.contracts import InputError, save_npz_atomic
+from weakpose.data.contracts import save_npz_atomic
 from weakpose.data.mocap import TEST_SUBJECTS, center_horizontally, load_cmu
 from weakpose.data.noise import detector_noise
 from weakpose.data.paths import data_root
+from weakpose.errors import InputError
 from weakpose.geometry import reconstruct_from_2p5d
 from weakpose.methods.multiview.losses import loss_mc
 from weakpose.methods.multiview.tracklets import (
@@ -90,8 +91,14 @@ def test_tracking_filters_and_keeps_the_static_person():
 def test_tracklet_views_are_consistent_multi_view_samples(tmp_path):
     f, who, kp, conf, cam = _video()
     det = tmp_path / "det.npz"
-    save_npz_atomic(det, keypoints_2d=kp, confidence=conf, intrinsics=np.broadcast_to(K, (len(f), 3, 3)).astype(np.float32),
-                    frame_index=f.astype(np.int64), person=who.astype(np.int64))
+    save_npz_atomic(
+        det,
+        keypoints_2d=kp,
+        confidence=conf,
+        intrinsics=np.broadcast_to(K, (len(f), 3, 3)).astype(np.float32),
+        frame_index=f.astype(np.int64),
+        person=who.astype(np.int64),
+    )
     out = tmp_path / "tracklets.npz"
     assert main(["tracklets", "--input", str(det), "--output", str(out)]) == 0
     ts = TrackletSet.load(out)
@@ -102,7 +109,7 @@ def test_tracklet_views_are_consistent_multi_view_samples(tmp_path):
     # consistency loss of the exact projections is ~0 (Eq. 8).
     z = np.load(out)
     rows = ts.groups[0][:4]
-    person_rows = np.flatnonzero((who == 0))
+    person_rows = np.flatnonzero(who == 0)
     order = [person_rows[np.flatnonzero(f[person_rows] == fi)[0]] for fi in z["frame_index"][rows]]
     P = torch.from_numpy(cam[order])
     s = (P[:, 0] - P[:, 8]).norm(dim=-1)
@@ -125,12 +132,19 @@ def test_training_step_mixes_tracklet_samples(tmp_path):
 
     f, who, kp, conf, cam = _video()
     det = tmp_path / "det.npz"
-    save_npz_atomic(det, keypoints_2d=kp, confidence=conf, intrinsics=np.broadcast_to(K, (len(f), 3, 3)).astype(np.float32),
-                    frame_index=f.astype(np.int64))
+    save_npz_atomic(
+        det,
+        keypoints_2d=kp,
+        confidence=conf,
+        intrinsics=np.broadcast_to(K, (len(f), 3, 3)).astype(np.float32),
+        frame_index=f.astype(np.int64),
+    )
     out = tmp_path / "tracklets.npz"
     assert main(["tracklets", "--input", str(det), "--output", str(out)]) == 0
     torch.manual_seed(0)
-    cfg = MultiviewConfig(steps=2, batch_size=8, width=32, blocks=1, stride=500, tracklets=str(out), tracklet_fraction=0.5)
+    cfg = MultiviewConfig(
+        steps=2, batch_size=8, width=32, blocks=1, stride=500, tracklets=str(out), tracklet_fraction=0.5
+    )
     m = MultiviewMethod(cfg, data_root())
     for step in range(2):
         scalars = m.train_step(step)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from weakpose.engine.trainer import train
+from weakpose.training import train
 
 TINY = ["stride=24", "eval_every=0", "checkpoint_every=100000", "monitor_samples=64", "calibration_samples=1024"]
 

@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.data.paths import data_root
-from weakpose.engine.checkpoint import load_checkpoint
-from weakpose.engine.trainer import train
-from weakpose.methods.nrsfm.teacher import training_keypoints
-from weakpose.metrics import depth_error
-from weakpose.methods.registry import get_method
-from weakpose.metrics import pa_mpjpe
 from weakpose.data.statistics import training_bone_lengths
+from weakpose.engine.checkpoint import load_checkpoint
+from weakpose.errors import InputError
+from weakpose.methods.nrsfm.teacher import training_keypoints
+from weakpose.methods.registry import get_method
+from weakpose.metrics import depth_error, pa_mpjpe
 from weakpose.skeleton import H36M17
+from weakpose.training import train
 
 TINY = ["stride=24", "eval_every=0", "checkpoint_every=100000", "monitor_samples=64", "calibration_samples=1024"]
 

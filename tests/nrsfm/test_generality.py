@@ -6,10 +6,10 @@ import torch
 from weakpose.data.benchmark import make_split
 from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.data.paths import data_root
-from weakpose.methods.nrsfm.distill_loss import projected_code, rotated_dictionary
-from weakpose.methods.nrsfm.teacher import nrsfm_loss
 from weakpose.methods.nrsfm.codec import normalise_keypoints
+from weakpose.methods.nrsfm.distill_loss import projected_code, rotated_dictionary
 from weakpose.methods.nrsfm.network import DeepNRSfM, camera_rotation, reduced_gauge_basis
+from weakpose.methods.nrsfm.teacher import nrsfm_loss
 
 LIMBS12 = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]  # hips, knees, ankles, shoulders, elbows, wrists
 

@@ -5,19 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from weakpose.data.contracts import InputError
 from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
-from weakpose.engine.trainer import train
+from weakpose.errors import InputError
 from weakpose.methods.nrsfm.distill import student_loss
 from weakpose.methods.nrsfm.distill_image import ImageBatch, image_batch, render_image_set, student_xyz
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
-from weakpose.methods.registry import get_method
-from weakpose.metrics import pa_mpjpe
 from weakpose.methods.nrsfm.image_student import ImageStudent, integral_readout
 from weakpose.methods.nrsfm.network import camera_rotation, gauge_matrix, reduced_gauge_basis
+from weakpose.methods.registry import get_method
+from weakpose.metrics import pa_mpjpe
 from weakpose.rendering.scenes import RenderedMotion
+from weakpose.training import train
 
 
 def test_integral_readout_exact_on_hand_made_maps():
@@ -75,7 +75,9 @@ def test_eq15_wiring_on_a_hand_made_case():
     depth = shape[..., 2] / scale
     code = code / scale
     focal, c0 = 100.0, 16.0
-    a_inv = torch.tensor([[1 / focal, 0, -c0 / focal], [0, 1 / focal, -c0 / focal], [0, 0, 1]], dtype=torch.float64)[None]
+    a_inv = torch.tensor([[1 / focal, 0, -c0 / focal], [0, 1 / focal, -c0 / focal], [0, 0, 1]], dtype=torch.float64)[
+        None
+    ]
     origin = torch.tensor([[0.01, -0.02]], dtype=torch.float64)
     s = 0.5
     uv = (w * s + origin) * focal + c0                            # the labels in crop pixels
@@ -106,7 +108,9 @@ def test_eq15_wiring_on_a_hand_made_case():
 
 def test_image_student_config_errors(tiny_teacher, tmp_path):
     with pytest.raises(InputError, match="student"):
-        train("distill", tmp_path / "a", overrides=[f"teacher={tiny_teacher}", "student=video", "steps=1"], progress=False)
+        train(
+            "distill", tmp_path / "a", overrides=[f"teacher={tiny_teacher}", "student=video", "steps=1"], progress=False
+        )
     with pytest.raises(InputError, match="crop_size"):
         train("distill", tmp_path / "b", overrides=[f"teacher={tiny_teacher}", "student=image", "crop_size=48",
                                                     "steps=1"], progress=False)
@@ -122,8 +126,12 @@ def test_tiny_image_run_lowers_its_error(tiny_teacher, tmp_path):
     runs = {}
     for steps in (1, 160):
         runs[steps] = tmp_path / f"s{steps}"
-        train("distill", runs[steps], overrides=common + [f"steps={steps}", "lr_final=3e-3" if steps == 1 else "lr_final=1e-4"],
-              progress=False)
+        train(
+            "distill",
+            runs[steps],
+            overrides=common + [f"steps={steps}", "lr_final=3e-3" if steps == 1 else "lr_final=1e-4"],
+            progress=False,
+        )
     batch = render_image_set(data_root(), TEST_SUBJECTS, 48, 32, seed=7)
     gt = (batch.joints_cam - batch.joints_cam[:, :1]).numpy()
     err = {}

@@ -76,7 +76,12 @@ def _add_cmu(sub: Any) -> None:
                    help="also store per-frame local joint rotations and per-subject offsets "
                         "(read them with weakpose.data.converters.cmu.load_cmu_rotations)")
     p.add_argument("--trials", default=None, help="comma-separated trials to convert (default: all in the index)")
-    p.add_argument("--stride", type=int, default=4, help="keep every STRIDE-th source frame of each clip (default 4: 120 -> 30 fps)")
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=4,
+        help="keep every STRIDE-th source frame of each clip (default 4: 120 -> 30 fps)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=lambda args: _convert_cmu(args))
 
@@ -95,7 +100,9 @@ def _h36m_common(p: Any) -> None:
     p.add_argument("--multiview", action="store_true", help="group the 4 synchronised views of a frame into one sample")
     p.add_argument("--no-distortion", action="store_true",
                    help="project with the pinhole model only (2D consistent with 'intrinsics')")
-    p.add_argument("--keep-corrupted", action="store_true", help="keep S11 Directions (skipped by default, as VideoPose3D)")
+    p.add_argument(
+        "--keep-corrupted", action="store_true", help="keep S11 Directions (skipped by default, as VideoPose3D)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -178,7 +185,7 @@ def _ints(text: str | None) -> list[int] | None:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        from weakpose.data.contracts import InputError
+        from weakpose.errors import InputError
 
         raise InputError(f"expected comma-separated numbers, got {text!r}") from None
 
@@ -208,8 +215,9 @@ def _evaluate_3dhp(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from weakpose.data.contracts import InputError, load_benchmark, load_predictions
+    from weakpose.data.contracts import load_benchmark, load_predictions
     from weakpose.data.converters import mpi_inf_3dhp as m3
+    from weakpose.errors import InputError
 
     pred = load_predictions(args.pred)["positions_3d"]
     gt = load_benchmark(args.gt)
@@ -250,7 +258,9 @@ def _add_3dhp(sub: Any) -> None:
     p.add_argument("--universal", action="store_true", help="train only: 3D from univ_annot3 instead of annot3")
     p.add_argument("--multiview", action="store_true", help="train only: one sample per frame, cameras as views")
     p.add_argument("--all-frames", action="store_true", help="test only: keep frames with valid_frame = 0 too")
-    p.add_argument("--no-universal", action="store_true", help="test only: ground truth from annot3 instead of univ_annot3")
+    p.add_argument(
+        "--no-universal", action="store_true", help="test only: ground truth from annot3 instead of univ_annot3"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=lambda args: _convert_3dhp(args))
 
@@ -287,7 +297,9 @@ def _convert_coco(args: argparse.Namespace) -> int:
 def _convert_mpii(args: argparse.Namespace) -> int:
     from weakpose.data.converters import mpii
 
-    arrays = mpii.convert_mpii(args.annotations, image_root=args.image_root, min_joints=args.min_joints, split=args.split)
+    arrays = mpii.convert_mpii(
+        args.annotations, image_root=args.image_root, min_joints=args.min_joints, split=args.split
+    )
     mpii.save_mpii(args.out, arrays)
     print(f"{len(arrays['keypoints_2d'])} people from {len(set(arrays['image_path'].tolist()))} images")
     if not args.quiet:

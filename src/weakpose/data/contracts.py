@@ -12,11 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from weakpose.errors import InputError  # re-exported: `from weakpose.data.contracts import InputError` keeps working
 from weakpose.skeleton import H36M17_NAMES
-
-
-class InputError(Exception):
-    """Bad user input (file, key, value). The message is a single line meant for the user."""
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:

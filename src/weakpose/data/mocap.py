@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from weakpose.data.contracts import InputError, _load_npz
+from weakpose.data.contracts import _load_npz
 from weakpose.data.paths import cmu_npz
+from weakpose.errors import InputError
 
 TRAIN_SUBJECTS: tuple[int, ...] = (1, 3, 5, 6, 7, 8)
 TEST_SUBJECTS: tuple[int, ...] = (2, 9)

@@ -12,7 +12,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 def data_root(explicit: str | Path | None = None) -> Path:
     """The data folder: an explicit path, else ``$WEAKPOSE_DATA``, else ``../shared/data``
     beside the repository (or beside the current directory)."""
-    from weakpose.data.contracts import InputError
+    from weakpose.errors import InputError
 
     if explicit is not None:
         candidates = [Path(explicit)]

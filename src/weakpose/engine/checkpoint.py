@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 import weakpose
-from weakpose.data.contracts import InputError
 from weakpose.atomic import atomic_path
+from weakpose.errors import InputError
 
 CHECKPOINT_FORMAT = "weakpose-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -53,11 +53,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for corrupt or foreign files
-        raise InputError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        raise InputError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: key 'format': not a weakpose checkpoint")
     if payload.get("version", 0) > CHECKPOINT_VERSION:
-        raise InputError(f"{path}: key 'version': checkpoint version {payload['version']} is newer than this weakpose supports ({CHECKPOINT_VERSION})")
+        raise InputError(
+            f"{path}: key 'version': checkpoint version {payload['version']} is newer than this weakpose "
+            f"supports ({CHECKPOINT_VERSION})"
+        )
     for key in ("method", "config", "modules"):
         if key not in payload:
             raise InputError(f"{path}: key '{key}': missing")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weakpose.data.contracts import InputError
+from weakpose.errors import InputError
 
 
 @dataclass
@@ -48,7 +48,9 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             return _convert(value, inner, key, source)
         if origin in (tuple, list):
             if isinstance(value, str):
-                value = json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v.strip()]
+                value = (
+                    json.loads(value) if value.strip().startswith("[") else [v for v in value.split(",") if v.strip()]
+                )
             inner = args[0] if args else str
             return origin(_convert(v, inner, key, source) for v in value)
         if tp is bool:

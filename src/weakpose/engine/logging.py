@@ -26,7 +26,9 @@ class ScalarLogger:
             return
         for k, v in scalars.items():
             self._tb.add_scalar(k, float(v), step)
-        self._jsonl.write(json.dumps({"step": step, "time": time.time(), **{k: float(v) for k, v in scalars.items()}}) + "\n")
+        self._jsonl.write(
+            json.dumps({"step": step, "time": time.time(), **{k: float(v) for k, v in scalars.items()}}) + "\n"
+        )
         self._jsonl.flush()
 
     def close(self) -> None:

@@ -3,7 +3,7 @@ the update step they share."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -13,8 +13,16 @@ def register(subparsers) -> None:
         help="render CMU motion as synthetic person images (contact sheet PNG and/or npz)",
         description="Render people from CMU poses: images with part masks, depth, 2D joints and visibility.",
     )
-    p.add_argument("--subjects", type=int, nargs="+", default=None, help="CMU subjects (default: the training subjects 1 3 5 6 7 8)")
-    p.add_argument("--rig", choices=("h36m", "wild"), default="h36m", help="h36m: the benchmark's 4 cameras; wild: random cameras")
+    p.add_argument(
+        "--subjects",
+        type=int,
+        nargs="+",
+        default=None,
+        help="CMU subjects (default: the training subjects 1 3 5 6 7 8)",
+    )
+    p.add_argument(
+        "--rig", choices=("h36m", "wild"), default="h36m", help="h36m: the benchmark's 4 cameras; wild: random cameras"
+    )
     p.add_argument("--num", type=int, default=4, help="number of instants (default 4)")
     p.add_argument("--views", type=int, default=4, help="views per instant (default 4)")
     p.add_argument("--size", type=int, default=128, help="square person-crop size in pixels (default 128)")
@@ -46,8 +54,9 @@ def _render_command(args: argparse.Namespace) -> int:
     import numpy as np
 
     from weakpose.data import mocap
-    from weakpose.data.contracts import InputError, save_npz_atomic
+    from weakpose.data.contracts import save_npz_atomic
     from weakpose.data.paths import data_root
+    from weakpose.errors import InputError
     from weakpose.rendering.labels import PART_NAMES
     from weakpose.rendering.scenes import RenderedMotion
     from weakpose.rendering.sheet import contact_sheet, save_png

@@ -11,13 +11,14 @@ visibility, set to 0 (missing) when the landmark lies outside the image. Install
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from weakpose.data.contracts import InputError, save_npz_atomic
+from weakpose.data.contracts import save_npz_atomic
+from weakpose.errors import InputError
 from weakpose.skeleton import to_h36m17
 
 
@@ -77,7 +78,7 @@ class MediaPipePoseDetector:
     def close(self) -> None:
         self._pose.close()
 
-    def __enter__(self) -> "MediaPipePoseDetector":
+    def __enter__(self) -> MediaPipePoseDetector:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -188,7 +189,9 @@ def detect_images(paths: list[str | Path], min_confidence: float = 0.5) -> Detec
     return DetectionRun(dets, np.array(sizes, np.int32), [str(p) for p in paths])
 
 
-def detect_video(path: str | Path, min_confidence: float = 0.5, max_frames: int | None = None, keep_frames: bool = False):
+def detect_video(
+    path: str | Path, min_confidence: float = 0.5, max_frames: int | None = None, keep_frames: bool = False
+):
     """Detections of every frame; with ``keep_frames`` also returns the frames (for drawing)."""
     fps, frames = iter_video(path, max_frames)
     dets, sizes, kept = [], [], []
@@ -220,5 +223,8 @@ def detect_command(args: argparse.Namespace) -> int:
     report_missing(run)
     arrays = run.keypoint_arrays()
     save_npz_atomic(args.output, **arrays)
-    print(f"wrote {args.output}: {len(arrays['keypoints_2d'])} frames with a person (Human3.6M-17 pixels, confidence, intrinsics)")
+    print(
+        f"wrote {args.output}: {len(arrays['keypoints_2d'])} frames with a person (Human3.6M-17 pixels, "
+        "confidence, intrinsics)"
+    )
     return 0

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from weakpose.data.contracts import InputError, save_npz_atomic, validate_keypoints_2d
+from weakpose.data.contracts import save_npz_atomic, validate_keypoints_2d
+from weakpose.errors import InputError
 from weakpose.skeleton import H36M17
 
 _LEFT = set(H36M17.left)
@@ -36,7 +37,9 @@ def _bone_color(child: int) -> str:
     return "tab:red" if child in _LEFT else "tab:blue" if child in _RIGHT else "0.2"
 
 
-def draw_prediction(image: np.ndarray, kp2d: np.ndarray | None, conf: np.ndarray | None, pose3d: np.ndarray | None, title: str = ""):
+def draw_prediction(
+    image: np.ndarray, kp2d: np.ndarray | None, conf: np.ndarray | None, pose3d: np.ndarray | None, title: str = ""
+):
     """A matplotlib figure: image with 2D skeleton | 3D front view | 3D side view.
     Left limbs red, right blue; joints with confidence 0 are not drawn in 2D."""
     import matplotlib
@@ -58,7 +61,9 @@ def draw_prediction(image: np.ndarray, kp2d: np.ndarray | None, conf: np.ndarray
                 ax.plot(kp2d[[p, c], 0], kp2d[[p, c], 1], "-", color=_bone_color(c), lw=2)
         ok = conf > 0
         ax.scatter(kp2d[ok, 0], kp2d[ok, 1], s=10, c="w", edgecolors="k", zorder=3)
-    for ax, (name, a, b) in zip(axes[1:], (("3D, camera view (x right, y down)", 0, 1), ("3D, side view (z forward, y down)", 2, 1))):
+    for ax, (name, a, b) in zip(
+        axes[1:], (("3D, camera view (x right, y down)", 0, 1), ("3D, side view (z forward, y down)", 2, 1))
+    ):
         ax.set_title(name, fontsize=9)
         ax.set_aspect("equal")
         ax.invert_yaxis()
@@ -139,7 +144,10 @@ def predict_media(args: argparse.Namespace) -> int:
     arrays = run.keypoint_arrays()
     observed = (arrays["confidence"] > 0).sum(-1)
     if (observed < 8).any():
-        print(f"warning: {int((observed < 8).sum())} frame(s) show fewer than 8 of 17 joints; their unseen joints are the lifter's guess")
+        print(
+            f"warning: {int((observed < 8).sum())} frame(s) show fewer than 8 of 17 joints; their unseen joints "
+            "are the lifter's guess"
+        )
     pred = lift(predictor, arrays, source)
     out = dict(arrays)
     out.update({k: np.asarray(v) for k, v in pred.items()})
@@ -165,7 +173,11 @@ def predict_media(args: argparse.Namespace) -> int:
     if image:
         from weakpose.rendering.sheet import save_png
 
-        paths = [figure] if len(pics) == 1 else [figure.with_name(f"{figure.stem}_{k}{figure.suffix}") for k in range(len(pics))]
+        paths = (
+            [figure]
+            if len(pics) == 1
+            else [figure.with_name(f"{figure.stem}_{k}{figure.suffix}") for k in range(len(pics))]
+        )
         for pic, path in zip(pics, paths):
             save_png(pic, path)
             print(f"wrote {path}")

@@ -11,18 +11,18 @@ in metres (×1000 -> mm); loss: mean squared error, as in Martinez et al.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from weakpose.codec import encode_2d, feature_size
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sampling import ViewSampler
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import shard, wrap
 from weakpose.engine.optim import adam_with_cosine
+from weakpose.errors import InputError
 from weakpose.methods.base import Method, batched
 from weakpose.models.lifter import ResidualMLP
 
@@ -65,7 +65,10 @@ class LifterPredictor:
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         if inputs.multiview:
-            raise InputError(f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; the lifter takes single views [N, J, 2]")
+            raise InputError(
+                f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; the lifter takes single "
+                "views [N, J, 2]"
+            )
         (pos,) = batched(self.lift, [inputs.keypoints_2d, inputs.confidence, inputs.intrinsics], self.batch_size)
         return {"positions_3d": pos.astype(np.float32)}
 
@@ -80,11 +83,15 @@ class SupervisedMethod(Method):
         super().__init__(config, data_root, device, dist or DistInfo())
         self.sampler = ViewSampler(self.data_root)
         self.model = wrap(self.nets["lifter"], self.dist)
-        self.opt, self.sched = adam_with_cosine(self.nets["lifter"].parameters(), config.lr, config.lr_final, config.steps)
+        self.opt, self.sched = adam_with_cosine(
+            self.nets["lifter"].parameters(), config.lr, config.lr_final, config.steps
+        )
 
     @classmethod
     def build_modules(cls, config: SupervisedConfig) -> dict[str, nn.Module]:
-        return {"lifter": ResidualMLP(feature_size(17), 17 * 3, config.width, config.blocks, config.dropout, config.norm)}
+        return {
+            "lifter": ResidualMLP(feature_size(17), 17 * 3, config.width, config.blocks, config.dropout, config.norm)
+        }
 
     def optimizers(self):
         return {"adam": self.opt}

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from weakpose.data.contracts import InputError
+from weakpose.errors import InputError
 
 _CONTAINERS = ("state_dict", "model", "model_state", "model_state_dict", "net")
 _PREFIXES = ("module.", "backbone.", "model.", "keypoint_head.")
@@ -63,7 +63,10 @@ def _extract_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
             return tensors
-    raise InputError(f"{path}: no state_dict of tensors found (keys: {list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__})")
+    raise InputError(
+        f"{path}: no state_dict of tensors found (keys: "
+        f"{list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__})"
+    )
 
 
 def _best_renaming(keys: list[str], model_keys: set[str]) -> dict[str, str]:

@@ -51,15 +51,17 @@ class Appearance:
     def __len__(self) -> int:
         return self.palette.shape[0]
 
-    def index(self, idx: torch.Tensor) -> "Appearance":
+    def index(self, idx: torch.Tensor) -> Appearance:
         return Appearance(self.palette[idx], self.light[idx], self.ambient[idx])
 
-    def rotate_light(self, R: torch.Tensor) -> "Appearance":
+    def rotate_light(self, R: torch.Tensor) -> Appearance:
         """Express the light in another frame: ``R`` [N, 3, 3] maps old to new coordinates."""
         return Appearance(self.palette, (R @ self.light[..., None])[..., 0], self.ambient)
 
 
-def sample_appearance(n: int, generator: torch.Generator, up: tuple[float, float, float] = (0.0, 1.0, 0.0)) -> Appearance:
+def sample_appearance(
+    n: int, generator: torch.Generator, up: tuple[float, float, float] = (0.0, 1.0, 0.0)
+) -> Appearance:
     """``n`` random people: skin tone, hair, shirt, trousers (long or short), shoes, a light
     from the upper hemisphere around ``up`` (y-up world by default; pass ``(0, -1, 0)`` for
     camera-frame poses of an upright camera) and ambient level U(0.25, 0.5)."""
@@ -70,9 +72,15 @@ def sample_appearance(n: int, generator: torch.Generator, up: tuple[float, float
     skin = _SKIN_TONES[lo] * (1 - w) + _SKIN_TONES[(lo + 1).clamp(max=len(_SKIN_TONES) - 1)] * w
     skin = skin * _uniform(n, 0.9, 1.1, g, 1)
     hair = _HAIR[torch.randint(len(_HAIR), (n,), generator=g)] * _uniform(n, 0.8, 1.2, g, 1)
-    shirt = hsv_to_rgb(torch.stack([torch.rand(n, generator=g), _uniform(n, 0.05, 0.9, g), _uniform(n, 0.15, 0.95, g)], -1))
-    trousers = hsv_to_rgb(torch.stack([torch.rand(n, generator=g), _uniform(n, 0.05, 0.8, g), _uniform(n, 0.1, 0.85, g)], -1))
-    shoes = hsv_to_rgb(torch.stack([torch.rand(n, generator=g), _uniform(n, 0.0, 0.6, g), _uniform(n, 0.05, 0.45, g)], -1))
+    shirt = hsv_to_rgb(
+        torch.stack([torch.rand(n, generator=g), _uniform(n, 0.05, 0.9, g), _uniform(n, 0.15, 0.95, g)], -1)
+    )
+    trousers = hsv_to_rgb(
+        torch.stack([torch.rand(n, generator=g), _uniform(n, 0.05, 0.8, g), _uniform(n, 0.1, 0.85, g)], -1)
+    )
+    shoes = hsv_to_rgb(
+        torch.stack([torch.rand(n, generator=g), _uniform(n, 0.0, 0.6, g), _uniform(n, 0.05, 0.45, g)], -1)
+    )
     long_sleeves = (torch.rand(n, generator=g) < 0.6)[:, None]
     long_legs = (torch.rand(n, generator=g) < 0.8)[:, None]
     forearm = torch.where(long_sleeves, shirt, skin)

@@ -95,7 +95,7 @@ class BodyShape:
     head: float = 1.0
 
     @classmethod
-    def for_subject(cls, subject: int, seed: int = 0) -> "BodyShape":
+    def for_subject(cls, subject: int, seed: int = 0) -> BodyShape:
         """Deterministic proportions of one subject (the same for every frame and view)."""
         rng = np.random.default_rng([int(seed), 7919, int(subject)])
         return cls(
@@ -111,7 +111,7 @@ class BodyShape:
         return torch.tensor([getattr(self, f.name) for f in fields(self)], dtype=torch.float32)
 
 
-def shapes_tensor(shapes: "BodyShape | list[BodyShape] | torch.Tensor", batch: int) -> torch.Tensor:
+def shapes_tensor(shapes: BodyShape | list[BodyShape] | torch.Tensor, batch: int) -> torch.Tensor:
     """Stack shapes into [B, 6] (a single shape is repeated)."""
     if isinstance(shapes, torch.Tensor):
         out = shapes.to(torch.float32)

@@ -191,7 +191,9 @@ def raycast(prims: Primitives, A: torch.Tensor, height: int, width: int, tile: i
         q = m @ (p[ei] - prims.ell_c[wb[ei], wp[ei] - n_cap])[:, :, None]
         normal_w[ei] = (m.transpose(-1, -2) @ q)[..., 0]
     normal_w = normal_w / normal_w.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    return RayHits(depth=depth.view(B, H, W), primitive=prim_id.view(B, H, W), index=flat, hit_primitive=wp, hit_normal=normal_w)
+    return RayHits(
+        depth=depth.view(B, H, W), primitive=prim_id.view(B, H, W), index=flat, hit_primitive=wp, hit_normal=normal_w
+    )
 
 
 def _unique_first(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

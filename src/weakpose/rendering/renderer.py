@@ -50,13 +50,17 @@ class RenderOutput:
 
     def numpy(self) -> dict[str, np.ndarray]:
         """The arrays as numpy: ``rgb`` becomes uint8 [B, H, W, 3]."""
-        out = {k: getattr(self, k).numpy() for k in ("parts", "depth", "joints_2d", "visible", "joints_cam", "intrinsics")}
+        out = {
+            k: getattr(self, k).numpy() for k in ("parts", "depth", "joints_2d", "visible", "joints_cam", "intrinsics")
+        }
         out["rgb"] = (self.rgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
         return out
 
-    def reshape(self, *lead: int) -> "RenderOutput":
+    def reshape(self, *lead: int) -> RenderOutput:
         """Split the batch axis, e.g. ``reshape(N, C)`` for multi-view batches."""
-        return RenderOutput(*(getattr(self, k).reshape(*lead, *getattr(self, k).shape[1:]) for k in self.__dataclass_fields__))
+        return RenderOutput(
+            *(getattr(self, k).reshape(*lead, *getattr(self, k).shape[1:]) for k in self.__dataclass_fields__)
+        )
 
 
 def project_joints(joints_cam: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
@@ -65,7 +69,13 @@ def project_joints(joints_cam: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     return xy @ A[:, :2, :2].transpose(1, 2) + A[:, None, :2, 2]
 
 
-def joint_visibility(joints_cam: torch.Tensor, joints_2d: torch.Tensor, depth_inf: torch.Tensor, primitive: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+def joint_visibility(
+    joints_cam: torch.Tensor,
+    joints_2d: torch.Tensor,
+    depth_inf: torch.Tensor,
+    primitive: torch.Tensor,
+    shape: torch.Tensor,
+) -> torch.Tensor:
     """A joint is visible when it is in front of the camera, its (rounded) pixel is inside
     the image, and that pixel shows background, one of the joint's own primitives
     (:data:`weakpose.rendering.body.JOINT_OWNERS`, e.g. the ankle's foot and shin) or a
@@ -98,7 +108,7 @@ def render_batch(
     intrinsics,
     width: int,
     height: int,
-    shapes: "BodyShape | list[BodyShape] | torch.Tensor" = BodyShape(),
+    shapes: BodyShape | list[BodyShape] | torch.Tensor = BodyShape(),
     appearance: Appearance | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
@@ -120,7 +130,10 @@ def render_batch(
         backgrounds: optional [B, H, W, 3] backgrounds in [0, 1]; sampled when None.
         tile: ray-casting tile size in pixels (default 8 up to 256 px, else 16).
     """
-    j = torch.as_tensor(np.asarray(joints_cam, dtype=np.float32) if not isinstance(joints_cam, torch.Tensor) else joints_cam, dtype=torch.float32)
+    j = torch.as_tensor(
+        np.asarray(joints_cam, dtype=np.float32) if not isinstance(joints_cam, torch.Tensor) else joints_cam,
+        dtype=torch.float32,
+    )
     if j.ndim != 3 or j.shape[1:] != (17, 3):
         raise ValueError(f"joints_cam must be [B, 17, 3], got {tuple(j.shape)}")
     if not torch.isfinite(j).all():
@@ -172,4 +185,6 @@ def render_batch(
     depth = torch.where(fg, hits.depth, torch.zeros_like(hits.depth))
     joints_2d = project_joints(j, A)
     visible = joint_visibility(j, joints_2d, hits.depth, hits.primitive, shape)
-    return RenderOutput(rgb=rgb, parts=parts, depth=depth, joints_2d=joints_2d, visible=visible, joints_cam=j, intrinsics=A)
+    return RenderOutput(
+        rgb=rgb, parts=parts, depth=depth, joints_2d=joints_2d, visible=visible, joints_cam=j, intrinsics=A
+    )

@@ -9,9 +9,10 @@ are either full camera images (at the camera's or any other resolution) or perso
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,8 +21,8 @@ from weakpose.camera import PerspectiveCamera, load_rig, sample_wild_cameras
 from weakpose.data import mocap
 from weakpose.data.paths import h36m_rig
 from weakpose.rendering.appearance import sample_appearance, sample_backgrounds
-from weakpose.rendering.body import BodyShape, shapes_tensor
-from weakpose.rendering.renderer import RenderOutput, project_joints, render_batch
+from weakpose.rendering.body import BodyShape
+from weakpose.rendering.renderer import RenderOutput, render_batch
 from weakpose.vision.crops import crop_transform, person_box, sample_augmentation
 
 
@@ -164,7 +165,14 @@ class RenderedMotion:
     centred horizontally (pelvis above the world origin) as in the benchmark.
     """
 
-    def __init__(self, data_root: Path, subjects: Sequence[int] = mocap.TRAIN_SUBJECTS, rig: str = "h36m", seed: int = 0, stride: int = 1):
+    def __init__(
+        self,
+        data_root: Path,
+        subjects: Sequence[int] = mocap.TRAIN_SUBJECTS,
+        rig: str = "h36m",
+        seed: int = 0,
+        stride: int = 1,
+    ):
         if rig not in ("h36m", "wild"):
             raise ValueError(f"rig must be 'h36m' or 'wild', got {rig!r}")
         m = mocap.load_cmu(Path(data_root), tuple(subjects))
@@ -178,7 +186,14 @@ class RenderedMotion:
     def __len__(self) -> int:
         return len(self.positions)
 
-    def sample(self, n: int, num_views: int = 1, crop_size: int | None = 128, augment: bool = False, frames: np.ndarray | None = None) -> Scene:
+    def sample(
+        self,
+        n: int,
+        num_views: int = 1,
+        crop_size: int | None = 128,
+        augment: bool = False,
+        frames: np.ndarray | None = None,
+    ) -> Scene:
         """``n`` random instants (or the given ``frames``), ``num_views`` views each."""
         frames = self.rng.integers(0, len(self), n) if frames is None else np.asarray(frames)
         seed = int(self.rng.integers(2**31))
@@ -188,5 +203,9 @@ class RenderedMotion:
             if num_views < len(K):
                 pick = np.stack([self.rng.permutation(len(K))[:num_views] for _ in range(len(frames))])
                 K, R, t, size = (a[pick] for a in (K, R, t, size))
-            return render_scene(X, K, R, t, size, subject=self.subject[frames], seed=seed, crop_size=crop_size, augment=augment)
-        return render_wild(X, seed=seed, num_views=num_views, subject=self.subject[frames], crop_size=crop_size, augment=augment)
+            return render_scene(
+                X, K, R, t, size, subject=self.subject[frames], seed=seed, crop_size=crop_size, augment=augment
+            )
+        return render_wild(
+            X, seed=seed, num_views=num_views, subject=self.subject[frames], crop_size=crop_size, augment=augment
+        )

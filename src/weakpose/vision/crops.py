@@ -113,7 +113,9 @@ def invert_affine(T: Array) -> Array:
     return np.linalg.inv(T) if isinstance(T, np.ndarray) else torch.linalg.inv(T)
 
 
-def sample_augmentation(rng: np.random.Generator, n: int, scale_range: float = 0.2, rotation_deg: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+def sample_augmentation(
+    rng: np.random.Generator, n: int, scale_range: float = 0.2, rotation_deg: float = 30.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Random scale factors U(1-s, 1+s) and angles U(-r, r) degrees for ``n`` crops."""
     return rng.uniform(1 - scale_range, 1 + scale_range, n), rng.uniform(-rotation_deg, rotation_deg, n)
 

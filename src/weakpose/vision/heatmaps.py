@@ -25,7 +25,12 @@ def pixel_to_cell(uv: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 def gaussian_heatmaps(
-    joints_2d: torch.Tensor, height: int, width: int, stride: int = 4, sigma: float = 2.0, valid: torch.Tensor | None = None
+    joints_2d: torch.Tensor,
+    height: int,
+    width: int,
+    stride: int = 4,
+    sigma: float = 2.0,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Target heatmaps [B, J, height, width] with an unnormalised Gaussian (peak 1 at the
     joint, standard deviation ``sigma`` in heatmap cells) per joint.
@@ -83,7 +88,9 @@ def sample_heatmaps(heatmaps: torch.Tensor, uv: torch.Tensor, stride: int = 4) -
     return v.reshape(B, J)
 
 
-def decode_heatmaps(heatmaps: torch.Tensor, lam: float = IQBAL_LAMBDA, stride: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_heatmaps(
+    heatmaps: torch.Tensor, lam: float = IQBAL_LAMBDA, stride: int = 4
+) -> tuple[torch.Tensor, torch.Tensor]:
     """2D joints [B, J, 2] (soft-argmax of the spatial softmax, input pixels) and confidence
     [B, J]: the raw heatmap value at that location, clipped to [0, 1] (heatmaps are trained
     against peak-1 Gaussians, so a confident, well-localised joint reads close to 1)."""

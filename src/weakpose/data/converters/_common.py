@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from weakpose.data.contracts import InputError, save_npz_atomic
+from weakpose.data.contracts import save_npz_atomic
+from weakpose.errors import InputError
 
 __all__ = ["InputError", "save_npz_atomic"]

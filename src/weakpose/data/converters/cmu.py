@@ -393,7 +393,9 @@ def convert_cmu(
     if trials is None:
         files = _trial_files(bvh_root, sorted(descriptions))
         if not files:
-            raise InputError(f"{bvh_root}: no BVH file of the trials listed in {index} (expected <subj>/<subj>_<trial>.bvh)")
+            raise InputError(
+                f"{bvh_root}: no BVH file of the trials listed in {index} (expected <subj>/<subj>_<trial>.bvh)"
+            )
     else:
         files = []
         for t in trials:
@@ -451,8 +453,25 @@ def _assemble(results: list[TrialResult], config: CleaningConfig, rotations: boo
 
     fps_out = {f for f in seq["fps"]}
     stats = np.array(
-        [(r.trial, r.stats["src_frames"], r.stats["frozen"], r.stats["glitch_window"], r.stats["dropped"], r.stats["clips"]) for r in results],
-        dtype=[("trial", "<U8"), ("src_frames", "<i8"), ("frozen", "<i8"), ("glitch_window", "<i8"), ("dropped", "<i8"), ("clips", "<i8")],
+        [
+            (
+                r.trial,
+                r.stats["src_frames"],
+                r.stats["frozen"],
+                r.stats["glitch_window"],
+                r.stats["dropped"],
+                r.stats["clips"],
+            )
+            for r in results
+        ],
+        dtype=[
+            ("trial", "<U8"),
+            ("src_frames", "<i8"),
+            ("frozen", "<i8"),
+            ("glitch_window", "<i8"),
+            ("dropped", "<i8"),
+            ("clips", "<i8"),
+        ],
     )
     meta = {
         "source": "CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu), BVH conversion by B. Hahne "
@@ -591,7 +610,15 @@ class CMURotations:
         return matrix_to_rot6d(torch.from_numpy(np.ascontiguousarray(self.local))).numpy()
 
 
-_ROT_KEYS = ("rot_local", "rot_root_translation", "rot_joint_index", "bvh_joint_names", "bvh_parents", "bvh_subjects", "bvh_offsets")
+_ROT_KEYS = (
+    "rot_local",
+    "rot_root_translation",
+    "rot_joint_index",
+    "bvh_joint_names",
+    "bvh_parents",
+    "bvh_subjects",
+    "bvh_offsets",
+)
 
 
 def load_cmu_rotations(path: str | Path) -> CMURotations:

@@ -209,7 +209,9 @@ def load_original_2d(root: str | Path, sequences: list[Sequence3D]) -> None:
         for cam in CAMERA_IDS:
             f = index.get((s.subject, s.name, cam))
             if f is None:
-                raise InputError(f"{root / s.subject / 'MyPoseFeatures' / 'D2_Positions'}: no file for {s.name!r} camera {cam}")
+                raise InputError(
+                    f"{root / s.subject / 'MyPoseFeatures' / 'D2_Positions'}: no file for {s.name!r} camera {cam}"
+                )
             kp = read_pose_cdf(f, 2)[:, H36M32_TO_17]
             kps.append(_match_length(kp, len(s.world), f))
         s.keypoints_2d = kps
@@ -254,14 +256,17 @@ def load_vp3d_3d(path: str | Path, subjects: Sequence[str], keep_corrupted: bool
                 continue
             a = np.asarray(data[subject][seq_name], dtype=np.float64)
             if a.ndim != 3 or a.shape[1:] not in ((32, 3), (17, 3)) or len(a) == 0:
-                raise InputError(f"{path}: key 'positions_3d[{subject}][{seq_name}]': shape {a.shape}, expected [T, 32, 3]")
+                raise InputError(
+                    f"{path}: key 'positions_3d[{subject}][{seq_name}]': shape {a.shape}, expected [T, 32, 3]"
+                )
             if not np.isfinite(a).all():
                 raise InputError(f"{path}: key 'positions_3d[{subject}][{seq_name}]': contains NaN or inf")
             if a.shape[1] == 32:
                 a = a[:, H36M32_TO_17]
             if np.abs(a).max() > 50:  # the VideoPose3D file is in metres
                 raise InputError(
-                    f"{path}: key 'positions_3d[{subject}][{seq_name}]': values up to {np.abs(a).max():.3g}, expected metres"
+                    f"{path}: key 'positions_3d[{subject}][{seq_name}]': values up to {np.abs(a).max():.3g}, "
+                    "expected metres"
                 )
             out.append(Sequence3D(subject, name, action, a * 1000.0))
     return out
@@ -450,8 +455,9 @@ def convert_h36m_original(
         seqs.extend(load_original_3d(root, [s], keep_corrupted))
     if source_2d == "d2":
         load_original_2d(root, seqs)
-    return build_h36m(seqs, stride, multiview, distortion,
-                      {"source": "original D3_Positions", "source_2d": source_2d, "split": split if not subjects else "custom"})  # fmt: skip
+    provenance = {"source": "original D3_Positions", "source_2d": source_2d,
+                  "split": split if not subjects else "custom"}
+    return build_h36m(seqs, stride, multiview, distortion, provenance)
 
 
 def convert_h36m_vp3d(

@@ -167,7 +167,9 @@ def h36m_cameras(subject: str) -> list[H36MCamera]:
             f"Human3.6M subject {subject!r}: no published camera extrinsics (known: {', '.join(_EXTRINSICS)})"
         )
     cams = []
-    for i, ((center, focal, radial, tangential, size), (q, centre)) in enumerate(zip(_INTRINSICS, _EXTRINSICS[subject])):
+    for i, ((center, focal, radial, tangential, size), (q, centre)) in enumerate(
+        zip(_INTRINSICS, _EXTRINSICS[subject])
+    ):
         w, x, y, z = q
         r_c2w = Rotation.from_quat([x, y, z, w]).as_matrix()
         R = r_c2w.T

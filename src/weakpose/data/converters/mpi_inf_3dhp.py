@@ -84,7 +84,14 @@ EVAL_JOINTS_H36M: tuple[int, ...] = tuple(H36M17_NAMES.index(h) for m in MPI17_N
 ACTIVITIES: tuple[str, ...] = (
     "stand_walk", "exercise", "sit", "reach_crouch", "on_the_floor", "sports", "misc",
 )  # fmt: skip
-TEST_SCENES: dict[str, str] = {"TS1": "gs", "TS2": "gs", "TS3": "no_gs", "TS4": "no_gs", "TS5": "outdoor", "TS6": "outdoor"}
+TEST_SCENES: dict[str, str] = {
+    "TS1": "gs",
+    "TS2": "gs",
+    "TS3": "no_gs",
+    "TS4": "no_gs",
+    "TS5": "outdoor",
+    "TS6": "outdoor",
+}
 _DEFAULT_SIZE = np.array([2048, 2048])  # the studio cameras
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = tuple(float(t) for t in range(0, 151, 5))
@@ -124,7 +131,9 @@ def read_mat(path: str | Path, keys: Sequence[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for k in keys:
         if k not in m:
-            raise InputError(f"{path}: key '{k}': missing (keys present: {', '.join(x for x in m if not x.startswith('__'))})")
+            raise InputError(
+                f"{path}: key '{k}': missing (keys present: {', '.join(x for x in m if not x.startswith('__'))})"
+            )
         v = m[k]
         out[k] = [np.asarray(c) for c in v.ravel(order="F")] if v.dtype == object else np.asarray(v)
     return out
@@ -138,7 +147,9 @@ def _read_mat_h5(path: Path, keys: Sequence[str]) -> dict[str, object]:
         with h5py.File(path, "r") as f:
             for k in keys:
                 if k not in f:
-                    raise InputError(f"{path}: key '{k}': missing (keys present: {', '.join(x for x in f if not x.startswith('#'))})")
+                    raise InputError(
+                        f"{path}: key '{k}': missing (keys present: {', '.join(x for x in f if not x.startswith('#'))})"
+                    )
                 d = f[k]
                 if d.dtype == h5py.ref_dtype or d.dtype.kind == "O":
                     refs = np.asarray(d).T.ravel(order="F")
@@ -301,7 +312,8 @@ def convert_3dhp_train(
             "positions_3d": p3,
             "intrinsics": np.broadcast_to(np.stack(views.K), (n, C, 3, 3)),
             "camera_index": np.broadcast_to(np.array(views.cam), (n, C)),
-            "image_size": np.broadcast_to(np.array([calib[c].get("size", _DEFAULT_SIZE) for c in views.cam]), (n, C, 2)),
+            "image_size": np.broadcast_to(np.array([calib[c].get("size", _DEFAULT_SIZE) for c in views.cam]),
+                                          (n, C, 2)),
             "frame_index": frames,
             "subject": np.full(n, s),
             "sequence": np.full(n, f"S{s}/Seq{q}"),
@@ -383,7 +395,10 @@ def convert_3dhp_test(
         valid = np.asarray(m["valid_frame"]).ravel().astype(bool)
         act = np.asarray(m["activity_annotation"]).ravel().astype(np.int64)
         if len(valid) != T or len(act) != T or len(arrays["annot3"]) != T or len(arrays["univ_annot3"]) != T:
-            raise InputError(f"{path}: keys 'annot2', 'annot3', 'univ_annot3', 'valid_frame', 'activity_annotation' have different frame counts")
+            raise InputError(
+                f"{path}: keys 'annot2', 'annot3', 'univ_annot3', 'valid_frame', 'activity_annotation' have "
+                "different frame counts"
+            )
         if ((act < 1) | (act > len(ACTIVITIES))).any() and valid.any():
             bad = act[(act < 1) | (act > len(ACTIVITIES))]
             if valid[(act < 1) | (act > len(ACTIVITIES))].any():
@@ -415,7 +430,8 @@ def convert_3dhp_test(
     proto = {"dataset": "mpi-inf-3dhp", "split": "test", "sequences": list(sequences), "valid_only": valid_only,
              "universal": universal, "stride": stride, "intrinsics": "least-squares from annot2/annot3",
              "intrinsics_rms_px": residuals, "eval_joints_h36m": list(EVAL_JOINTS_H36M),
-             "pck_threshold_mm": PCK_THRESHOLD_MM, "units": "mm", "camera": "opencv x-right y-down z-forward"}  # fmt: skip
+             "pck_threshold_mm": PCK_THRESHOLD_MM, "units": "mm",
+             "camera": "opencv x-right y-down z-forward"}  # fmt: skip
     out = _assemble(blocks, False, proto)
     out["positions_3d_camera"] = out["positions_3d_camera"].astype(np.float32)
     out["activity_id"] = out["activity_id"].astype(np.int16)

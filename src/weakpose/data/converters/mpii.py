@@ -98,7 +98,9 @@ def _read_json(path: Path, split: str) -> tuple[list[Row], str]:
         j = np.asarray(a["joints"], np.float64)
         v = np.asarray(a["joints_vis"], np.float64).reshape(-1)
         if j.shape != (16, 2) or v.shape != (16,):
-            raise InputError(f"{path}: key '[{i}].joints': shape {j.shape} / joints_vis {v.shape}, expected (16, 2) / (16,)")
+            raise InputError(
+                f"{path}: key '[{i}].joints': shape {j.shape} / joints_vis {v.shape}, expected (16, 2) / (16,)"
+            )
         c = np.asarray(a["center"], np.float64)
         if c.shape != (2,):
             raise InputError(f"{path}: key '[{i}].center': expected [x, y]")
@@ -154,7 +156,9 @@ def _read_mat(path: Path, split: str) -> list[Row]:
     annolist = _as_list(_field(rel, "annolist"))
     if not annolist:
         raise InputError(f"{path}: key 'RELEASE.annolist': missing or empty")
-    train_flags = np.asarray(_field(rel, "img_train") if _field(rel, "img_train") is not None else np.ones(len(annolist))).ravel()
+    train_flags = np.asarray(
+        _field(rel, "img_train") if _field(rel, "img_train") is not None else np.ones(len(annolist))
+    ).ravel()
     if len(train_flags) != len(annolist):
         raise InputError(f"{path}: key 'RELEASE.img_train': {len(train_flags)} flags for {len(annolist)} images")
     rows: list[Row] = []
@@ -184,12 +188,16 @@ def _read_mat(path: Path, split: str) -> list[Row]:
                         f"{path}: key 'RELEASE.annolist({i + 1}).annorect({r_i + 1}).annopoints.point': needs id, x, y"
                     ) from None
                 if not 0 <= jid < 16:
-                    raise InputError(f"{path}: key 'RELEASE.annolist({i + 1}).annorect({r_i + 1})': joint id {jid} outside 0..15")
+                    raise InputError(
+                        f"{path}: key 'RELEASE.annolist({i + 1}).annorect({r_i + 1})': joint id {jid} outside 0..15"
+                    )
                 kp[jid] = (x, y)
                 conf[jid] = 1.0
                 v = _field(p, "is_visible")
                 try:
-                    vis[jid] = bool(int(v)) if v is not None and not (isinstance(v, np.ndarray) and v.size == 0) else False
+                    vis[jid] = (
+                        bool(int(v)) if v is not None and not (isinstance(v, np.ndarray) and v.size == 0) else False
+                    )
                 except (TypeError, ValueError):
                     vis[jid] = str(v).strip() == "1"
             objpos = _field(rect, "objpos")

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
+from weakpose.codec import encode_2d, feature_size
+from weakpose.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 from weakpose.methods.flows.body.model import BodyModel
 from weakpose.methods.flows.body.pose import vector_to_matrices
-from weakpose.codec import encode_2d, feature_size
 from weakpose.methods.flows.fitting.camera_init import initial_global_rotations
 from weakpose.methods.flows.fitting.pose_space import PoseSpace
-from weakpose.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 from weakpose.models.lifter import ResidualMLP
 
 

@@ -28,16 +28,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from weakpose.methods.flows.body import cmu_tree
-from weakpose.methods.flows.body.cmu import pose_data, segment_offsets, shape_space
-from weakpose.methods.flows.body.model import BodyModel
-from weakpose.methods.flows.body.pose import check_representation
-from weakpose.data.contracts import InputError
 from weakpose.data.converters.cmu import CMURotations, convert_cmu, load_cmu_rotations, save_cmu
 from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
+from weakpose.errors import InputError
 from weakpose.methods.base import Method
+from weakpose.methods.flows.body import cmu_tree
+from weakpose.methods.flows.body.cmu import pose_data, segment_offsets, shape_space
+from weakpose.methods.flows.body.model import BodyModel
+from weakpose.methods.flows.body.pose import check_representation
 from weakpose.methods.flows.priors.bundle import PriorBundle, heldout_loglik, pose_vectors
 from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
 from weakpose.methods.flows.priors.gmm import GMMPrior
@@ -121,7 +121,9 @@ class PriorMethod(Method):
         k = basis.shape[0]
         with torch.no_grad():
             lengths = np.linalg.norm(mean, axis=-1)
-            body.rest_dirs.copy_(torch.from_numpy(np.where(lengths[:, None] > 0, mean / np.maximum(lengths[:, None], 1e-9), 0)))
+            body.rest_dirs.copy_(
+                torch.from_numpy(np.where(lengths[:, None] > 0, mean / np.maximum(lengths[:, None], 1e-9), 0))
+            )
             body.mean_lengths.copy_(torch.from_numpy(lengths))
             body.length_basis.zero_()
             body.length_basis[:k].copy_(torch.from_numpy(basis))
@@ -187,7 +189,9 @@ class PriorMethod(Method):
         from weakpose.engine.config import config_from_dict
 
         config = config_from_dict(PriorConfig, checkpoint["config"])
-        return cls.make_predictor(config, _load_nets(config, checkpoint["modules"]), checkpoint.get("predictor_state", {}))
+        return cls.make_predictor(
+            config, _load_nets(config, checkpoint["modules"]), checkpoint.get("predictor_state", {})
+        )
 
     @classmethod
     def make_predictor(cls, config: PriorConfig, nets: dict[str, torch.nn.Module], state: dict[str, Any]):

@@ -30,19 +30,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from weakpose.methods.flows.body import cmu_tree
-from weakpose.methods.flows.body.model import BodyModel
-from weakpose.methods.flows.body.pose import check_representation
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
-from weakpose.methods.flows.fitting.pose_space import PoseSpace
+from weakpose.errors import InputError
 from weakpose.methods.base import Method, batched
-from weakpose.methods.flows.ws_data import PoseBatch, PoseSampler, theta_vectors
-from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
+from weakpose.methods.flows.body import cmu_tree
+from weakpose.methods.flows.body.model import BodyModel
+from weakpose.methods.flows.body.pose import check_representation
+from weakpose.methods.flows.fitting.pose_space import PoseSpace
 from weakpose.methods.flows.pose_shape_net import KeypointPoseShapeNet, decode
 from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
+from weakpose.methods.flows.ws_data import PoseBatch, PoseSampler, theta_vectors
+from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
 
 
 @dataclass
@@ -110,9 +111,14 @@ class FlowsWSMethod(Method):
         S = len(cmu_tree.SEGMENT_NAMES)
         d = len(cmu_tree.POSED_SEGMENTS) * check_representation(config.rep)
         flow = NormalizingFlow(FlowConfig(d, "realnvp", config.flow_steps, config.flow_hidden, config.flow_layers))
-        nets: dict[str, nn.Module] = {"body": BodyModel(np.zeros((S, 3)), np.zeros((config.num_betas, S))), "flow": flow}
+        nets: dict[str, nn.Module] = {
+            "body": BodyModel(np.zeros((S, 3)), np.zeros((config.num_betas, S))),
+            "flow": flow,
+        }
         if config.net == "keypoint":
-            nets["net"] = KeypointPoseShapeNet(d, config.num_betas, config.width, config.blocks, config.dropout, config.norm)
+            nets["net"] = KeypointPoseShapeNet(
+                d, config.num_betas, config.width, config.blocks, config.dropout, config.norm
+            )
         elif config.net == "image":
             from weakpose.methods.flows.multistage import build_multistage
 
@@ -121,7 +127,9 @@ class FlowsWSMethod(Method):
             raise InputError(f"config: key 'net': must be 'keypoint' or 'image', got {config.net!r}")
         return nets
 
-    def __init__(self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()) -> None:
+    def __init__(
+        self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()
+    ) -> None:
         check_representation(config.rep)
         init = _load_run(config.init, self.name, "init") if config.init else None
         prior = None
@@ -130,7 +138,9 @@ class FlowsWSMethod(Method):
                 k for k in init["config"] if k.startswith("image_") and config.net == "image")
             for k in arch:
                 if init["config"][k] != getattr(config, k):
-                    raise InputError(f"config: key '{k}': {config.init} has {init['config'][k]!r}, this run {getattr(config, k)!r}")
+                    raise InputError(
+                        f"config: key '{k}': {config.init} has {init['config'][k]!r}, this run {getattr(config, k)!r}"
+                    )
             for k in ("flow_steps", "flow_hidden", "flow_layers", "num_betas"):
                 setattr(config, k, init["config"][k])
         elif config.prior:
@@ -138,7 +148,11 @@ class FlowsWSMethod(Method):
             pc = prior["config"]
             if config.rep not in pc["representations"]:
                 raise InputError(f"config: key 'rep': prior run {config.prior} has no {config.rep!r} flow")
-            config.flow_steps, config.flow_hidden, config.flow_layers = pc["flow_steps"], pc["flow_hidden"], pc["flow_layers"]
+            config.flow_steps, config.flow_hidden, config.flow_layers = (
+                pc["flow_steps"],
+                pc["flow_hidden"],
+                pc["flow_layers"],
+            )
             config.num_betas = pc["num_betas"]
         else:
             raise InputError("config: key 'prior': required (the run folder of `weakpose train prior`)")
@@ -165,9 +179,9 @@ class FlowsWSMethod(Method):
         self.pool = None
         self.image = config.net == "image"
         if self.image:
-            from weakpose.methods.flows.body.cmu import pose_data
             from weakpose.data.mocap import TEST_SUBJECTS
             from weakpose.data.paths import h36m_rig
+            from weakpose.methods.flows.body.cmu import pose_data
 
             self.test_sampler = PoseSampler(pose_data(self._rot, TEST_SUBJECTS), self.nets["body"],
                                             h36m_rig(self.data_root), 1.0, config.seed)
@@ -206,9 +220,17 @@ class FlowsWSMethod(Method):
         terms = weakly_supervised_loss(self.space, self.nets["body"], out, dec, kp, conf, K, self.weights, masks)
         total = terms["L_ws"]
         if fs:
-            terms.update(fully_supervised_loss(self.nets["body"], out, dec, torch.from_numpy(batch.joints_cam),
-                                               theta_vectors(batch, self.config.rep), torch.from_numpy(batch.global_rot),
-                                               torch.from_numpy(batch.beta)))
+            terms.update(
+                fully_supervised_loss(
+                    self.nets["body"],
+                    out,
+                    dec,
+                    torch.from_numpy(batch.joints_cam),
+                    theta_vectors(batch, self.config.rep),
+                    torch.from_numpy(batch.global_rot),
+                    torch.from_numpy(batch.beta),
+                )
+            )
             total = terms["L_fs"] + (total if self.config.fs_with_ws else 0.0)
         terms["total"] = total
         gt = torch.from_numpy(batch.joints_cam)
@@ -280,7 +302,10 @@ class FlowsWSPredictor:
             raise InputError(f"{inputs.path}: this flows-ws run has the image network (net = 'image'), which takes "
                              "person crops, not 2D keypoints (see weakpose.methods.flows.ws_images.evaluate_rendered)")
         if inputs.multiview:
-            raise InputError(f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; flows-ws takes single views [N, J, 2]")
+            raise InputError(
+                f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; flows-ws takes single views "
+                "[N, J, 2]"
+            )
         kp = np.asarray(inputs.keypoints_2d, np.float32)
         conf = np.asarray(inputs.confidence, np.float32)
         K = default_intrinsics(kp, conf) if inputs.intrinsics is None else \

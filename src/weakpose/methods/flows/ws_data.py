@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weakpose.methods.flows.body.cmu import PoseData, pose_data
-from weakpose.methods.flows.body.model import BodyModel
-from weakpose.methods.flows.body.pose import matrices_to_vector
 from weakpose.camera import load_rig
-from weakpose.data.contracts import InputError
 from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.data.paths import h36m_rig
 from weakpose.data.sampling import observe
+from weakpose.errors import InputError
+from weakpose.methods.flows.body.cmu import PoseData, pose_data
+from weakpose.methods.flows.body.model import BodyModel
+from weakpose.methods.flows.body.pose import matrices_to_vector
 
 
 @dataclass
@@ -48,7 +48,7 @@ class PoseBatch:
     frame: np.ndarray          # [B] frame index
     pool: np.ndarray | None = None  # [B] row of the mask pool (when drawn from it)
 
-    def index(self, rows: np.ndarray) -> "PoseBatch":
+    def index(self, rows: np.ndarray) -> PoseBatch:
         return PoseBatch(*(getattr(self, f)[rows] for f in ("keypoints_2d", "confidence", "intrinsics", "joints_cam",
                                                              "theta", "global_rot", "beta", "frame")),
                          pool=None if self.pool is None else self.pool[rows])
@@ -110,7 +110,7 @@ class PoseSampler:
 
     @classmethod
     def from_rotations(cls, rot, body: BodyModel, data_root: Path, supervised_fraction: float,
-                       seed: int = 0) -> "PoseSampler":
+                       seed: int = 0) -> PoseSampler:
         return cls(pose_data(rot, TRAIN_SUBJECTS), body, h36m_rig(data_root), supervised_fraction, seed)
 
     def __len__(self) -> int:

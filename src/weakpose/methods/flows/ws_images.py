@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from weakpose.errors import InputError
 from weakpose.methods.flows.body.parts import MASK_LABEL_OFFSET, PART_NAMES
-from weakpose.data.contracts import InputError
 from weakpose.methods.flows.fitting.predictor import masks_to_pixel_sets
 from weakpose.methods.flows.ws_data import PoseBatch
 from weakpose.rendering import render_batch
@@ -119,8 +119,8 @@ def evaluate_rendered(net, space, body, sampler, count: int = 256, size: int = 6
     """MPJPE / PA-MPJPE (mm) of the image network's last stage on ``count`` rendered crops of
     ``sampler``'s frames (a fixed set for a given ``seed``), plus the 2D error of the heatmaps
     (crop px) and the pixel accuracy of the segmentation."""
-    from weakpose.metrics import mpjpe, pa_mpjpe
     from weakpose.methods.flows.pose_shape_net import decode
+    from weakpose.metrics import mpjpe, pa_mpjpe
     from weakpose.vision.heatmaps import decode_heatmaps
 
     rng = np.random.default_rng(seed)
@@ -137,8 +137,14 @@ def evaluate_rendered(net, space, body, sampler, count: int = 256, size: int = 6
         gts.append(b.joints_cam - b.joints_cam[:, :1])
         uv, _ = decode_heatmaps(out.heatmaps, stride=net.stride)
         err2d.append((uv - crops.keypoints).norm(dim=-1).mean(-1).numpy())
-        acc.append((out.segmentation.argmax(1) == segmentation_targets(crops.parts, net.stride)).float().mean((1, 2)).numpy())
+        acc.append(
+            (out.segmentation.argmax(1) == segmentation_targets(crops.parts, net.stride)).float().mean((1, 2)).numpy()
+        )
     net.train(was)
     pred, gt = np.concatenate(preds), np.concatenate(gts)
-    return {"rendered/mpjpe": float(mpjpe(pred, gt).mean()), "rendered/pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),
-            "rendered/kp2d_px": float(np.concatenate(err2d).mean()), "rendered/seg_acc": float(np.concatenate(acc).mean())}
+    return {
+        "rendered/mpjpe": float(mpjpe(pred, gt).mean()),
+        "rendered/pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),
+        "rendered/kp2d_px": float(np.concatenate(err2d).mean()),
+        "rendered/seg_acc": float(np.concatenate(acc).mean()),
+    }

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from weakpose.methods.flows.body.model import BodyModel
 from weakpose.camera import project
+from weakpose.methods.flows.body.model import BodyModel
 from weakpose.methods.flows.fitting.camera_init import weak_perspective_translation
 from weakpose.methods.flows.fitting.fit import FitConfig, Fitter
 from weakpose.methods.flows.fitting.losses import body_part_alignment, keypoint_alignment
@@ -54,8 +54,9 @@ class WSWeights:
     ba: float = 0.0
 
     @classmethod
-    def from_sigma(cls, body: BodyModel, space: PoseSpace, sigma_kp: float, w_ba: float = 0.0) -> "WSWeights":
-        """The fitter's weights for keypoint noise ``sigma_kp`` px (:class:`weakpose.methods.flows.fitting.fit.Fitter`)."""
+    def from_sigma(cls, body: BodyModel, space: PoseSpace, sigma_kp: float, w_ba: float = 0.0) -> WSWeights:
+        """The fitter's weights for keypoint noise ``sigma_kp`` px
+        (:class:`weakpose.methods.flows.fitting.fit.Fitter`)."""
         f = Fitter(body, space, FitConfig(sigma_kp=sigma_kp, w_ba=w_ba))
         return cls(f.w_prior, f.w_beta, w_ba)
 

@@ -31,12 +31,18 @@ import numpy as np
 import torch
 
 from weakpose.camera import rotation_from_2x3
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.data.statistics import mean_bone_lengths
+from weakpose.errors import InputError
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.methods.hypotheses import losses as L
-from weakpose.methods.hypotheses.data import (align_to_template, joint_weights,
-                                              mask_random_limb_joints, normalise_2d, torso_template)
+from weakpose.methods.hypotheses.data import (
+    align_to_template,
+    joint_weights,
+    mask_random_limb_joints,
+    normalise_2d,
+    torso_template,
+)
 from weakpose.methods.hypotheses.meanshift import hypothesis_std, mean_shift_mode
 from weakpose.methods.hypotheses.networks import GenerativeLifter, PoseCritic
 from weakpose.skeleton import H36M17

@@ -21,8 +21,13 @@ import torch
 
 from weakpose.engine.config import TrainConfig
 from weakpose.methods.base import Method
-from weakpose.methods.hypotheses.core import (CollapseError, HypothesesCore, HypothesesPredictor,
-                                              HypothesesSettings, build_networks)
+from weakpose.methods.hypotheses.core import (
+    CollapseError,
+    HypothesesCore,
+    HypothesesPredictor,
+    HypothesesSettings,
+    build_networks,
+)
 
 __all__ = ["HypothesesConfig", "HypothesesMethod", "METHOD", "CollapseError"]
 

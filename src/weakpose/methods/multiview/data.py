@@ -65,8 +65,7 @@ class MultiViewSampler:
                 raise ValueError(f"views={views} but the multi-view data has only {C} views")
             frame = rng.integers(0, F, n)
             pick = np.argsort(rng.random((n, C)), axis=1)[:, :views]       # random views per sample
-            take = lambda a: None if a is None else a[frame[:, None], pick]  # noqa: E731
-            parts.append({k: take(v) for k, v in entry.items()})
+            parts.append({k: None if v is None else v[frame[:, None], pick] for k, v in entry.items()})
         cat = lambda k: None if parts[0][k] is None else np.concatenate([p[k] for p in parts])  # noqa: E731
         labels = cat("keypoints_2d").astype(np.float32)
         kp = labels.copy()

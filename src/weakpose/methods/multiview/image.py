@@ -56,19 +56,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
+from weakpose.errors import InputError
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.methods.base import Method
+from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
 from weakpose.methods.multiview.method import (
     MultiviewConfig,
     MultiviewMethod,
     bound_pair_depth,
     training_bone_statistics,
 )
-from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
+from weakpose.methods.multiview.pretrain import Train2DConfig, train_heatmap_model
+from weakpose.models.heatmap_net import HeatmapNet, build_heatmap_net, normalize_images
 from weakpose.rendering.scenes import RenderedMotion, Scene
 from weakpose.vision.crops import apply_affine, color_augment
 from weakpose.vision.heatmaps import (
@@ -78,8 +81,6 @@ from weakpose.vision.heatmaps import (
     soft_argmax,
     spatial_softmax,
 )
-from weakpose.models.heatmap_net import HeatmapNet, build_heatmap_net, normalize_images
-from weakpose.methods.multiview.pretrain import Train2DConfig, train_heatmap_model
 
 J = 17
 
@@ -212,7 +213,7 @@ class ViewPool:
     visible: torch.Tensor      # [N, C, J] bool
 
     @classmethod
-    def from_scene(cls, scene: Scene) -> "ViewPool":
+    def from_scene(cls, scene: Scene) -> ViewPool:
         r = scene.render
         f = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
         return cls((r.rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8), f(scene.crop), f(scene.K), f(scene.R),
@@ -220,7 +221,7 @@ class ViewPool:
 
     @classmethod
     def render(cls, data_root, subjects, n: int, views: int, crop_size: int, seed: int, augment: bool,
-               chunk: int = 64) -> "ViewPool":
+               chunk: int = 64) -> ViewPool:
         src = RenderedMotion(Path(data_root), tuple(subjects), rig="h36m", seed=seed)
         parts = [cls.from_scene(src.sample(min(chunk, n - i), views, crop_size, augment=augment))
                  for i in range(0, n, chunk)]
@@ -331,9 +332,19 @@ def evaluate_views(predictor: ImagePredictor, pool: ViewPool) -> dict[str, float
 # --------------------------------------------------------------------------------------------
 def pretrain_config(c: MultiviewConfig) -> Train2DConfig:
     """The 2D pre-training of the supplementary, on the 2D-labelled images only."""
-    return Train2DConfig(backbone=c.backbone, crop_size=c.crop_size, batch=c.labelled_batch, steps=c.pretrain_steps,
-                         lr=c.pretrain_lr, sigma=c.sigma, lam=c.lam, augment=True, seed=c.seed,
-                         wild_fraction=1.0 if c.labelled_rig == "wild" else 0.0, log_every=max(1, c.pretrain_steps // 10))
+    return Train2DConfig(
+        backbone=c.backbone,
+        crop_size=c.crop_size,
+        batch=c.labelled_batch,
+        steps=c.pretrain_steps,
+        lr=c.pretrain_lr,
+        sigma=c.sigma,
+        lam=c.lam,
+        augment=True,
+        seed=c.seed,
+        wild_fraction=1.0 if c.labelled_rig == "wild" else 0.0,
+        log_every=max(1, c.pretrain_steps // 10),
+    )
 
 
 def load_pretrained_2d(path: str | Path) -> dict[str, Any]:
@@ -342,7 +353,9 @@ def load_pretrained_2d(path: str | Path) -> dict[str, Any]:
         raise InputError(f"config: key 'pretrained_2d': {p} does not exist")
     payload = torch.load(p, map_location="cpu", weights_only=False)
     if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise InputError(f"{p}: key 'state_dict': missing (write it with `python -m weakpose.methods.multiview.image pretrain`)")
+        raise InputError(
+            f"{p}: key 'state_dict': missing (write it with `python -m weakpose.methods.multiview.image pretrain`)"
+        )
     return payload
 
 
@@ -368,10 +381,14 @@ class ImageMultiviewMethod(MultiviewMethod):
 
     @classmethod
     def build_modules(cls, config: MultiviewConfig) -> dict[str, nn.Module]:
-        return {"net": ImageTwoPointFive(config.backbone, config.lam, tuple(config.scale_pair), config.pair_depth_bound)}
+        return {
+            "net": ImageTwoPointFive(config.backbone, config.lam, tuple(config.scale_pair), config.pair_depth_bound)
+        }
 
     @classmethod
-    def make_predictor(cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]) -> ImagePredictor:
+    def make_predictor(
+        cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]
+    ) -> ImagePredictor:
         return ImagePredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32), config.scale_pair,
                               depthless=config.supervision == "2d_only")
 
@@ -383,7 +400,9 @@ class ImageMultiviewMethod(MultiviewMethod):
         if c.pretrained_2d:
             payload = load_pretrained_2d(c.pretrained_2d)
             if payload.get("backbone", c.backbone) != c.backbone:
-                raise InputError(f"{c.pretrained_2d}: key 'backbone': {payload.get('backbone')!r}, config has {c.backbone!r}")
+                raise InputError(
+                    f"{c.pretrained_2d}: key 'backbone': {payload.get('backbone')!r}, config has {c.backbone!r}"
+                )
             state = payload["state_dict"]
         elif c.pretrain_steps > 0:
             state = pretrain_2d(c, self.data_root).state_dict()

@@ -48,18 +48,19 @@ from torch import nn
 
 from weakpose.camera import normalized_coordinates
 from weakpose.codec import encode_2d, feature_size
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
+from weakpose.errors import InputError
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.geometry.scale import observed_bone_weights
 from weakpose.methods.base import Method, batched
 from weakpose.methods.multiview.data import MultiViewBatch, MultiViewSampler
-from weakpose.methods.multiview.tracklets import TrackletSet
 from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
+from weakpose.methods.multiview.tracklets import TrackletSet
 from weakpose.models.lifter import ResidualMLP
 from weakpose.skeleton import H36M17
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from weakpose.models.heatmap_net import HeatmapNet, build_heatmap_net, normalize_images
 from weakpose.rendering.scenes import RenderedMotion, Scene
 from weakpose.vision.crops import color_augment
 from weakpose.vision.heatmaps import IQBAL_LAMBDA, decode_heatmaps, gaussian_heatmaps, heatmap_loss
-from weakpose.models.heatmap_net import HeatmapNet, build_heatmap_net, normalize_images
 
 
 @dataclass
@@ -116,7 +116,14 @@ def render_test_set(data_root, n: int, crop_size: int, subjects=None, seed: int 
 
 
 @torch.no_grad()
-def evaluate_2d(model: HeatmapNet, rgb: torch.Tensor, j2d: torch.Tensor, visible: torch.Tensor, lam: float = IQBAL_LAMBDA, batch: int = 128) -> dict[str, float]:
+def evaluate_2d(
+    model: HeatmapNet,
+    rgb: torch.Tensor,
+    j2d: torch.Tensor,
+    visible: torch.Tensor,
+    lam: float = IQBAL_LAMBDA,
+    batch: int = 128,
+) -> dict[str, float]:
     """Pixel errors at the crop resolution: mean over all joints inside the crop, over
     visible joints, over hidden joints, the median, and PCK at 5 % of the crop size."""
     model.eval()

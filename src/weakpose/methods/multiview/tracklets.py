@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from weakpose.data.contracts import InputError, load_keypoints_2d, save_npz_atomic
+from weakpose.data.contracts import load_keypoints_2d, save_npz_atomic
+from weakpose.errors import InputError
 
 TAU = 0.5
 MIN_LENGTH = 5
@@ -115,7 +116,7 @@ class TrackletSet:
     tracklet: np.ndarray       # [T]
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrackletSet":
+    def load(cls, path: str | Path) -> TrackletSet:
         kp = load_keypoints_2d(path)
         if "tracklet" not in kp.extras:
             raise InputError(f"{path}: key 'tracklet': missing (write the file with build-tracklets)")
@@ -162,7 +163,9 @@ def _save_tracklets(output_path: str | Path, parts: list[dict[str, np.ndarray]],
     return int(arrays["tracklet"].max()) + 1
 
 
-def tracklet_file(input_path: str | Path, output_path: str | Path, tau: float = TAU, min_length: int = MIN_LENGTH) -> int:
+def tracklet_file(
+    input_path: str | Path, output_path: str | Path, tau: float = TAU, min_length: int = MIN_LENGTH
+) -> int:
     """Read per-frame detections (2D keypoint file with ``frame_index``; several rows per frame
     allowed), write the kept rows with their ``tracklet`` ids. Returns the number of tracklets."""
     kp = load_keypoints_2d(input_path)

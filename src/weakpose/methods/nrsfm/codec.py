@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from weakpose.data.contracts import InputError
+from weakpose.errors import InputError
 
 
 @dataclass

@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
+from weakpose.errors import InputError
 from weakpose.methods.base import Method
 from weakpose.methods.nrsfm.distill_image import (
     ImageBatch,
@@ -49,6 +50,9 @@ from weakpose.methods.nrsfm.distill_image import (
     student_xyz,
 )
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
+from weakpose.methods.nrsfm.image_student import ImageStudent
+from weakpose.methods.nrsfm.keypoint_student import KeypointStudent
+from weakpose.methods.nrsfm.network import DeepNRSfM, camera_rotation, gauge_matrix, reduced_gauge_basis
 from weakpose.methods.nrsfm.teacher import (
     NRSfMConfig,
     NRSfMMethod,
@@ -60,9 +64,6 @@ from weakpose.methods.nrsfm.teacher import (
     run_batched,
     to_millimetres,
 )
-from weakpose.methods.nrsfm.image_student import ImageStudent
-from weakpose.methods.nrsfm.keypoint_student import KeypointStudent
-from weakpose.methods.nrsfm.network import DeepNRSfM, camera_rotation, gauge_matrix, reduced_gauge_basis
 
 
 @dataclass
@@ -192,8 +193,12 @@ class DistillMethod(Method):
             from weakpose.rendering.scenes import RenderedMotion
 
             if config.noise != "gt":
-                raise InputError(f"config: key 'noise': {config.noise!r}; the image student trains on exact rendered labels (gt)")
-            self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=config.rig, seed=config.seed, stride=config.stride)
+                raise InputError(
+                    f"config: key 'noise': {config.noise!r}; the image student trains on exact rendered labels (gt)"
+                )
+            self.images = RenderedMotion(
+                self.data_root, TRAIN_SUBJECTS, rig=config.rig, seed=config.seed, stride=config.stride
+            )
             self.mean_bone_lengths = training_bone_lengths(self.data_root)
             self._calib_images = self._monitor_images = None
         else:
@@ -284,8 +289,15 @@ class DistillMethod(Method):
 
         c = self.config
         if self._monitor_images is None:
-            self._monitor_images = render_image_set(self.data_root, TEST_SUBJECTS, min(c.image_samples, c.monitor_samples),
-                                                    c.crop_size, 123, self.center, c.rig)
+            self._monitor_images = render_image_set(
+                self.data_root,
+                TEST_SUBJECTS,
+                min(c.image_samples, c.monitor_samples),
+                c.crop_size,
+                123,
+                self.center,
+                c.rig,
+            )
         b = self._monitor_images
         pred = self.predictor().predict_images(b)["positions_3d"]
         self.student.train()

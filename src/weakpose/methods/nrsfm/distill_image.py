@@ -28,13 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weakpose.data.contracts import InputError, Keypoints2D
-from weakpose.methods.nrsfm.teacher import finalise_poses, to_millimetres
+from weakpose.data.contracts import Keypoints2D
+from weakpose.errors import InputError
 from weakpose.methods.nrsfm.codec import normalise_keypoints
 from weakpose.methods.nrsfm.image_student import ImageStudent
+from weakpose.methods.nrsfm.teacher import finalise_poses, to_millimetres
+from weakpose.models.heatmap_net import normalize_images
 from weakpose.rendering.scenes import RenderedMotion, Scene
 from weakpose.vision.crops import apply_affine, color_augment, invert_affine
-from weakpose.models.heatmap_net import normalize_images
 
 
 @dataclass
@@ -99,7 +100,9 @@ def image_poses(net: ImageStudent, batch: ImageBatch, center: str | int, true_2d
     its depth ``z``."""
     net.eval()
     dev = next(net.parameters()).device
-    pred = torch.cat([net(batch.images[i:i + batch_size].to(dev)).cpu() for i in range(0, len(batch.images), batch_size)])
+    pred = torch.cat(
+        [net(batch.images[i : i + batch_size].to(dev)).cpu() for i in range(0, len(batch.images), batch_size)]
+    )
     if true_2d:
         xy, mask = batch.w, batch.mask
     else:

@@ -60,7 +60,9 @@ def projected_code(
     if code.ndim != 2 or b_z.ndim != 3 or depth.ndim != 2:
         raise ValueError("projected_code: expected code [B, K], b_z [B, P, K], depth [B, P]")
     if b_z.shape[0] != code.shape[0] or b_z.shape[2] != code.shape[1] or depth.shape != b_z.shape[:2]:
-        raise ValueError(f"projected_code: inconsistent shapes {tuple(code.shape)}, {tuple(b_z.shape)}, {tuple(depth.shape)}")
+        raise ValueError(
+            f"projected_code: inconsistent shapes {tuple(code.shape)}, {tuple(b_z.shape)}, {tuple(depth.shape)}"
+        )
     dtype = code.dtype
     phi, bz, z = code.double(), b_z.double(), depth.double()
     delta = z - torch.einsum("bpk,bk->bp", bz, phi)
@@ -70,7 +72,9 @@ def projected_code(
         delta = delta @ q.T
     gram = bz @ bz.transpose(1, 2)
     if bz.shape[1] > bz.shape[2]:
-        raise ValueError(f"projected_code: B_z has {bz.shape[1]} constraints for only {bz.shape[2]} atoms (not overcomplete)")
+        raise ValueError(
+            f"projected_code: B_z has {bz.shape[1]} constraints for only {bz.shape[2]} atoms (not overcomplete)"
+        )
     if damping > 0:
         ridge = damping * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-30)
         gram = gram + ridge[:, None, None] * torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
@@ -111,7 +115,9 @@ class DistillationOperator:
         if basis.shape[1] != dictionary.shape[0]:
             raise ValueError(f"basis: expected [P', {dictionary.shape[0]}], got {tuple(basis.shape)}")
         if basis.shape[0] > dictionary.shape[2]:
-            raise ValueError(f"dictionary: {dictionary.shape[2]} atoms cannot match {basis.shape[0]} depths (not overcomplete)")
+            raise ValueError(
+                f"dictionary: {dictionary.shape[2]} atoms cannot match {basis.shape[0]} depths (not overcomplete)"
+            )
         self.dictionary = dictionary.detach()
         self.basis = basis.to(dictionary)
         self.damping = damping

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from weakpose.vision.heatmaps import expected_value, soft_argmax, spatial_softmax
 from weakpose.models.heatmap_net import build_heatmap_net
+from weakpose.vision.heatmaps import expected_value, soft_argmax, spatial_softmax
 
 
 def integral_readout(heatmaps: torch.Tensor, depth_maps: torch.Tensor, lam: float = 1.0,

@@ -24,6 +24,9 @@ class KeypointStudent(nn.Module):
 
     def forward(self, w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if w.ndim != 3 or w.shape[1:] != (self.num_points, 2) or mask.shape != w.shape[:2]:
-            raise ValueError(f"expected w [B, {self.num_points}, 2] and mask [B, {self.num_points}], got {tuple(w.shape)}, {tuple(mask.shape)}")
+            raise ValueError(
+                f"expected w [B, {self.num_points}, 2] and mask [B, {self.num_points}], got {tuple(w.shape)}, "
+                f"{tuple(mask.shape)}"
+            )
         x = torch.cat([w * mask[..., None], mask[..., None]], dim=-1).flatten(1)
         return self.mlp(x).view(-1, self.num_points, 3)

@@ -61,7 +61,9 @@ def resolve_atoms(atoms: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
         try:
             atoms = [int(a) for a in atoms.replace(" ", "").split(",") if a]
         except ValueError as exc:
-            raise ValueError(f"atoms: expected a preset {sorted(ATOM_PRESETS)} or a list of integers, got {atoms!r}") from exc
+            raise ValueError(
+                f"atoms: expected a preset {sorted(ATOM_PRESETS)} or a list of integers, got {atoms!r}"
+            ) from exc
     atoms = tuple(int(a) for a in atoms)
     if len(atoms) < 1 or any(a < 1 for a in atoms):
         raise ValueError(f"atoms: need at least one positive dictionary size, got {atoms}")

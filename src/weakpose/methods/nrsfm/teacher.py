@@ -23,17 +23,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
+from weakpose.errors import InputError
 from weakpose.geometry.scale import bone_length_scale
-from weakpose.methods.nrsfm.network import DeepNRSfM, NRSfMOutput, gauge_matrix, resolve_atoms
 from weakpose.methods.base import Method
 from weakpose.methods.nrsfm.codec import NormalisedKeypoints, knee_chirality, normalise_keypoints, reprojection_residual
+from weakpose.methods.nrsfm.network import DeepNRSfM, NRSfMOutput, gauge_matrix, resolve_atoms
 from weakpose.skeleton import H36M17
 
 
-def nrsfm_loss(out: NRSfMOutput, w: torch.Tensor, mask: torch.Tensor, sparsity: float = 0.01) -> dict[str, torch.Tensor]:
+def nrsfm_loss(
+    out: NRSfMOutput, w: torch.Tensor, mask: torch.Tensor, sparsity: float = 0.01
+) -> dict[str, torch.Tensor]:
     """Eq. 4, averaged over the batch: {"loss", "reprojection", "sparsity"} (scalars)."""
     reproj = reprojection_residual(out.projection, w, mask).flatten(1).norm(dim=-1).mean()
     l1 = out.code.abs().sum(-1).mean()
@@ -99,7 +102,9 @@ def normalise_file(kp: Keypoints2D, center: str | int, num_points: int) -> Norma
     if kp.multiview:
         raise InputError(f"{kp.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; Deep NRSfM lifts single views")
     if kp.keypoints_2d.shape[1] != num_points:
-        raise InputError(f"{kp.path}: key 'keypoints_2d': {kp.keypoints_2d.shape[1]} joints, the model has {num_points}")
+        raise InputError(
+            f"{kp.path}: key 'keypoints_2d': {kp.keypoints_2d.shape[1]} joints, the model has {num_points}"
+        )
     return normalise_keypoints(kp.keypoints_2d, kp.confidence, kp.intrinsics, center, source=str(kp.path))
 
 
@@ -196,7 +201,9 @@ def load_training_data(root, config, center: str | int, device: torch.device) ->
     nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), center)
     n = len(nk.w)
     calib = np.random.default_rng(config.seed + 1).choice(n, min(n, config.calibration_samples), replace=False)
-    return TrainingData(nk.w.to(device), nk.mask.to(device), training_bone_lengths(root), torch.as_tensor(np.sort(calib)))
+    return TrainingData(
+        nk.w.to(device), nk.mask.to(device), training_bone_lengths(root), torch.as_tensor(np.sort(calib))
+    )
 
 
 class NRSfMPredictor:

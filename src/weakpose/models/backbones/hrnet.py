@@ -37,19 +37,30 @@ TINY = HRNetConfig(width=8, stem_channels=32, layer1_planes=16, layer1_blocks=1,
 
 
 class HighResolutionModule(nn.Module):
-    def __init__(self, num_branches: int, num_blocks: int, num_inchannels: list[int], num_channels: list[int], multi_scale_output: bool = True):
+    def __init__(
+        self,
+        num_branches: int,
+        num_blocks: int,
+        num_inchannels: list[int],
+        num_channels: list[int],
+        multi_scale_output: bool = True,
+    ):
         super().__init__()
         self.num_inchannels = list(num_inchannels)
         self.num_branches = num_branches
         self.multi_scale_output = multi_scale_output
-        self.branches = nn.ModuleList([self._make_one_branch(i, num_blocks, num_channels[i]) for i in range(num_branches)])
+        self.branches = nn.ModuleList(
+            [self._make_one_branch(i, num_blocks, num_channels[i]) for i in range(num_branches)]
+        )
         self.fuse_layers = self._make_fuse_layers()
         self.relu = nn.ReLU(True)
 
     def _make_one_branch(self, i: int, blocks: int, channels: int) -> nn.Sequential:
         downsample = None
         if self.num_inchannels[i] != channels * BasicBlock.expansion:
-            downsample = nn.Sequential(nn.Conv2d(self.num_inchannels[i], channels, 1, bias=False), nn.BatchNorm2d(channels))
+            downsample = nn.Sequential(
+                nn.Conv2d(self.num_inchannels[i], channels, 1, bias=False), nn.BatchNorm2d(channels)
+            )
         layers = [BasicBlock(self.num_inchannels[i], channels, 1, downsample)]
         self.num_inchannels[i] = channels
         layers += [BasicBlock(channels, channels) for _ in range(1, blocks)]
@@ -72,9 +83,17 @@ class HighResolutionModule(nn.Module):
                     convs = []
                     for k in range(i - j):
                         if k == i - j - 1:
-                            convs.append(nn.Sequential(nn.Conv2d(inch[j], inch[i], 3, 2, 1, bias=False), nn.BatchNorm2d(inch[i])))
+                            convs.append(
+                                nn.Sequential(nn.Conv2d(inch[j], inch[i], 3, 2, 1, bias=False), nn.BatchNorm2d(inch[i]))
+                            )
                         else:
-                            convs.append(nn.Sequential(nn.Conv2d(inch[j], inch[j], 3, 2, 1, bias=False), nn.BatchNorm2d(inch[j]), nn.ReLU(True)))
+                            convs.append(
+                                nn.Sequential(
+                                    nn.Conv2d(inch[j], inch[j], 3, 2, 1, bias=False),
+                                    nn.BatchNorm2d(inch[j]),
+                                    nn.ReLU(True),
+                                )
+                            )
                     row.append(nn.Sequential(*convs))
             fuse_layers.append(nn.ModuleList(row))
         return nn.ModuleList(fuse_layers)
@@ -106,7 +125,9 @@ class PoseHRNet(nn.Module):
         self.conv2 = nn.Conv2d(c.stem_channels, c.stem_channels, 3, 2, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c.stem_channels)
         self.relu = nn.ReLU(inplace=True)
-        down = nn.Sequential(nn.Conv2d(c.stem_channels, c.layer1_planes * 4, 1, bias=False), nn.BatchNorm2d(c.layer1_planes * 4))
+        down = nn.Sequential(
+            nn.Conv2d(c.stem_channels, c.layer1_planes * 4, 1, bias=False), nn.BatchNorm2d(c.layer1_planes * 4)
+        )
         blocks = [Bottleneck(c.stem_channels, c.layer1_planes, 1, down)]
         blocks += [Bottleneck(c.layer1_planes * 4, c.layer1_planes) for _ in range(1, c.layer1_blocks)]
         self.layer1 = nn.Sequential(*blocks)
@@ -138,7 +159,11 @@ class PoseHRNet(nn.Module):
                 for j in range(i + 1 - len(pre)):
                     cin = pre[-1]
                     cout = cur[i] if j == i - len(pre) else cin
-                    convs.append(nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)))
+                    convs.append(
+                        nn.Sequential(
+                            nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+                        )
+                    )
                 layers.append(nn.Sequential(*convs))
         return nn.ModuleList(layers)
 

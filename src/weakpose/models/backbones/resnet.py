@@ -136,7 +136,9 @@ class PoseResNet(nn.Module):
 def _init(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, std=0.001) if m is getattr(model, "final_layer", None) else nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.normal_(m.weight, std=0.001) if m is getattr(
+                model, "final_layer", None
+            ) else nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):

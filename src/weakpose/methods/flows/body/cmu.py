@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from weakpose.data.converters.cmu import CMURotations, convert_cmu, load_cmu_rotations, save_cmu
+from weakpose.errors import InputError
 from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.body.model import BodyModel
-from weakpose.data.contracts import InputError
-from weakpose.data.converters.cmu import CMURotations, convert_cmu, load_cmu_rotations, save_cmu
 
 # the rotation file names end sites "<parent>_End"
 _BVH_NAME = {"HeadTop": "Head_End"}

@@ -57,8 +57,14 @@ class BodyModel(nn.Module):
         if offsets.shape != (S, 3):
             raise ValueError(f"rest_offsets must be [{S}, 3], got {tuple(offsets.shape)}")
         lengths = offsets.norm(dim=-1)
-        dirs = torch.where(lengths[:, None] > 1e-6, offsets / lengths.clamp_min(1e-6)[:, None], torch.zeros_like(offsets))
-        basis = torch.zeros(0, S) if length_basis is None else torch.as_tensor(np.asarray(length_basis), dtype=torch.float32)
+        dirs = torch.where(
+            lengths[:, None] > 1e-6, offsets / lengths.clamp_min(1e-6)[:, None], torch.zeros_like(offsets)
+        )
+        basis = (
+            torch.zeros(0, S)
+            if length_basis is None
+            else torch.as_tensor(np.asarray(length_basis), dtype=torch.float32)
+        )
         if basis.ndim != 2 or basis.shape[1] != S:
             raise ValueError(f"length_basis must be [K, {S}], got {tuple(basis.shape)}")
         self.parents = list(cmu_tree.SEGMENT_PARENTS)
@@ -122,5 +128,6 @@ class BodyModel(nn.Module):
         return self.surface.labels
 
     def surface_points(self, out: BodyOutput) -> Tensor:
-        """Labelled surface points [B, N, 3] of posed bodies (:class:`~weakpose.methods.flows.body.parts.PartSurface`)."""
+        """Labelled surface points [B, N, 3] of posed bodies
+        (:class:`~weakpose.methods.flows.body.parts.PartSurface`)."""
         return self.surface(out.joints)

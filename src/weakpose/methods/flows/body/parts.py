@@ -30,7 +30,9 @@ def _fibonacci_sphere(n: int) -> Tensor:
     i = torch.arange(n, dtype=torch.float64) + 0.5
     phi = torch.acos(1 - 2 * i / n)
     theta = math.pi * (1 + 5**0.5) * i
-    return torch.stack([torch.cos(theta) * torch.sin(phi), torch.cos(phi), torch.sin(theta) * torch.sin(phi)], -1).float()
+    return torch.stack(
+        [torch.cos(theta) * torch.sin(phi), torch.cos(phi), torch.sin(theta) * torch.sin(phi)], -1
+    ).float()
 
 
 class PartSurface(torch.nn.Module):

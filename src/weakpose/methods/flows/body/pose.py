@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from weakpose.geometry.rotations import (axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d,
-                                         rot6d_to_matrix)
+from weakpose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 
 REPRESENTATIONS: dict[str, int] = {"aa": 3, "6d": 6}
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from weakpose.data.contracts import InputError
+from weakpose.errors import InputError
 
 EPILOG = ("example: weakpose fit --prior runs/prior --input cmu_test_h36mrig_gt2d.npz --output fit.npz "
           "--masks masks.npz --window 8")
@@ -20,15 +20,23 @@ def register(subparsers) -> None:
         description="Per-frame (or temporal, --window) L-BFGS fitting of weakpose's body model: keypoint "
                     "alignment, optional semantic body-part alignment, the prior, and a shape term.",
         epilog=EPILOG)
-    p.add_argument("--prior", required=True, metavar="RUN_DIR", help="a `weakpose train prior` run (folder or model.pt)")
+    p.add_argument(
+        "--prior", required=True, metavar="RUN_DIR", help="a `weakpose train prior` run (folder or model.pt)"
+    )
     p.add_argument("--input", required=True, metavar="2D.npz", help="2D keypoint file (DESIGN.md §4)")
     p.add_argument("--output", required=True, metavar="3D.npz", help="prediction file to write")
     p.add_argument("--masks", metavar="MASKS.npz",
                    help="part masks: key 'parts' [N, H, W] with the renderer's labels (0 = background) and optional "
                         "'mask_scale' (input pixels per mask pixel, for masks rendered smaller); enables L_BA")
-    p.add_argument("--w-ba", type=float, default=1.0, help="weight of the body-part alignment loss when --masks is given")
-    p.add_argument("--window", type=int, default=1, help="temporal windows of N consecutive frames (Eq. 12); 1 = per frame")
-    p.add_argument("--prior-kind", default=None, choices=["nf", "nf-prelu", "gmm", "vae"], help="default: the run's fit_prior")
+    p.add_argument(
+        "--w-ba", type=float, default=1.0, help="weight of the body-part alignment loss when --masks is given"
+    )
+    p.add_argument(
+        "--window", type=int, default=1, help="temporal windows of N consecutive frames (Eq. 12); 1 = per frame"
+    )
+    p.add_argument(
+        "--prior-kind", default=None, choices=["nf", "nf-prelu", "gmm", "vae"], help="default: the run's fit_prior"
+    )
     p.add_argument("--rep", default=None, choices=["aa", "6d"], help="rotation representation (default: the run's)")
     p.add_argument("--space", default=None, choices=["latent", "ambient"], help="optimise z (Eq. 6) or θ (Eq. 5)")
     p.add_argument("--iterations", type=int, default=None, help="L-BFGS iterations of the main stage")
@@ -66,7 +74,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise InputError(f"{args.masks}: key 'parts': missing")
         parts = m["parts"]
         if parts.ndim != 3 or parts.shape[0] != inputs.num_samples:
-            raise InputError(f"{args.masks}: key 'parts': expected [{inputs.num_samples}, H, W], got {list(parts.shape)}")
+            raise InputError(
+                f"{args.masks}: key 'parts': expected [{inputs.num_samples}, H, W], got {list(parts.shape)}"
+            )
         scale = float(m["mask_scale"]) if "mask_scale" in m.files else 1.0
         masks = masks_to_pixel_sets(parts, scale=scale)
     predictor = FitPredictor(

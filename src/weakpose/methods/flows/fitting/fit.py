@@ -31,16 +31,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from weakpose.methods.flows.body.model import BodyModel
-from weakpose.methods.flows.body.pose import vector_to_matrices
 from weakpose.camera import project
+from weakpose.geometry.rotations import axis_angle_to_matrix
+from weakpose.methods.flows.body.model import BodyModel
+from weakpose.methods.flows.body.parts import PART_NAMES
+from weakpose.methods.flows.body.pose import vector_to_matrices
 from weakpose.methods.flows.fitting.camera_init import initial_global_rotations, weak_perspective_translation
 from weakpose.methods.flows.fitting.lbfgs import batched_lbfgs
-from weakpose.methods.flows.body.parts import PART_NAMES
-from weakpose.methods.flows.fitting.losses import (GroupedPixels, body_part_alignment, group_pixels, keypoint_alignment,
-                                     temporal_smoothness)
+from weakpose.methods.flows.fitting.losses import (
+    GroupedPixels,
+    body_part_alignment,
+    group_pixels,
+    keypoint_alignment,
+    temporal_smoothness,
+)
 from weakpose.methods.flows.fitting.pose_space import PoseSpace
-from weakpose.geometry.rotations import axis_angle_to_matrix
 
 
 @dataclass
@@ -54,7 +59,7 @@ class FitConfig:
     stage1_iters: int = 30         # rotation + translation only
     stage2_iters: int = 150        # all variables
     lbfgs_history: int = 10
-    optimizer: str = "batched"     # "batched" (per-frame memory + line search) | "torch" (torch.optim.LBFGS, strong Wolfe)
+    optimizer: str = "batched"  # "batched" (per-frame memory + line search) | "torch" (torch.optim.LBFGS, strong Wolfe)
     chunk: int = 64                # frames per L-BFGS batch
 
 
@@ -73,7 +78,8 @@ class FitResult:
 class Fitter:
     """Batched fitting of a body model to 2D keypoints (and optionally part masks)."""
 
-    def __init__(self, body: BodyModel, space: PoseSpace, config: FitConfig = FitConfig()) -> None:
+    def __init__(self, body: BodyModel, space: PoseSpace, config: FitConfig | None = None) -> None:
+        config = FitConfig() if config is None else config
         self.body, self.space, self.cfg = body, space, config
         J = 17
         self.w_prior = config.prior_scale * 2 * config.sigma_kp**2 / J
@@ -120,7 +126,10 @@ class Fitter:
             sl = slice(i, min(i + self.cfg.chunk, n))
             parts.append(self._fit_chunk(keypoints_2d[sl], K[sl], None if confidence is None else confidence[sl],
                                          None if ba is None else ba.index(torch.arange(n)[sl])))
-        cat = {f: torch.cat([getattr(p, f) for p in parts]) for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")}
+        cat = {
+            f: torch.cat([getattr(p, f) for p in parts])
+            for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")
+        }
         return FitResult(**cat, seconds=time.time() - t0)
 
     def _fit_chunk(self, kp: Tensor, K: Tensor, conf: Tensor | None, ba) -> FitResult:
@@ -149,9 +158,13 @@ class Fitter:
                 return self._terms(var, beta, x[:, :3], x[:, 3:], *fixed)[0]
 
             def stage2(x):
-                return self._terms(x[:, :dv], x[:, dv:dv + dk], x[:, dv + dk:dv + dk + 3], x[:, dv + dk + 3:], *fixed)[0]
+                return self._terms(
+                    x[:, :dv], x[:, dv : dv + dk], x[:, dv + dk : dv + dk + 3], x[:, dv + dk + 3 :], *fixed
+                )[0]
 
-            x, f1, _ = batched_lbfgs(stage1, torch.cat([rot_aa, transl], 1), self.cfg.stage1_iters, self.cfg.lbfgs_history)
+            x, f1, _ = batched_lbfgs(
+                stage1, torch.cat([rot_aa, transl], 1), self.cfg.stage1_iters, self.cfg.lbfgs_history
+            )
             rot_aa, transl = x[:, :3], x[:, 3:]
             keep = min(self.cfg.stage2_starts, I)
             if keep < I:  # continue only the most promising starts of every frame
@@ -170,9 +183,16 @@ class Fitter:
             loss, joints = self._terms(var, beta, rot_aa, transl, base_rot, kpI, confI, KI, baI)
             best = loss.view(B, I).argmin(1) + torch.arange(B) * I
             R = axis_angle_to_matrix(rot_aa) @ base_rot
-            return FitResult(joints_cam=joints[best], pose=self.space.pose(var)[best], var=var[best].detach(),
-                             beta=beta[best].detach(), global_rot=R[best], transl=tau_to_translation(transl[best].detach()),
-                             loss=loss[best], seconds=0.0)
+            return FitResult(
+                joints_cam=joints[best],
+                pose=self.space.pose(var)[best],
+                var=var[best].detach(),
+                beta=beta[best].detach(),
+                global_rot=R[best],
+                transl=tau_to_translation(transl[best].detach()),
+                loss=loss[best],
+                seconds=0.0,
+            )
 
     def _run(self, params: list[Tensor], args, iters: int) -> None:
         if iters <= 0:

@@ -14,7 +14,7 @@ autograd of their sum, which equals each problem's own gradient since they are i
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -42,7 +42,7 @@ def batched_lbfgs(objective: Callable[[Tensor], Tensor], x0: Tensor, max_iter: i
     f, g = _value_and_grad(objective, x)
     active = torch.ones(B, dtype=torch.bool)
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (returned: iterations done)
         active &= g.abs().amax(1) > tol_grad
         if not active.any():
             break

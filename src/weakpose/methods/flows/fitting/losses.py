@@ -29,7 +29,7 @@ class GroupedPixels:
     pixels: list[Tensor]
     valid: list[Tensor]
 
-    def index(self, rows: Tensor) -> "GroupedPixels":
+    def index(self, rows: Tensor) -> GroupedPixels:
         return GroupedPixels([p[rows] for p in self.pixels], [v[rows] for v in self.valid])
 
 

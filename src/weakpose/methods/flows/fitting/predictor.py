@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from weakpose.data.contracts import Keypoints2D
+from weakpose.errors import InputError
 from weakpose.methods.flows.body.parts import MASK_LABEL_OFFSET, PART_NAMES
-from weakpose.data.contracts import InputError, Keypoints2D
-from weakpose.methods.flows.fitting.fit import FitConfig, Fitter, FitResult, root_relative
+from weakpose.methods.flows.fitting.fit import FitConfig, FitResult, Fitter, root_relative
 from weakpose.methods.flows.fitting.losses import mask_to_pixels
 from weakpose.methods.flows.fitting.pose_space import PoseSpace
 from weakpose.methods.flows.priors.bundle import PriorBundle
@@ -70,7 +71,11 @@ class FitPredictor:
             raise InputError("fit: keypoints_2d must be [N, 17, 2] (single view)")
         conf = np.array(inputs.confidence, np.float32)
         K = inputs.intrinsics
-        K = default_intrinsics(kp, conf) if K is None else np.array(np.broadcast_to(np.asarray(K, np.float32), (len(kp), 3, 3)))
+        K = (
+            default_intrinsics(kp, conf)
+            if K is None
+            else np.array(np.broadcast_to(np.asarray(K, np.float32), (len(kp), 3, 3)))
+        )
         kp_t, conf_t, K_t = torch.from_numpy(kp), torch.from_numpy(conf), torch.from_numpy(np.ascontiguousarray(K))
         res = self.fitter.fit(kp_t, K_t, conf_t, masks)
         if self.window > 1:
@@ -93,12 +98,16 @@ class FitPredictor:
         if not starts:
             return res
         rows = torch.from_numpy(np.concatenate([np.arange(s, s + self.window) for s in starts]))
-        sub = FitResult(*(getattr(res, f)[rows] for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")),
-                        seconds=0.0)
+        sub = FitResult(
+            *(getattr(res, f)[rows] for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")),
+            seconds=0.0,
+        )
         ba = None if masks is None else (masks[0][rows], masks[1][rows])
         ref = self.fitter.fit_windows(sub, kp[rows], K[rows], conf[rows], self.window, ba)
-        out = FitResult(*(getattr(res, f).clone() for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")),
-                        seconds=res.seconds + ref.seconds)
+        out = FitResult(
+            *(getattr(res, f).clone() for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")),
+            seconds=res.seconds + ref.seconds,
+        )
         for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss"):
             getattr(out, f)[rows] = getattr(ref, f).to(getattr(out, f).dtype)
         return out

@@ -251,7 +251,7 @@ class NormalizingFlow(nn.Module):
         return {"config": asdict(self.config), "state_dict": self.state_dict()}
 
     @classmethod
-    def from_checkpoint(cls, payload: dict) -> "NormalizingFlow":
+    def from_checkpoint(cls, payload: dict) -> NormalizingFlow:
         flow = cls(FlowConfig(**payload["config"]))
         flow.load_state_dict(payload["state_dict"])
         return flow

@@ -72,7 +72,9 @@ class GMMPrior(nn.Module):
         self.log_weights.copy_(torch.log(weights).to(self.log_weights.dtype))
         self.means.copy_(means.to(self.means.dtype))
         self.precision_chol.copy_(inv_chol.transpose(-1, -2).to(self.precision_chol.dtype))
-        self.log_det_cov.copy_((2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)).to(self.log_det_cov.dtype))
+        self.log_det_cov.copy_(
+            (2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)).to(self.log_det_cov.dtype)
+        )
 
     # ----------------------------------------------------------------- densities
     def _component_log_prob(self, x: Tensor) -> Tensor:

@@ -110,7 +110,7 @@ class PoseVAE(nn.Module):
         return {"config": asdict(self.config), "state_dict": self.state_dict()}
 
     @classmethod
-    def from_checkpoint(cls, payload: dict) -> "PoseVAE":
+    def from_checkpoint(cls, payload: dict) -> PoseVAE:
         vae = cls(VAEConfig(**payload["config"]))
         vae.load_state_dict(payload["state_dict"])
         return vae

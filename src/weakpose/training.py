@@ -1,4 +1,4 @@
-"""The one training loop every method uses.
+"""The one training loop every method uses (the upper half of the engine; see :mod:`weakpose.engine`).
 
 ``train("supervised", out_dir)`` resolves the config (defaults <- file <- overrides), saves it as
 ``RUN_DIR/config.json``, trains with periodic monitoring, TensorBoard-compatible logs and atomic
@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from weakpose.data.contracts import InputError
 from weakpose.data.paths import data_root as find_data_root
 from weakpose.engine import distributed
 from weakpose.engine.checkpoint import FINAL_MODEL, LAST_CHECKPOINT, load_checkpoint, save_checkpoint
 from weakpose.engine.config import config_to_dict, resolve_config
 from weakpose.engine.logging import ScalarLogger
+from weakpose.errors import InputError
 from weakpose.methods.registry import get_method
 from weakpose.skeleton import H36M17
 
