@@ -27,9 +27,9 @@ def main() -> None:
     from weakpose.engine.checkpoint import load_checkpoint
     from weakpose.engine.config import config_from_dict
     from weakpose.methods.flows.fitting.pose_space import PoseSpace
-    from weakpose.methods.flows.ws import FlowsWSConfig, FlowsWSMethod
+    from weakpose.methods.flows.ws import METHOD, FlowsWSConfig
     from weakpose.methods.flows.ws_data import PoseSampler
-    from weakpose.methods.flows.ws_images import render_crops
+    from weakpose.methods.flows.ws_rendering import render_crops
     from weakpose.methods.flows.ws_losses import camera_translation
     from weakpose.methods.flows.prior import cmu_rotations
     from weakpose.methods.flows.pose_shape_net import decode
@@ -41,7 +41,7 @@ def main() -> None:
     torch.set_num_threads(1)
     payload = load_checkpoint(args.run)
     cfg = config_from_dict(FlowsWSConfig, payload["config"])
-    nets = FlowsWSMethod.build_modules(cfg)
+    nets = METHOD.method_class(cfg).build_modules(cfg)
     for k, n in nets.items():
         n.load_state_dict(payload["modules"][k])
         n.eval()

@@ -192,11 +192,11 @@ def prior_run(tmp_path_factory, body):
 
 def _method(root, prior_run, *overrides):
     from weakpose.engine.config import resolve_config
-    from weakpose.methods.flows.ws import FlowsWSConfig, FlowsWSMethod
+    from weakpose.methods.flows.ws import METHOD, FlowsWSConfig
 
     cfg = resolve_config(FlowsWSConfig, None, [f"prior={prior_run}", "batch_size=64", "width=128",
                                                "monitor_samples=256", *overrides])
-    return FlowsWSMethod(cfg, root)
+    return METHOD(cfg, root)
 
 
 def test_training_samples_carry_consistent_ground_truth_and_masks(patched, prior_run):
@@ -275,8 +275,8 @@ def test_bad_configs_are_input_errors(patched, prior_run, tmp_path):
         _method(patched, "")
     with pytest.raises(InputError, match="not found|not a|no run"):
         _method(patched, tmp_path / "nothing")
-    with pytest.raises(InputError, match="net"):
-        _method(patched, prior_run, "net=transformer")
+    with pytest.raises(InputError, match="key 'variant': 'transformer'"):
+        _method(patched, prior_run, "variant=transformer")
     with pytest.raises(InputError, match="supervised_fraction"):
         _method(patched, prior_run, "supervised_fraction=2")
 
@@ -284,7 +284,7 @@ def test_bad_configs_are_input_errors(patched, prior_run, tmp_path):
 def test_multistage_image_network_trains_every_stage(patched, prior_run):
     """The image network's outputs (heatmaps, part logits, one pose output per stage), gradients
     on every stage from the total loss, and evaluation on rendered test-subject crops."""
-    m = _method(patched, prior_run, "net=image", "image_size=32", "batch_size=4", "image_seg_channels=8",
+    m = _method(patched, prior_run, "variant=image", "image_size=32", "batch_size=4", "image_seg_channels=8",
                 "image_pose_channels=8", "image_pose_layers=1", "eval_rendered=8", "w_ba=1", "mask_pixels=32")
     net = m.nets["net"]
     b = m.draw(supervised=True)
@@ -321,4 +321,4 @@ def test_config_files():
         256,
     )
     cpu = resolve_config(FlowsWSConfig, root / "flows_ws_image_cpu.toml")
-    assert cpu.net == "image" and cpu.image_size % 32 == 0
+    assert cpu.variant == "image" and cpu.image_size % 32 == 0

@@ -22,7 +22,7 @@ from weakpose.methods.multiview.image import (
     read_2p5d,
     transfer_2d_weights,
 )
-from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod
+from weakpose.methods.multiview.method import METHOD, MultiviewConfig
 from weakpose.models.heatmap_net import build_heatmap_net
 from weakpose.vision.crops import apply_affine, crop_transform
 from weakpose.vision.heatmaps import IQBAL_LAMBDA
@@ -138,9 +138,9 @@ def test_reconstruction_from_rotated_crops_is_exact_and_2d_gets_gradients():
 
 def test_image_variant_config_errors_and_predictor_input(root):
     with pytest.raises(InputError, match="labelled_subjects"):
-        MultiviewMethod(MultiviewConfig(variant="image", labelled_subjects=(1, 3), unlabeled_subjects=(3, 6)), root)
+        METHOD(MultiviewConfig(variant="image", labelled_subjects=(1, 3), unlabeled_subjects=(3, 6)), root)
     with pytest.raises(InputError, match="crop_size"):
-        MultiviewMethod(MultiviewConfig(variant="image", crop_size=70), root)
+        METHOD(MultiviewConfig(variant="image", crop_size=70), root)
     pred = ImagePredictor(ImageTwoPointFive("resnet-tiny"), np.full(16, 250.0), (0, 8))
     with pytest.raises(InputError, match="person crops"):
         pred.predict(Keypoints2D(np.zeros((1, 17, 2), np.float32), np.ones((1, 17), np.float32), None))
@@ -155,7 +155,7 @@ def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
     c = MultiviewConfig(variant="image", supervision="ws", backbone="resnet-tiny", steps=20, lr=5e-4, lr_final=5e-4,
                         labelled_batch=16, batch_size=2, unlabeled_pool=4, pretrain_steps=200, pretrain_lr=2e-3,
                         monitor_instants=6)
-    m = MultiviewMethod(c, root)
+    m = METHOD(c, root)
     assert isinstance(m, ImageMultiviewMethod)
     before = m.evaluate()
     for step in range(c.steps):
@@ -165,10 +165,10 @@ def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
     assert m.pseudo_w is not None and m.pseudo_w.shape == (4, 4, 17) and m.pseudo_w.sum() > 0
     after = m.evaluate()
     assert after["monitor/px"] < 0.7 * before["monitor/px"], (before, after)
-    # the checkpointed predictor (variant dispatch through MultiviewMethod) gives the same 3D
+    # the checkpointed predictor (variant dispatch through the registered METHOD) gives the same 3D
     from weakpose.training import model_payload
 
-    p1 = MultiviewMethod.load_predictor(model_payload(m, c.steps))
+    p1 = METHOD.load_predictor(model_payload(m, c.steps))
     assert isinstance(p1, ImagePredictor)
     pool = m._test
     a = p1.predict_crops(pool.rgb[0], pool.crop[0], pool.K[0])["positions_3d"]
@@ -184,11 +184,11 @@ def test_resume_restores_pseudo_labels_and_samplers(root):
     c = MultiviewConfig(variant="image", supervision="ws", backbone="resnet-tiny", steps=4, labelled_batch=4,
                         batch_size=2, unlabeled_pool=3, pretrain_steps=0, pseudo_tau=0.0, monitor_instants=2)
     torch.manual_seed(0)
-    a = MultiviewMethod(c, root)
+    a = METHOD(c, root)
     a.train_step(0)
     payload = training_payload(a, 1)
     torch.manual_seed(1)                   # a different initialisation, overwritten by the restore
-    b = MultiviewMethod(c, root)
+    b = METHOD(c, root)
     assert restore_training(b, payload) == 1 and b.prepared
     assert torch.equal(a.pseudo_uv, b.pseudo_uv) and a.pseudo_w.sum() > 0
     sa, sb = a.train_step(1), b.train_step(1)

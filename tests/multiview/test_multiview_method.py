@@ -11,6 +11,7 @@ from weakpose.data.contracts import Keypoints2D
 from weakpose.data.paths import data_root
 from weakpose.errors import InputError
 from weakpose.methods.multiview.method import (
+    METHOD,
     KeypointTwoPointFive,
     MultiviewConfig,
     MultiviewMethod,
@@ -116,7 +117,7 @@ def test_predictor_rejects_multiview_input_and_defaults_intrinsics():
                                  dict(scale_pair=(0, 0)), dict(scale_pair=(0, 17)), dict(reconstruct_from="3d")])
 def test_bad_config_is_an_input_error(bad):
     with pytest.raises(InputError):
-        MultiviewMethod(MultiviewConfig(**bad), data_root())
+        METHOD(MultiviewConfig(**bad), data_root())
 
 
 def test_weak_supervision_learns_depth_without_3d_labels():

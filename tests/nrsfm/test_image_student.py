@@ -107,12 +107,12 @@ def test_eq15_wiring_on_a_hand_made_case():
 
 
 def test_image_student_config_errors(tiny_teacher, tmp_path):
-    with pytest.raises(InputError, match="student"):
+    with pytest.raises(InputError, match="key 'variant': 'video'"):
         train(
-            "distill", tmp_path / "a", overrides=[f"teacher={tiny_teacher}", "student=video", "steps=1"], progress=False
+            "distill", tmp_path / "a", overrides=[f"teacher={tiny_teacher}", "variant=video", "steps=1"], progress=False
         )
     with pytest.raises(InputError, match="crop_size"):
-        train("distill", tmp_path / "b", overrides=[f"teacher={tiny_teacher}", "student=image", "crop_size=48",
+        train("distill", tmp_path / "b", overrides=[f"teacher={tiny_teacher}", "variant=image", "crop_size=48",
                                                     "steps=1"], progress=False)
 
 
@@ -121,7 +121,7 @@ def test_tiny_image_run_lowers_its_error(tiny_teacher, tmp_path):
     test subjects the 3D error (own 2D) drops by at least 30 mm PA-MPJPE from the initial network
     (measured: 235 → 165 mm),
     and `weakpose predict` on a keypoint file is refused with a clear error."""
-    common = [f"teacher={tiny_teacher}", "student=image", "crop_size=32", "batch_size=16", "lr=3e-3",
+    common = [f"teacher={tiny_teacher}", "variant=image", "crop_size=32", "batch_size=16", "lr=3e-3",
               "eval_every=0", "checkpoint_every=100000", "image_samples=32", "monitor_samples=32"]
     runs = {}
     for steps in (1, 160):

@@ -75,10 +75,16 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
 
 
 def apply_values(config: Any, values: dict[str, Any], source: str) -> Any:
-    """A copy of ``config`` with ``values`` (validated and converted to the field types)."""
+    """A copy of ``config`` with ``values`` (validated and converted to the field types).
+
+    A config class may map former setting names to current ones in ``RENAMED_KEYS`` (a
+    ``ClassVar``), so that configs and checkpoints written before a rename still load.
+    """
     types = _field_types(type(config))
+    renamed = getattr(type(config), "RENAMED_KEYS", {})
     changes = {}
     for key, value in values.items():
+        key = renamed.get(key, key)
         if key not in types:
             raise InputError(
                 f"{source}: key '{key}': unknown setting of {type(config).__name__} "
@@ -130,5 +136,5 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     """Rebuild a config from a checkpoint; settings unknown to this version are ignored."""
-    known = _field_types(cls)
+    known = set(_field_types(cls)) | set(getattr(cls, "RENAMED_KEYS", {}))
     return apply_values(cls(), {k: v for k, v in values.items() if k in known}, "checkpoint config")

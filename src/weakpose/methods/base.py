@@ -3,10 +3,15 @@
 A method owns its networks (built from its config alone, so a checkpoint can rebuild them),
 its optimisers, one training step on a batch it draws itself, and a predictor that turns a
 2D keypoint file into root-relative camera-frame 3D poses in mm (DESIGN.md §4).
+
+A method with a keypoint-input and an image-input variant (multiview, distill, flows-ws) is
+registered as one :class:`Variants`: a config field ``variant`` picks the ``Method`` subclass.
+This is the only mechanism for variants.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -16,6 +21,7 @@ import torch
 from weakpose.data.contracts import Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
+from weakpose.errors import InputError
 
 
 class Predictor(Protocol):
@@ -32,8 +38,12 @@ class Method:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = TrainConfig
+    variant: ClassVar[str | None] = None   # the ``config.variant`` this class implements (see Variants)
 
     def __init__(self, config: Any, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()):
+        if self.variant is not None and config.variant != self.variant:
+            raise ValueError(f"{type(self).__name__} implements variant {self.variant!r}, the config asks for "
+                             f"{config.variant!r}; build methods through the registry's METHOD")
         self.config = config
         self.data_root = Path(data_root)
         self.device = torch.device(device)
@@ -123,3 +133,38 @@ def batched(fn, arrays: list[np.ndarray], batch_size: int = 4096) -> list[np.nda
         o = fn(*(a[i : i + batch_size] if a is not None else None for a in arrays))
         outs.append(o if isinstance(o, tuple) else (o,))
     return [np.concatenate(parts) for parts in zip(*outs)]
+
+
+class Variants:
+    """One registered method whose implementation is picked by ``config.variant``.
+
+    The keypoint-input and image-input variants of a paper's method share a name, a config class
+    and the CLI (``weakpose train multiview variant=image``) but are separate ``Method``
+    subclasses (each declaring ``variant``). The registry hands out this object where it would
+    hand out a ``Method`` subclass; it offers what the trainer and the loaders use: ``name``,
+    ``Config``, calling it builds the method, ``load_predictor``. ``classes`` maps each variant to
+    ``"module:Class"``, imported on first use, so the keypoint variant never imports the image
+    stack (rendering, backbones).
+    """
+
+    def __init__(self, name: str, Config: type, classes: dict[str, str]) -> None:
+        self.name, self.Config, self.classes = name, Config, dict(classes)
+
+    def method_class(self, config: Any) -> type[Method]:
+        """The ``Method`` subclass for ``config.variant``."""
+        if config.variant not in self.classes:
+            raise InputError(f"config: key 'variant': {config.variant!r} is not a variant of {self.name} "
+                             f"(choose {', '.join(self.classes)})")
+        module, _, attribute = self.classes[config.variant].partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def __call__(self, config: Any, *args: Any, **kwargs: Any) -> Method:
+        return self.method_class(config)(config, *args, **kwargs)
+
+    def load_predictor(self, checkpoint: dict[str, Any]) -> Predictor:
+        from weakpose.engine.config import config_from_dict
+
+        return self.method_class(config_from_dict(self.Config, checkpoint["config"])).load_predictor(checkpoint)
+
+    def __repr__(self) -> str:
+        return f"Variants({self.name!r}, {', '.join(f'{k}={v}' for k, v in self.classes.items())})"

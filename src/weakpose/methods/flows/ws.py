@@ -2,8 +2,9 @@
 
 A network predicts the latent code z of a trained normalizing-flow prior (``prior``: a
 ``weakpose train prior`` run), the shape β and the root orientation from 2D keypoints
-(:class:`weakpose.methods.flows.pose_shape_net.KeypointPoseShapeNet`; ``net = "image"`` selects the
-multi-stage image network of :mod:`weakpose.methods.flows.multistage`); the pose is θ = f⁻¹(z) and the
+(:class:`weakpose.methods.flows.pose_shape_net.KeypointPoseShapeNet`; ``variant = "image"`` selects
+the multi-stage image network of :mod:`weakpose.methods.flows.multistage`, trained by
+:class:`weakpose.methods.flows.ws_image.ImageFlowsWSMethod`); the pose is θ = f⁻¹(z) and the
 3D joints come from the body model's forward kinematics (:func:`~weakpose.methods.flows.pose_shape_net.decode`).
 
 Schedule (§2.3, §3 "Fully to Weakly Supervised Transfer Learning"):
@@ -24,18 +25,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from weakpose.data.contracts import Keypoints2D
-from weakpose.engine.config import TrainConfig
+from weakpose.engine.config import TrainConfig, config_from_dict
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
-from weakpose.methods.base import Method, batched
+from weakpose.methods.base import Method, Variants, batched
 from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.body.model import BodyModel
 from weakpose.methods.flows.body.pose import check_representation
@@ -48,6 +49,8 @@ from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, w
 
 @dataclass
 class FlowsWSConfig(TrainConfig):
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"net": "variant"}   # former name: older configs and checkpoints load
+
     steps: int = 6000
     batch_size: int = 128
     lr: float = 1e-3
@@ -66,12 +69,12 @@ class FlowsWSConfig(TrainConfig):
     mask_size: int = 64              # crop size the masks are rendered at
     mask_pixels: int = 128           # mask pixels per sample used by L_BA
     noise_fraction: float = 0.0      # share of samples with the benchmark's detector noise
-    net: str = "keypoint"            # keypoint | image (multi-stage image network)
+    variant: str = "keypoint"        # network input: keypoint | image (multi-stage image network)
     width: int = 512                 # keypoint network: residual MLP width / blocks / dropout / norm
     blocks: int = 2
     dropout: float = 0.0
     norm: str = "batch"
-    # image network (net = "image", weakpose.methods.flows.multistage); CPU size by default
+    # image network (variant = "image", weakpose.methods.flows.multistage); CPU size by default
     image_size: int = 64             # rendered crop side (multiple of 32)
     image_backbone: str = "resnet-tiny"  # keypoint-heatmap stage (weakpose.models.heatmap_net)
     image_seg_channels: int = 32     # segmentation stage: maps / conv layers
@@ -103,29 +106,29 @@ def _load_run(path: str, method: str, key: str) -> dict[str, Any]:
 
 
 class FlowsWSMethod(Method):
+    """The keypoint-input network (``variant = "keypoint"``); the image variant subclasses it
+    (:class:`weakpose.methods.flows.ws_image.ImageFlowsWSMethod`)."""
+
     name = "flows-ws"
     Config = FlowsWSConfig
+    variant = "keypoint"
 
     @classmethod
     def build_modules(cls, config: FlowsWSConfig) -> dict[str, nn.Module]:
         S = len(cmu_tree.SEGMENT_NAMES)
         d = len(cmu_tree.POSED_SEGMENTS) * check_representation(config.rep)
         flow = NormalizingFlow(FlowConfig(d, "realnvp", config.flow_steps, config.flow_hidden, config.flow_layers))
-        nets: dict[str, nn.Module] = {
+        return {
             "body": BodyModel(np.zeros((S, 3)), np.zeros((config.num_betas, S))),
             "flow": flow,
+            "net": cls.build_network(config, d),
         }
-        if config.net == "keypoint":
-            nets["net"] = KeypointPoseShapeNet(
-                d, config.num_betas, config.width, config.blocks, config.dropout, config.norm
-            )
-        elif config.net == "image":
-            from weakpose.methods.flows.multistage import build_multistage
 
-            nets["net"] = build_multistage(config, d)
-        else:
-            raise InputError(f"config: key 'net': must be 'keypoint' or 'image', got {config.net!r}")
-        return nets
+    @classmethod
+    def build_network(cls, config: FlowsWSConfig, latent_size: int) -> nn.Module:
+        """The network mapping the input to the flow's latent code, shape and root orientation."""
+        return KeypointPoseShapeNet(latent_size, config.num_betas, config.width, config.blocks, config.dropout,
+                                    config.norm)
 
     def __init__(
         self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()
@@ -134,13 +137,13 @@ class FlowsWSMethod(Method):
         init = _load_run(config.init, self.name, "init") if config.init else None
         prior = None
         if init is not None:
-            arch = ("rep", "net", "width", "blocks", "norm") + tuple(
-                k for k in init["config"] if k.startswith("image_") and config.net == "image")
+            init_config = config_from_dict(FlowsWSConfig, init["config"])
+            arch = ("rep", "variant", "width", "blocks", "norm") + tuple(
+                k for k in init["config"] if k.startswith("image_") and config.variant == "image")
             for k in arch:
-                if init["config"][k] != getattr(config, k):
-                    raise InputError(
-                        f"config: key '{k}': {config.init} has {init['config'][k]!r}, this run {getattr(config, k)!r}"
-                    )
+                if getattr(init_config, k) != getattr(config, k):
+                    raise InputError(f"config: key '{k}': {config.init} has {getattr(init_config, k)!r}, "
+                                     f"this run {getattr(config, k)!r}")
             for k in ("flow_steps", "flow_hidden", "flow_layers", "num_betas"):
                 setattr(config, k, init["config"][k])
         elif config.prior:
@@ -177,21 +180,17 @@ class FlowsWSMethod(Method):
         self.sampler = PoseSampler.from_rotations(self._rot, self.nets["body"], self.data_root,
                                                   config.supervised_fraction, config.seed)
         self.pool = None
-        self.image = config.net == "image"
-        if self.image:
-            from weakpose.data.mocap import TEST_SUBJECTS
-            from weakpose.data.paths import h36m_rig
-            from weakpose.methods.flows.body.cmu import pose_data
-
-            self.test_sampler = PoseSampler(pose_data(self._rot, TEST_SUBJECTS), self.nets["body"],
-                                            h36m_rig(self.data_root), 1.0, config.seed)
-            self.render_gen = torch.Generator().manual_seed(config.seed + 11)
-        elif config.w_ba > 0:
-            from weakpose.methods.flows.ws_images import MaskPool
-
-            self.pool = MaskPool(self.sampler, np.random.default_rng(config.seed + 7), config.mask_pool,
-                                 config.mask_size, config.mask_pixels)
+        self.prepare_inputs()
         self.opt, self.sched = adam_with_cosine(self.nets["net"].parameters(), config.lr, config.lr_final, config.steps)
+
+    def prepare_inputs(self) -> None:
+        """With ``w_ba > 0``, the pool of samples with rendered part masks that L_BA needs."""
+        c = self.config
+        if c.w_ba > 0:
+            from weakpose.methods.flows.ws_rendering import MaskPool
+
+            self.pool = MaskPool(self.sampler, np.random.default_rng(c.seed + 7), c.mask_pool, c.mask_size,
+                                 c.mask_pixels)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"adam": self.opt}
@@ -209,8 +208,6 @@ class FlowsWSMethod(Method):
         """Loss terms of one batch (per sample, or scalars for the image stages); ``total`` is
         the phase's objective."""
         kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
-        if self.image:
-            return self._image_losses(batch, fs, kp, conf, K)
         out = self.nets["net"](kp, conf, K)
         masks = None if self.pool is None else self.pool.masks(batch)
         return self._pose_losses(out, batch, fs, kp, conf, K, masks)
@@ -237,31 +234,6 @@ class FlowsWSMethod(Method):
         terms["mpjpe_mm"] = (dec.joints - (gt - gt[:, :1])).norm(dim=-1).mean(-1).detach()  # logged only
         return terms
 
-    def _image_losses(self, batch: PoseBatch, fs: bool, kp, conf, K) -> dict[str, torch.Tensor]:
-        """Multi-stage network: heatmap and segmentation losses plus the pose losses on every
-        pose stage (:mod:`weakpose.methods.flows.ws_images`)."""
-        from weakpose.methods.flows.ws_images import full_image_mask_pixels, render_crops, stage_losses
-
-        c = self.config
-        crops = render_crops(batch, c.image_size, self.render_gen)
-        out = self.nets["net"](crops.rgb)
-        masks = full_image_mask_pixels(crops, c.mask_pixels, int(self.rng.integers(1 << 31))) if c.w_ba > 0 else None
-        terms = stage_losses(out, crops, self.nets["net"].stride)
-        per_stage = [self._pose_losses(o, batch, fs, kp, conf, K, masks) for o in out.stages]
-        for k in per_stage[-1]:
-            terms[k] = per_stage[-1][k]  # logged: the last stage
-        terms["total"] = (sum(p["total"].mean() for p in per_stage) / len(per_stage)
-                          + c.w_heatmap * terms["L_heatmap"] + c.w_segmentation * terms["L_segmentation"])
-        return terms
-
-    def evaluate(self) -> dict[str, float]:
-        if not self.image:
-            return super().evaluate()
-        from weakpose.methods.flows.ws_images import evaluate_rendered
-
-        return evaluate_rendered(self.nets["net"], self.space, self.nets["body"], self.test_sampler,
-                                 self.config.eval_rendered, self.config.image_size)
-
     def train_step(self, step: int) -> dict[str, float]:
         fs = step < self.config.fs_steps
         terms = self.losses(self.draw(supervised=fs), fs)
@@ -271,7 +243,7 @@ class FlowsWSMethod(Method):
 
     @classmethod
     def make_predictor(cls, config: FlowsWSConfig, nets: dict[str, nn.Module], state: dict[str, Any]):
-        return FlowsWSPredictor(nets["net"], nets["flow"], nets["body"], config.rep, image=config.net == "image")
+        return FlowsWSPredictor(nets["net"], nets["flow"], nets["body"], config.rep)
 
 
 def _without_surface(state: dict[str, Any]) -> dict[str, Any]:
@@ -283,9 +255,9 @@ class FlowsWSPredictor:
     Without intrinsics the fitting predictor's default camera is assumed
     (:func:`weakpose.methods.flows.fitting.predictor.default_intrinsics`)."""
 
-    def __init__(self, net: nn.Module, flow: NormalizingFlow, body: BodyModel, rep: str, batch_size: int = 1024,
-                 image: bool = False) -> None:
-        self.net, self.body, self.image = net.eval(), body.eval(), image
+    def __init__(self, net: nn.Module, flow: NormalizingFlow, body: BodyModel, rep: str, batch_size: int = 1024
+                 ) -> None:
+        self.net, self.body = net.eval(), body.eval()
         self.space = PoseSpace(flow.eval(), rep, latent=True)
         self.batch_size = batch_size
 
@@ -298,9 +270,6 @@ class FlowsWSPredictor:
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         from weakpose.methods.flows.fitting.predictor import default_intrinsics
 
-        if self.image:
-            raise InputError(f"{inputs.path}: this flows-ws run has the image network (net = 'image'), which takes "
-                             "person crops, not 2D keypoints (see weakpose.methods.flows.ws_images.evaluate_rendered)")
         if inputs.multiview:
             raise InputError(
                 f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; flows-ws takes single views "
@@ -315,4 +284,7 @@ class FlowsWSPredictor:
                 "betas": beta.astype(np.float32)}
 
 
-METHOD = FlowsWSMethod
+METHOD = Variants("flows-ws", FlowsWSConfig, {
+    "keypoint": "weakpose.methods.flows.ws:FlowsWSMethod",
+    "image": "weakpose.methods.flows.ws_image:ImageFlowsWSMethod",
+})

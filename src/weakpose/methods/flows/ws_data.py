@@ -6,7 +6,7 @@ uniform random angle (as :class:`weakpose.data.sampling.ViewSampler` does). A sa
 
 * what every phase may use: the 2D keypoints, their confidences and the intrinsics (and,
   with L_BA, a part mask rendered for the image,
-  :class:`weakpose.methods.flows.ws_images.MaskPool`);
+  :class:`weakpose.methods.flows.ws_rendering.MaskPool`);
 * the 3D ground truth that only the fully supervised loss L_fs (Eq. 8–10) reads, and only on
   the supervised partition: the camera-frame joints, the body model's pose vector θ̂ (local
   rotations of the CMU converter), the camera-frame root orientation and the subject's shape β̂.

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from weakpose.data.contracts import Keypoints2D
-from weakpose.data.mocap import TEST_SUBJECTS
+from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
 from weakpose.errors import InputError
@@ -361,6 +361,22 @@ def load_pretrained_2d(path: str | Path) -> dict[str, Any]:
 
 class ImageMultiviewMethod(MultiviewMethod):
     """``weakpose train multiview variant=image`` (see the module docstring)."""
+
+    variant = "image"
+
+    @classmethod
+    def _validate(cls, c: MultiviewConfig) -> None:
+        if c.tracklets:
+            raise InputError("config: key 'tracklets': the image variant trains on rendered images, not tracklets")
+        if c.labelled_rig not in ("wild", "h36m"):
+            raise InputError(f"config: key 'labelled_rig': {c.labelled_rig!r} (wild or h36m)")
+        if c.crop_size % 32:
+            raise InputError(f"config: key 'crop_size': {c.crop_size} is not a multiple of 32")
+        if set(c.labelled_subjects) & set(c.unlabeled_subjects) or not set(c.labelled_subjects) | set(
+                c.unlabeled_subjects) <= set(TRAIN_SUBJECTS):
+            raise InputError("config: keys 'labelled_subjects'/'unlabeled_subjects': must be disjoint "
+                             f"training subjects {TRAIN_SUBJECTS}")
+        super()._validate(c)
 
     def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None):
         self._validate(config)

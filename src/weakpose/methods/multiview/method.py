@@ -57,7 +57,7 @@ from weakpose.engine.optim import optimizer_step
 from weakpose.errors import InputError
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.geometry.scale import observed_bone_weights
-from weakpose.methods.base import Method, batched
+from weakpose.methods.base import Method, Variants, batched
 from weakpose.methods.multiview.data import MultiViewBatch, MultiViewSampler
 from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
 from weakpose.methods.multiview.tracklets import TrackletSet
@@ -65,7 +65,6 @@ from weakpose.models.lifter import ResidualMLP
 from weakpose.skeleton import H36M17
 
 SUPERVISION = ("fs", "ws", "ws_r", "2d_only")
-VARIANTS = ("keypoint", "image")
 J = H36M17.num_joints
 
 
@@ -265,21 +264,13 @@ def training_bone_statistics(data_root, scale_pair: tuple[int, int]) -> tuple[np
             mean_bone_lengths(train_3d / pair).astype(np.float32))
 
 
-def _image_variant():
-    from weakpose.methods.multiview.image import ImageMultiviewMethod
-
-    return ImageMultiviewMethod
-
-
 class MultiviewMethod(Method):
+    """The keypoint variant (``variant = "keypoint"``); the image variant subclasses it
+    (:class:`weakpose.methods.multiview.image.ImageMultiviewMethod`)."""
+
     name = "multiview"
     Config = MultiviewConfig
-
-    def __new__(cls, config: MultiviewConfig, *args, **kwargs):
-        # `weakpose train multiview variant=image` builds the image variant's method.
-        if cls is MultiviewMethod and getattr(config, "variant", "keypoint") == "image":
-            return super().__new__(_image_variant())
-        return super().__new__(cls)
+    variant = "keypoint"
 
     def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None):
         self._validate(config)
@@ -295,27 +286,13 @@ class MultiviewMethod(Method):
         self.sched = torch.optim.lr_scheduler.MultiStepLR(
             self.opt, milestones=[max(1, int(round(c.lr_drop * c.steps)))], gamma=c.lr_final / c.lr)
 
-    @staticmethod
-    def _validate(c: MultiviewConfig) -> None:
-        if c.variant not in VARIANTS:
-            raise InputError(f"config: key 'variant': {c.variant!r} is not available in this build "
-                             f"(choose {', '.join(VARIANTS)})")
+    @classmethod
+    def _validate(cls, c: MultiviewConfig) -> None:
         if c.tracklets and c.supervision not in ("ws", "2d_only"):
             raise InputError(f"config: key 'tracklets': tracklet videos have no 3D and no extrinsics; "
                              f"use them with supervision ws, not {c.supervision!r}")
         if c.reconstruct_from not in ("labels", "input"):
             raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} (labels or input)")
-        if c.variant == "image":
-            if c.tracklets:
-                raise InputError("config: key 'tracklets': the image variant trains on rendered images, not tracklets")
-            if c.labelled_rig not in ("wild", "h36m"):
-                raise InputError(f"config: key 'labelled_rig': {c.labelled_rig!r} (wild or h36m)")
-            if c.crop_size % 32:
-                raise InputError(f"config: key 'crop_size': {c.crop_size} is not a multiple of 32")
-            if set(c.labelled_subjects) & set(c.unlabeled_subjects) or not set(c.labelled_subjects) | set(
-                    c.unlabeled_subjects) <= set(TRAIN_SUBJECTS):
-                raise InputError("config: keys 'labelled_subjects'/'unlabeled_subjects': must be disjoint "
-                                 f"training subjects {TRAIN_SUBJECTS}")
         if c.supervision not in SUPERVISION:
             raise InputError(f"config: key 'supervision': {c.supervision!r} (choose {', '.join(SUPERVISION)})")
         if not 2 <= c.views <= 4:
@@ -325,8 +302,6 @@ class MultiviewMethod(Method):
 
     @classmethod
     def build_modules(cls, config: MultiviewConfig) -> dict[str, nn.Module]:
-        if config.variant == "image" and cls is MultiviewMethod:
-            return _image_variant().build_modules(config)
         return {"net": KeypointTwoPointFive(config.width, config.blocks, config.dropout,
                                             tuple(config.scale_pair), config.pair_depth_bound)}
 
@@ -342,8 +317,6 @@ class MultiviewMethod(Method):
     @classmethod
     def make_predictor(cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]
                        ) -> MultiviewPredictor:
-        if config.variant == "image" and cls is MultiviewMethod:
-            return _image_variant().make_predictor(config, nets, state)
         return MultiviewPredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32),
                                   config.scale_pair, depthless=config.supervision == "2d_only")
 
@@ -396,4 +369,7 @@ class MultiviewMethod(Method):
         return optimizer_step(self.losses(batch), "total", self.opt, self.sched)
 
 
-METHOD = MultiviewMethod
+METHOD = Variants("multiview", MultiviewConfig, {
+    "keypoint": "weakpose.methods.multiview.method:MultiviewMethod",
+    "image": "weakpose.methods.multiview.image:ImageMultiviewMethod",
+})

@@ -13,7 +13,7 @@ cameras are treated as oracles (§4.1), and its global depth sign is the one cho
 
 ``loss = "weaksup"`` trains the same student with the teacher's depths as hard L1 targets
 (the paper's "Weaksup-bs" baseline, §5.2). The default student takes 2D keypoints
-(:class:`~weakpose.methods.nrsfm.keypoint_student.KeypointStudent`); ``student = "image"`` trains the
+(:class:`~weakpose.methods.nrsfm.keypoint_student.KeypointStudent`); ``variant = "image"`` trains the
 paper's image-input integral-regression student
 (:class:`~weakpose.methods.nrsfm.image_student.ImageStudent`) on crops of the training subjects
 rendered on the fly, with the teacher run on each crop's 2D labels
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -40,17 +41,8 @@ from weakpose.data.contracts import Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
-from weakpose.methods.base import Method
-from weakpose.methods.nrsfm.distill_image import (
-    ImageBatch,
-    ImageStudentPredictor,
-    image_batch,
-    image_poses,
-    render_image_set,
-    student_xyz,
-)
+from weakpose.methods.base import Method, Variants
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
-from weakpose.methods.nrsfm.image_student import ImageStudent
 from weakpose.methods.nrsfm.keypoint_student import KeypointStudent
 from weakpose.methods.nrsfm.network import DeepNRSfM, camera_rotation, gauge_matrix, reduced_gauge_basis
 from weakpose.methods.nrsfm.teacher import (
@@ -70,8 +62,10 @@ from weakpose.methods.nrsfm.teacher import (
 class DistillConfig(TrainConfig):
     """Distilled student. Defaults: CPU-sized keypoint student (~5 min on 2 cores)."""
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"student": "variant"}   # former name: older configs and checkpoints load
+
     teacher: str = ""               # run folder (or model file) of a trained `weakpose train nrsfm`
-    student: str = "keypoint"       # keypoint | image (integral regression on rendered crops)
+    variant: str = "keypoint"       # student input: keypoint | image (integral regression on rendered crops)
     loss: str = "distill"           # distill (Eq. 14-15) | weaksup (Weaksup-bs: hard L1 on teacher depth)
     reg_weight: float = 0.3         # β, the L1 regulariser weight of Eq. 14
     damping: float = 1e-6           # relative Tikhonov term of the right inverse (Eq. 13)
@@ -91,7 +85,7 @@ class DistillConfig(TrainConfig):
     xy_from_input: bool = True      # predictions keep the observed 2D of visible joints (as the teacher's)
     eval_every: int = 4000
     checkpoint_every: int = 2000
-    # image student only (student = "image"); rig, stride, seed above choose the rendered training data
+    # image student only (variant = "image"); rig, stride, seed above choose the rendered training data
     backbone: str = "resnet-tiny"   # weakpose.models.heatmap_net.build_heatmap_net name (paper: resnet50)
     crop_size: int = 64             # rendered crop side, multiple of 32 (paper: 256)
     softmax_lambda: float = 1.0     # heatmap softmax temperature of the integral read-out (Sun et al.: 1)
@@ -168,7 +162,10 @@ class StudentPredictor:
 
 
 class DistillMethod(Method):
-    """Student trained by distillation from a frozen Deep NRSfM teacher (or Weaksup-bs)."""
+    """Student trained by distillation from a frozen Deep NRSfM teacher (or Weaksup-bs): what
+    both variants share. :class:`KeypointDistillMethod` (``variant = "keypoint"``) and
+    :class:`~weakpose.methods.nrsfm.distill_image.ImageDistillMethod` (``variant = "image"``)
+    supply the training inputs, the calibration poses and the predictor."""
 
     name = "distill"
     Config = DistillConfig
@@ -176,8 +173,6 @@ class DistillMethod(Method):
     def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None):
         from weakpose.engine.distributed import DistInfo
 
-        if config.student not in ("keypoint", "image"):
-            raise InputError(f"config: key 'student': {config.student!r}, expected keypoint or image")
         if config.loss not in ("distill", "weaksup"):
             raise InputError(f"config: key 'loss': {config.loss!r}, expected distill or weaksup")
         teacher, tconf, sign = load_teacher(config.teacher)
@@ -187,23 +182,7 @@ class DistillMethod(Method):
         self.teacher = teacher.to(self.device)
         self.depth_sign = sign
         self.center = parse_center(tconf.center)
-        if config.student == "image":
-            from weakpose.data.mocap import TRAIN_SUBJECTS
-            from weakpose.data.statistics import training_bone_lengths
-            from weakpose.rendering.scenes import RenderedMotion
-
-            if config.noise != "gt":
-                raise InputError(
-                    f"config: key 'noise': {config.noise!r}; the image student trains on exact rendered labels (gt)"
-                )
-            self.images = RenderedMotion(
-                self.data_root, TRAIN_SUBJECTS, rig=config.rig, seed=config.seed, stride=config.stride
-            )
-            self.mean_bone_lengths = training_bone_lengths(self.data_root)
-            self._calib_images = self._monitor_images = None
-        else:
-            d = load_training_data(self.data_root, config, self.center, self.device)
-            self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
+        self.load_inputs()
         p = self.teacher.num_points
         self.operator = DistillationOperator(self.teacher.shape_dictionary().detach(),
                                              reduced_gauge_basis(p, self.center).to(self.device), config.damping)
@@ -211,18 +190,20 @@ class DistillMethod(Method):
         self.student = self.nets["student"]
         self.opt, self.sched = adam_with_cosine(self.student.parameters(), config.lr, config.lr_final, config.steps)
 
-    @classmethod
-    def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:
-        if config.student == "image":
-            try:
-                net = ImageStudent(config.backbone, config.num_points, config.softmax_lambda)
-            except ValueError as exc:
-                raise InputError(f"config: key 'backbone': {exc}") from exc
-            if config.crop_size <= 0 or config.crop_size % 32:
-                raise InputError(f"config: key 'crop_size': {config.crop_size}, expected a positive multiple of 32")
-            return {"student": net}
-        return {"student": KeypointStudent(config.num_points, config.width, config.blocks, config.dropout)}
+    # --- what a variant supplies ------------------------------------------------------------
+    def load_inputs(self) -> None:
+        """Load the training inputs and set ``self.mean_bone_lengths``."""
+        raise NotImplementedError
 
+    def student_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """One batch drawn with ``self.rng``: ``(w, mask, xy_mask, student prediction)``."""
+        raise NotImplementedError
+
+    def calibration_poses(self) -> torch.Tensor:
+        """The student's normalised poses of fixed training inputs (for the raw scale)."""
+        raise NotImplementedError
+
+    # --- shared -----------------------------------------------------------------------------
     def optimizers(self):
         return {"adam": self.opt}
 
@@ -239,17 +220,7 @@ class DistillMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        if c.student == "image":
-            g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
-            b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
-            b = ImageBatch(*(getattr(b, f).to(self.device) for f in ImageBatch.__dataclass_fields__))
-            w, mask, xy_mask = b.w, b.mask, b.inside
-            pred = student_xyz(self.student(b.images), b)
-        else:
-            idx = torch.as_tensor(self.rng.integers(0, len(self.w), c.batch_size), device=self.device)
-            w, mask = self.w[idx], self.mask[idx]
-            xy_mask = None
-            pred = self.student(w, mask)
+        w, mask, xy_mask, pred = self.student_batch()
         t = self.teacher_batch(w)
         terms = student_loss(pred, w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
                              rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
@@ -258,66 +229,43 @@ class DistillMethod(Method):
 
     def predictor_state(self) -> dict:
         was_training = self.student.training
-        if self.config.student == "image":
-            poses = image_poses(self.student, self.calibration_images(), self.center)
-        else:
-            pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input)
-            poses = pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
+        poses = self.calibration_poses()
         if was_training:
             self.student.train()
         return {"raw_scale": global_scale(poses, self.mean_bone_lengths), "center": str(self.center),
                 "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
 
-    # --- image student: fixed rendered sets, resumable rendering -------------------------------
-    def calibration_images(self) -> ImageBatch:
-        """Fixed rendered crops of the *training* subjects for the raw scale (no ground truth used)."""
-        from weakpose.data.mocap import TRAIN_SUBJECTS
 
-        if self._calib_images is None:
-            c = self.config
-            self._calib_images = render_image_set(self.data_root, TRAIN_SUBJECTS, c.image_samples, c.crop_size,
-                                                  c.seed + 1, self.center, c.rig)
-        return self._calib_images
+class KeypointDistillMethod(DistillMethod):
+    """The keypoint-input student (:class:`~weakpose.methods.nrsfm.keypoint_student.KeypointStudent`)
+    on the benchmark's 2D training keypoints."""
 
-    def evaluate(self) -> dict[str, float]:
-        """Keypoint student: the base monitor. Image student: MPJPE / PA-MPJPE on fixed rendered
-        crops of the test subjects (monitoring only, never used to select a run)."""
-        if self.config.student != "image":
-            return super().evaluate()
-        from weakpose.data.mocap import TEST_SUBJECTS
-        from weakpose.metrics import mpjpe, pa_mpjpe
-
-        c = self.config
-        if self._monitor_images is None:
-            self._monitor_images = render_image_set(
-                self.data_root,
-                TEST_SUBJECTS,
-                min(c.image_samples, c.monitor_samples),
-                c.crop_size,
-                123,
-                self.center,
-                c.rig,
-            )
-        b = self._monitor_images
-        pred = self.predictor().predict_images(b)["positions_3d"]
-        self.student.train()
-        gt = (b.joints_cam - b.joints_cam[:, :1]).numpy()
-        return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
-
-    def extra_state(self) -> dict:
-        return {"render_rng": self.images.rng.bit_generator.state} if self.config.student == "image" else {}
-
-    def load_extra_state(self, state: dict) -> None:
-        if self.config.student == "image" and "render_rng" in state:
-            self.images.rng.bit_generator.state = state["render_rng"]
+    variant = "keypoint"
 
     @classmethod
-    def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor | ImageStudentPredictor:
-        if config.student == "image":
-            return ImageStudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
-                                         np.asarray(state["mean_bone_lengths"]))
+    def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:
+        return {"student": KeypointStudent(config.num_points, config.width, config.blocks, config.dropout)}
+
+    def load_inputs(self) -> None:
+        d = load_training_data(self.data_root, self.config, self.center, self.device)
+        self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
+
+    def student_batch(self):
+        idx = torch.as_tensor(self.rng.integers(0, len(self.w), self.config.batch_size), device=self.device)
+        w, mask = self.w[idx], self.mask[idx]
+        return w, mask, None, self.student(w, mask)
+
+    def calibration_poses(self) -> torch.Tensor:
+        pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input)
+        return pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
+
+    @classmethod
+    def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor:
         return StudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
                                 np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
 
 
-METHOD = DistillMethod
+METHOD = Variants("distill", DistillConfig, {
+    "keypoint": "weakpose.methods.nrsfm.distill:KeypointDistillMethod",
+    "image": "weakpose.methods.nrsfm.distill_image:ImageDistillMethod",
+})

@@ -1,4 +1,5 @@
-"""Data, units and prediction for the image-input distilled student (Wang et al. 2019, §4.4).
+"""The image-input distilled student (Wang et al. 2019, §4.4): ``weakpose train distill
+variant=image`` (:class:`ImageDistillMethod`), its data, units and prediction.
 
 Training images are person crops of the CMU-WS **training** subjects rendered on the fly
 (:class:`weakpose.rendering.scenes.RenderedMotion`, h36m rig, random scale/rotation/colour
@@ -31,8 +32,9 @@ import torch
 from weakpose.data.contracts import Keypoints2D
 from weakpose.errors import InputError
 from weakpose.methods.nrsfm.codec import normalise_keypoints
+from weakpose.methods.nrsfm.distill import DistillConfig, DistillMethod
 from weakpose.methods.nrsfm.image_student import ImageStudent
-from weakpose.methods.nrsfm.teacher import finalise_poses, to_millimetres
+from weakpose.methods.nrsfm.teacher import finalise_poses, parse_center, to_millimetres
 from weakpose.models.heatmap_net import normalize_images
 from weakpose.rendering.scenes import RenderedMotion, Scene
 from weakpose.vision.crops import apply_affine, color_augment, invert_affine
@@ -129,3 +131,81 @@ class ImageStudentPredictor:
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         raise InputError(f"{inputs.path}: key 'keypoints_2d': the image-input student predicts from images, not "
                          "2D keypoints (see docs/nrsfm.md, benchmarks/nrsfm_image_accuracy.py)")
+
+
+class ImageDistillMethod(DistillMethod):
+    """The image-input student (:class:`~weakpose.methods.nrsfm.image_student.ImageStudent`) on
+    crops of the training subjects rendered on the fly; the teacher reads each crop's 2D labels."""
+
+    variant = "image"
+
+    @classmethod
+    def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:
+        try:
+            net = ImageStudent(config.backbone, config.num_points, config.softmax_lambda)
+        except ValueError as exc:
+            raise InputError(f"config: key 'backbone': {exc}") from exc
+        if config.crop_size <= 0 or config.crop_size % 32:
+            raise InputError(f"config: key 'crop_size': {config.crop_size}, expected a positive multiple of 32")
+        return {"student": net}
+
+    def load_inputs(self) -> None:
+        from weakpose.data.mocap import TRAIN_SUBJECTS
+        from weakpose.data.statistics import training_bone_lengths
+
+        c = self.config
+        if c.noise != "gt":
+            raise InputError(f"config: key 'noise': {c.noise!r}; "
+                             "the image student trains on exact rendered labels (gt)")
+        self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=c.rig, seed=c.seed, stride=c.stride)
+        self.mean_bone_lengths = training_bone_lengths(self.data_root)
+        self._calib_images = self._monitor_images = None
+
+    def student_batch(self):
+        c = self.config
+        g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+        b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
+        b = ImageBatch(*(getattr(b, f).to(self.device) for f in ImageBatch.__dataclass_fields__))
+        return b.w, b.mask, b.inside, student_xyz(self.student(b.images), b)
+
+    def calibration_poses(self) -> torch.Tensor:
+        return image_poses(self.student, self.calibration_images(), self.center)
+
+    def calibration_images(self) -> ImageBatch:
+        """Fixed rendered crops of the *training* subjects for the raw scale (no ground truth used)."""
+        from weakpose.data.mocap import TRAIN_SUBJECTS
+
+        if self._calib_images is None:
+            c = self.config
+            self._calib_images = render_image_set(self.data_root, TRAIN_SUBJECTS, c.image_samples, c.crop_size,
+                                                  c.seed + 1, self.center, c.rig)
+        return self._calib_images
+
+    def evaluate(self) -> dict[str, float]:
+        """MPJPE / PA-MPJPE on fixed rendered crops of the test subjects (monitoring only, never
+        used to select a run)."""
+        from weakpose.data.mocap import TEST_SUBJECTS
+        from weakpose.metrics import mpjpe, pa_mpjpe
+
+        c = self.config
+        if self._monitor_images is None:
+            self._monitor_images = render_image_set(self.data_root, TEST_SUBJECTS,
+                                                    min(c.image_samples, c.monitor_samples), c.crop_size, 123,
+                                                    self.center, c.rig)
+        b = self._monitor_images
+        pred = self.predictor().predict_images(b)["positions_3d"]
+        self.student.train()
+        gt = (b.joints_cam - b.joints_cam[:, :1]).numpy()
+        return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
+
+    def extra_state(self) -> dict:
+        return {"render_rng": self.images.rng.bit_generator.state}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "render_rng" in state:
+            self.images.rng.bit_generator.state = state["render_rng"]
+
+    @classmethod
+    def make_predictor(cls, config: DistillConfig, nets, state) -> ImageStudentPredictor:
+        return ImageStudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
+                                     np.asarray(state["mean_bone_lengths"]))
