@@ -116,3 +116,17 @@ def test_backproject_through_a_rotated_crop_matrix(rng):
     At = torch.as_tensor(A)
     Xt = torch.as_tensor(X)
     assert torch.allclose(backproject(project(Xt, At), Xt[..., 2], At), Xt, atol=1e-6)
+
+
+def test_default_intrinsics_one_policy():
+    """Inputs without calibration: 1.15 x the larger image side and the image centre when the
+    size is known; else 1000 px and the centre of the seen joints' box (unseen joints ignored)."""
+    from weakpose.camera import default_intrinsics
+
+    kp = np.array([[[100.0, 50.0], [300.0, 250.0], [900.0, 900.0]]], np.float32)
+    conf = np.array([[1.0, 1.0, 0.0]], np.float32)
+    K = default_intrinsics(kp, conf, np.array([1000, 800]))
+    assert K.shape == (1, 3, 3) and K.dtype == np.float32
+    assert np.allclose(K[0], [[1150, 0, 499.5], [0, 1150, 399.5], [0, 0, 1]])
+    K = default_intrinsics(kp, conf)
+    assert np.allclose(K[0], [[1000, 0, 200], [0, 1000, 150], [0, 0, 1]])

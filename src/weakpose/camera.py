@@ -17,6 +17,37 @@ import numpy as np
 Array = Any  # numpy.ndarray or torch.Tensor
 
 
+DEFAULT_FOCAL_FACTOR = 1.15   # focal length / larger image side of an uncalibrated camera (the h36m rig's ratio)
+DEFAULT_FOCAL_PX = 1000.0      # focal length when not even the image size is known
+
+
+def default_intrinsics(keypoints_2d: np.ndarray, confidence: np.ndarray,
+                       image_size: np.ndarray | None = None) -> np.ndarray:
+    """The one camera assumed for inputs without ``intrinsics`` (photos, video, user files).
+
+    With ``image_size`` [N, 2] or [2] (w, h): focal length :data:`DEFAULT_FOCAL_FACTOR` × the
+    larger side and the principal point at the image centre ((w - 1) / 2, (h - 1) / 2). Without
+    it: :data:`DEFAULT_FOCAL_PX` and the principal point at the centre of the box of the joints
+    with ``confidence > 0``. Returns float32 ``K`` [N, 3, 3] for keypoints [N, J, 2].
+    Root-relative poses depend on the principal point only weakly.
+    """
+    keypoints_2d = np.asarray(keypoints_2d, np.float32)
+    N = len(keypoints_2d)
+    K = np.tile(np.eye(3, dtype=np.float32), (N, 1, 1))
+    if image_size is not None:
+        size = np.broadcast_to(np.asarray(image_size, np.float32), (N, 2))
+        K[:, 0, 0] = K[:, 1, 1] = DEFAULT_FOCAL_FACTOR * size.max(-1)
+        K[:, :2, 2] = (size - 1) / 2
+    else:
+        seen = (np.asarray(confidence) > 0)[..., None]
+        lo = np.where(seen, keypoints_2d, np.inf).min(1)
+        hi = np.where(seen, keypoints_2d, -np.inf).max(1)
+        centre = (lo + hi) / 2
+        K[:, 0, 0] = K[:, 1, 1] = DEFAULT_FOCAL_PX
+        K[:, :2, 2] = np.where(np.isfinite(centre), centre, 0.0)   # no joint seen: the origin
+    return K
+
+
 def _t(x: Array) -> Array:
     """Swap the last two axes (numpy and torch)."""
     return x.swapaxes(-1, -2)

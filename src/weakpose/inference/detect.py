@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from weakpose.camera import default_intrinsics
 from weakpose.data.contracts import save_npz_atomic
 from weakpose.errors import InputError
 from weakpose.skeleton import to_h36m17
@@ -145,13 +146,12 @@ class DetectionRun:
     def missing_frames(self) -> np.ndarray:
         return np.flatnonzero(~self.found)
 
-    def keypoint_arrays(self, focal_factor: float = 1.15) -> dict[str, np.ndarray]:
+    def keypoint_arrays(self) -> dict[str, np.ndarray]:
         """The 2D keypoint file of DESIGN.md §4 for the frames with a person (frames without
         one are listed in ``frames_without_person``, never filled with made-up joints).
 
-        ``intrinsics`` assume a pinhole camera with focal length ``focal_factor * max(W, H)``
-        px and the principal point at the image centre (photos carry no calibration; 1.15 is
-        the benchmark rig's focal length over its image size).
+        ``intrinsics`` are the default camera of :func:`weakpose.camera.default_intrinsics` for the
+        image size (photos carry no calibration).
         """
         keep = np.flatnonzero(self.found)
         if keep.size == 0:
@@ -160,11 +160,7 @@ class DetectionRun:
         conf = np.stack([self.detections[i].confidence for i in keep])
         lm = np.stack([self.detections[i].landmarks for i in keep])
         vis = np.stack([self.detections[i].visibility for i in keep])
-        size = self.image_sizes[keep].astype(np.float32)
-        K = np.zeros((len(keep), 3, 3), np.float32)
-        K[:, 0, 0] = K[:, 1, 1] = focal_factor * size.max(-1)
-        K[:, 0, 2], K[:, 1, 2] = (size[:, 0] - 1) / 2, (size[:, 1] - 1) / 2
-        K[:, 2, 2] = 1.0
+        K = default_intrinsics(kp, conf, self.image_sizes[keep])
         out = dict(
             keypoints_2d=kp.astype(np.float32), confidence=conf.astype(np.float32), intrinsics=K,
             image_size=self.image_sizes[keep].astype(np.int32), frame_index=keep.astype(np.int64),

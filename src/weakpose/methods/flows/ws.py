@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from weakpose.camera import default_intrinsics
 from weakpose.data.contracts import Keypoints2D
 from weakpose.engine.config import TrainConfig, config_from_dict
 from weakpose.engine.distributed import DistInfo
@@ -253,7 +254,7 @@ def _without_surface(state: dict[str, Any]) -> dict[str, Any]:
 class FlowsWSPredictor:
     """2D keypoints -> root-relative camera-frame joints (mm) through the network, flow and FK.
     Without intrinsics the fitting predictor's default camera is assumed
-    (:func:`weakpose.methods.flows.fitting.predictor.default_intrinsics`)."""
+    (:func:`weakpose.camera.default_intrinsics`)."""
 
     def __init__(self, net: nn.Module, flow: NormalizingFlow, body: BodyModel, rep: str, batch_size: int = 1024
                  ) -> None:
@@ -268,8 +269,6 @@ class FlowsWSPredictor:
         return dec.joints.numpy(), dec.theta.numpy(), out.beta.numpy()
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
-        from weakpose.methods.flows.fitting.predictor import default_intrinsics
-
         if inputs.multiview:
             raise InputError(
                 f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; flows-ws takes single views "
@@ -277,7 +276,7 @@ class FlowsWSPredictor:
             )
         kp = np.asarray(inputs.keypoints_2d, np.float32)
         conf = np.asarray(inputs.confidence, np.float32)
-        K = default_intrinsics(kp, conf) if inputs.intrinsics is None else \
+        K = default_intrinsics(kp, conf, inputs.extras.get("image_size")) if inputs.intrinsics is None else \
             np.array(np.broadcast_to(np.asarray(inputs.intrinsics, np.float32), (len(kp), 3, 3)))
         pos, theta, beta = batched(self._run, [kp, conf, K], self.batch_size)
         return {"positions_3d": pos.astype(np.float32), "pose_params": theta.astype(np.float32),

@@ -34,7 +34,7 @@ Two choices that the keypoint variant needs (measured in docs/multiview.md):
 
 Prediction: the pose is scaled to millimetres with the training subjects' mean bone lengths
 (supplementary Eq. 1, :func:`weakpose.geometry.bone_length_scale`) and returned root-relative in
-the camera frame. Inputs without intrinsics get a default camera (:func:`default_intrinsics`).
+the camera frame. Inputs without intrinsics get the default camera (:func:`weakpose.camera.default_intrinsics`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from weakpose.camera import normalized_coordinates
+from weakpose.camera import default_intrinsics, normalized_coordinates
 from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
@@ -117,26 +117,6 @@ class MultiviewConfig(TrainConfig):
     pretrain_lr: float = 1e-3
     monitor_instants: int = 32       # rendered test instants (x 4 views) scored while training
     test_seed: int = 2024
-
-
-def default_intrinsics(keypoints_2d: np.ndarray, confidence: np.ndarray,
-                       image_size: np.ndarray | None = None) -> np.ndarray:
-    """A camera for inputs without ``intrinsics``: focal length = the larger image side and the
-    principal point at the image centre when ``image_size`` [N, 2] (w, h) is known; otherwise a
-    1000 px focal length and the principal point at the centre of the observed joints' box."""
-    N = len(keypoints_2d)
-    K = np.tile(np.eye(3, dtype=np.float32), (N, 1, 1))
-    if image_size is not None:
-        size = np.broadcast_to(np.asarray(image_size, np.float32), (N, 2))
-        K[:, 0, 0] = K[:, 1, 1] = size.max(-1)
-        K[:, 0, 2], K[:, 1, 2] = size[:, 0] / 2, size[:, 1] / 2
-    else:
-        seen = (confidence > 0)[..., None]
-        lo = np.where(seen, keypoints_2d, np.inf).min(1)
-        hi = np.where(seen, keypoints_2d, -np.inf).max(1)
-        K[:, 0, 0] = K[:, 1, 1] = 1000.0
-        K[:, :2, 2] = (lo + hi) / 2
-    return K
 
 
 def bound_pair_depth(z_rel: torch.Tensor, scale_pair: tuple[int, int], bound: float) -> torch.Tensor:

@@ -1,8 +1,7 @@
 """Fitting as a predictor: 2D keypoint file (+ optional part masks) -> 3D poses (DESIGN.md §4).
 
-Without ``intrinsics`` in the input, a pinhole camera with focal length
-:data:`DEFAULT_FOCAL` px and the principal point at the centre of each sample's 2D keypoints
-is assumed (root-relative poses barely depend on the principal point).
+Without ``intrinsics`` in the input, the default camera of
+:func:`weakpose.camera.default_intrinsics` is assumed.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from weakpose.camera import default_intrinsics
 from weakpose.data.contracts import Keypoints2D
 from weakpose.errors import InputError
 from weakpose.methods.flows.body.parts import MASK_LABEL_OFFSET, PART_NAMES
@@ -17,18 +17,6 @@ from weakpose.methods.flows.fitting.fit import FitConfig, FitResult, Fitter, roo
 from weakpose.methods.flows.fitting.losses import mask_to_pixels
 from weakpose.methods.flows.fitting.pose_space import PoseSpace
 from weakpose.methods.flows.priors.bundle import PriorBundle
-
-DEFAULT_FOCAL = 1000.0
-
-
-def default_intrinsics(keypoints_2d: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-    w = confidence > 0
-    centre = (keypoints_2d * w[..., None]).sum(1) / np.maximum(w.sum(1, keepdims=True), 1)
-    K = np.zeros((len(keypoints_2d), 3, 3), np.float32)
-    K[:, 0, 0] = K[:, 1, 1] = DEFAULT_FOCAL
-    K[:, :2, 2] = centre
-    K[:, 2, 2] = 1.0
-    return K
 
 
 def masks_to_pixel_sets(masks: np.ndarray, max_pixels: int = 256, scale: float = 1.0,
@@ -72,7 +60,7 @@ class FitPredictor:
         conf = np.array(inputs.confidence, np.float32)
         K = inputs.intrinsics
         K = (
-            default_intrinsics(kp, conf)
+            default_intrinsics(kp, conf, inputs.extras.get("image_size"))
             if K is None
             else np.array(np.broadcast_to(np.asarray(K, np.float32), (len(kp), 3, 3)))
         )
