@@ -68,20 +68,21 @@ def test_forward_kinematics_exact_values() -> None:
 
 
 def test_euler_order_is_listed_order() -> None:
-    a = np.array([30.0, 40.0, 50.0])
-    zyx = bvh.euler_channels_to_matrix(a, "ZYX")
-    rz = bvh.euler_channels_to_matrix(a[:1], "Z")
-    ry = bvh.euler_channels_to_matrix(a[1:2], "Y")
-    rx = bvh.euler_channels_to_matrix(a[2:], "X")
-    np.testing.assert_allclose(zyx, rz @ ry @ rx, atol=1e-12)
-    # agrees with the foundation's convention (weakpose.geometry.rotations)
+    """BVH channels use the one Euler conversion (weakpose.geometry.rotations), numpy and torch alike."""
     import torch
 
     from weakpose.geometry.rotations import euler_to_matrix
 
+    a = np.array([30.0, 40.0, 50.0])
+    zyx = euler_to_matrix(a, "ZYX")
+    rz = euler_to_matrix(a[:1], "Z")
+    ry = euler_to_matrix(a[1:2], "Y")
+    rx = euler_to_matrix(a[2:], "X")
+    assert isinstance(zyx, np.ndarray) and zyx.dtype == np.float64
+    np.testing.assert_allclose(zyx, rz @ ry @ rx, atol=1e-12)
     for order in ("ZYX", "XYZ", "YXZ"):
         ref = euler_to_matrix(torch.tensor(a, dtype=torch.float64), order=order, degrees=True).numpy()
-        np.testing.assert_allclose(bvh.euler_channels_to_matrix(a, order), ref, atol=1e-12)
+        np.testing.assert_allclose(euler_to_matrix(a, order), ref, atol=1e-12)
 
 
 def test_forward_kinematics_replacement_offsets() -> None:

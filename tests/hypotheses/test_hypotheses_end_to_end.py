@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from weakpose.baselines import depthless_poses
+from weakpose.camera import weak_perspective_project
 from weakpose.data.contracts import Keypoints2D, load_benchmark
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.methods.hypotheses.core import HypothesesCore, HypothesesPredictor, HypothesesSettings
 from weakpose.methods.hypotheses.data import normalise_2d
-from weakpose.methods.hypotheses.losses import reproject
 from weakpose.skeleton import H36M17
 
 TINY = dict(width=128, latent_dim=8, critic_pose_width=64, critic_kcs_width=128, batch_size=64, lr=1e-3,
@@ -29,7 +29,7 @@ def _reprojection_error(pred: HypothesesPredictor, kp, conf) -> float:
     with torch.no_grad():
         h = pred.net.features(x)
         y = pred.net.generate_from_features(h, torch.zeros(len(x), pred.cfg.latent_dim))
-        return float((reproject(pred.net.camera_from_features(h), y) - x).abs().mean())
+        return float((weak_perspective_project(pred.net.camera_from_features(h), y) - x).abs().mean())
 
 
 def test_short_run_explains_2d_with_human_bone_lengths(root, gt2d_file):

@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from weakpose.data.converters._common import InputError
+from weakpose.geometry.rotations import euler_to_matrix
 
 __all__ = [
     "BVH",
     "BVHSkeleton",
     "read_bvh",
     "parse_bvh",
-    "euler_channels_to_matrix",
     "local_rotations",
     "forward_kinematics",
     "forward_kinematics_from_rotations",
@@ -330,36 +330,6 @@ def _parse_motion(body: list[str], n_ch: int, first_line: int, name: str) -> np.
 # kinematics
 
 
-def _axis_matrices(axis: str, deg: np.ndarray) -> np.ndarray:
-    a = np.deg2rad(deg)
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    if axis == "X":
-        m = [o, z, z, z, c, -s, z, s, c]
-    elif axis == "Y":
-        m = [c, z, s, z, o, z, -s, z, c]
-    else:
-        m = [c, -s, z, s, c, z, z, z, o]
-    return np.stack(m, axis=-1).reshape(deg.shape + (3, 3))
-
-
-def euler_channels_to_matrix(angles_deg: np.ndarray, order: str) -> np.ndarray:
-    """Rotation matrices from BVH Euler angles.
-
-    Args:
-        angles_deg: [..., len(order)] degrees, column k belongs to axis ``order[k]``.
-        order: axes in channel order, e.g. ``"ZYX"`` for ``Zrotation Yrotation Xrotation``.
-
-    Returns:
-        [..., 3, 3] ``R = R_{order[0]} @ R_{order[1]} @ ...`` (rotations applied in listed order).
-    """
-    angles_deg = np.asarray(angles_deg, dtype=np.float64)
-    out = np.broadcast_to(np.eye(3), angles_deg.shape[:-1] + (3, 3)).copy()
-    for k, ax in enumerate(order):
-        out = out @ _axis_matrices(ax, angles_deg[..., k])
-    return out
-
-
 def local_rotations(bvh: BVH) -> np.ndarray:
     """[F, J, 3, 3] local rotation of every joint (identity for joints without rotation channels)."""
     skel = bvh.skeleton
@@ -371,7 +341,7 @@ def local_rotations(bvh: BVH) -> np.ndarray:
             continue
         s = int(skel.channel_start[j])
         cols = [s + k for k, _ in rot]
-        out[:, j] = euler_channels_to_matrix(bvh.motion[:, cols], "".join(a for _, a in rot))
+        out[:, j] = euler_to_matrix(bvh.motion[:, cols], "".join(a for _, a in rot), degrees=True)
     return out
 
 

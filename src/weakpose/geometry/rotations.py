@@ -1,4 +1,5 @@
-"""Rotation conversions (batched torch): axis-angle, rotation matrix, 6D (Zhou et al. 2019), Euler.
+"""Rotation conversions (batched torch): axis-angle, rotation matrix, 6D (Zhou et al. 2019), Euler
+(Euler also in numpy float64, for the BVH reader).
 
 The 6D representation is the first two **columns** of the rotation matrix, re-orthonormalised
 by Gram-Schmidt on the way back.
@@ -6,6 +7,7 @@ by Gram-Schmidt on the way back.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -93,9 +95,10 @@ def matrix_to_rot6d(R: torch.Tensor) -> torch.Tensor:
     return torch.cat([R[..., :, 0], R[..., :, 1]], -1)
 
 
-def _axis_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
-    c, s = torch.cos(angle), torch.sin(angle)
-    one, zero = torch.ones_like(angle), torch.zeros_like(angle)
+def _axis_rotation(axis: str, angle):
+    xp = torch if isinstance(angle, torch.Tensor) else np
+    c, s = xp.cos(angle), xp.sin(angle)
+    one, zero = xp.ones_like(angle), xp.zeros_like(angle)
     if axis == "X":
         rows = [[one, zero, zero], [zero, c, -s], [zero, s, c]]
     elif axis == "Y":
@@ -104,18 +107,23 @@ def _axis_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
         rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
     else:
         raise ValueError(f"unknown axis {axis!r}")
-    return torch.stack([torch.stack(r, -1) for r in rows], -2)
+    return xp.stack([xp.stack(r, -1) for r in rows], -2)
 
 
-def euler_to_matrix(angles: torch.Tensor, order: str = "ZYX", degrees: bool = True) -> torch.Tensor:
-    """Intrinsic Euler angles ``[..., 3]`` in the listed order -> ``[..., 3, 3]``.
+def euler_to_matrix(angles, order: str = "ZYX", degrees: bool = True):
+    """Intrinsic Euler angles ``[..., len(order)]`` in the listed order -> ``[..., 3, 3]``.
 
     ``order="ZYX"`` gives ``Rz(a0) @ Ry(a1) @ Rx(a2)``, the BVH convention for channels listed
-    as Zrotation Yrotation Xrotation.
+    as Zrotation Yrotation Xrotation; any number of axes works (a BVH joint may rotate about one
+    or two). Torch tensors stay torch; anything else is computed in numpy float64.
     """
+    if not isinstance(angles, torch.Tensor):
+        angles = np.asarray(angles, dtype=np.float64)
     if degrees:
-        angles = torch.deg2rad(angles)
+        angles = torch.deg2rad(angles) if isinstance(angles, torch.Tensor) else np.deg2rad(angles)
+    if not order:
+        raise ValueError("euler_to_matrix: empty axis order")
     R = _axis_rotation(order[0], angles[..., 0])
-    for i in (1, 2):
+    for i in range(1, len(order)):
         R = R @ _axis_rotation(order[i], angles[..., i])
     return R

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from weakpose.camera import project
+from weakpose.camera import PerspectiveCamera, project
 from weakpose.data.converters._common import InputError
 
 __all__ = [
@@ -137,23 +137,15 @@ _EXTRINSICS: dict[str, tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]] 
 SUBJECTS_WITH_CAMERAS: tuple[str, ...] = tuple(_EXTRINSICS)
 
 
-@dataclass(frozen=True)
-class H36MCamera:
-    """One calibrated Human3.6M camera for one subject (weakpose conventions, mm, px)."""
+@dataclass
+class H36MCamera(PerspectiveCamera):
+    """One calibrated Human3.6M camera for one subject: a :class:`~weakpose.camera.PerspectiveCamera`
+    (``K`` px, ``R`` world -> camera, ``t`` mm, ``image_size`` (w, h)) with its name, index and
+    the dataset's lens distortion."""
 
-    id: str
-    index: int
-    K: np.ndarray  # [3, 3]
-    R: np.ndarray  # [3, 3] world -> camera
-    t: np.ndarray  # [3] mm
-    distortion: np.ndarray  # [5]: k1, k2, k3, p1, p2
-    image_size: tuple[int, int]  # (width, height)
-
-    def world_to_camera(self, x_world: np.ndarray) -> np.ndarray:
-        return x_world @ self.R.T + self.t
-
-    def camera_to_world(self, x_cam: np.ndarray) -> np.ndarray:
-        return (x_cam - self.t) @ self.R
+    id: str = ""
+    index: int = 0
+    distortion: np.ndarray | None = None  # [5]: k1, k2, k3, p1, p2
 
     def project(self, x_cam: np.ndarray, distortion: bool = True) -> np.ndarray:
         """Camera-frame points [..., 3] mm -> pixels [..., 2]."""
@@ -175,7 +167,7 @@ def h36m_cameras(subject: str) -> list[H36MCamera]:
         R = r_c2w.T
         t = -R @ np.asarray(centre, dtype=np.float64)
         K = np.array([[focal[0], 0.0, center[0]], [0.0, focal[1], center[1]], [0.0, 0.0, 1.0]])
-        cams.append(H36MCamera(CAMERA_IDS[i], i, K, R, t, np.array(radial + tangential), size))
+        cams.append(H36MCamera(K, R, t, size, id=CAMERA_IDS[i], index=i, distortion=np.array(radial + tangential)))
     return cams
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
+from weakpose.camera import weak_perspective_project
+
 DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 10.0)
 
 
@@ -153,15 +155,11 @@ def camera_loss(M: torch.Tensor) -> torch.Tensor:
     return dev.abs().sum((-1, -2)).mean()
 
 
-def reproject(M: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """π(y) = M y for batched weak-perspective cameras: [B, 2, 3], [B, J, 3] -> [B, J, 2]."""
-    return y @ M.transpose(-1, -2)
-
-
 def reprojection_loss(
     M: torch.Tensor, y: torch.Tensor, x2d: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
-    """L_2D = |M y − x| (paper Eq. 4: the Laplace likelihood's negative log, up to b).
+    """L_2D = |M y − x| (paper Eq. 4: the Laplace likelihood's negative log, up to b), with
+    π(y) = M y the weak-perspective projection (:func:`weakpose.camera.weak_perspective_project`).
 
     Per-joint weights [B, J] multiply the absolute error of both coordinates; a missing joint
     has weight 0 (paper §4.1). The sum is divided by 2J (as the authors' code divides by the
@@ -169,7 +167,7 @@ def reprojection_loss(
     """
     if weights.shape != x2d.shape[:-1]:
         raise ValueError(f"reprojection_loss: weights {tuple(weights.shape)} must be {tuple(x2d.shape[:-1])}")
-    err = (reproject(M, y) - x2d).abs() * weights[..., None]
+    err = (weak_perspective_project(M, y) - x2d).abs() * weights[..., None]
     return err.sum((-1, -2)).mean() / (2 * x2d.shape[-2])
 
 
