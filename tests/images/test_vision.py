@@ -131,7 +131,7 @@ def test_heatmap_loss_weights_joints():
     t = torch.zeros(1, 2, 4, 4)
     p = t.clone()
     p[0, 1] = 1.0
-    assert heatmap_loss(p, t).item() == pytest.approx(0.5)
+    assert heatmap_loss(p, t).item() == pytest.approx(16.0)     # summed over cells and joints
     assert heatmap_loss(p, t, torch.tensor([[1.0, 0.0]])).item() == 0.0
 
 

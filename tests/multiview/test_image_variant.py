@@ -17,7 +17,6 @@ from weakpose.methods.multiview.image import (
     ImageMultiviewMethod,
     ImagePredictor,
     ImageTwoPointFive,
-    heatmap_loss_sum,
     poses_from_crops,
     read_2p5d,
     transfer_2d_weights,
@@ -25,7 +24,7 @@ from weakpose.methods.multiview.image import (
 from weakpose.methods.multiview.method import METHOD, MultiviewConfig
 from weakpose.models.heatmap_net import build_heatmap_net
 from weakpose.vision.crops import apply_affine, crop_transform
-from weakpose.vision.heatmaps import IQBAL_LAMBDA
+from weakpose.vision.heatmaps import IQBAL_LAMBDA, heatmap_loss
 
 LAM = IQBAL_LAMBDA
 
@@ -88,7 +87,7 @@ def test_forward_shapes_phi_from_heatmaps_and_depth_from_depth_maps():
     assert torch.allclose(net(torch.rand(1, 64, 64, 3))["phi"], torch.ones(1, 17))  # clipped to 1
 
 
-def test_heatmap_loss_sum_hand_made():
+def test_heatmap_loss_hand_made():
     pred = torch.zeros(2, 3, 4, 4)
     target = torch.zeros(2, 3, 4, 4)
     target[0, 0, 1, 1] = 1.0
@@ -96,9 +95,9 @@ def test_heatmap_loss_sum_hand_made():
     target[1, 2, 0, 0] = 2.0         # 4, but weight 0
     pred[1, 0, 3, 3] = -1.0          # 1
     w = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
-    assert heatmap_loss_sum(pred, target, w).item() == pytest.approx(((1 + 4) + 1) / 2)
+    assert heatmap_loss(pred, target, w).item() == pytest.approx(((1 + 4) + 1) / 2)
     with pytest.raises(ValueError):
-        heatmap_loss_sum(pred, target, w[:, :2])
+        heatmap_loss(pred, target, w[:, :2])
 
 
 def test_transfer_keeps_depth_channels_at_init():

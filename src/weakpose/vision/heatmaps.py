@@ -100,9 +100,17 @@ def decode_heatmaps(
 
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error between heatmaps (Iqbal et al. L_H in Eq. 6 and 7), optionally
-    weighted per joint [B, J] (0 for unlabeled joints)."""
-    se = ((pred - target) ** 2).mean(dim=(-1, -2))
+    """L_H (Iqbal et al. Eq. 6 and 7): the squared error of heatmaps [B, J, h, w] summed over the
+    cells and the joints of each image (joint ``j`` weighted by ``weight`` [B, J], 0 = unlabeled;
+    ``None`` = all 1) and averaged over the B images.
+
+    The one heatmap loss, at one scale: 2D pre-training, the multi-view method's weak training
+    and the heatmap stage of Zanfir et al.'s image network all use it.
+    """
     if weight is None:
-        return se.mean()
-    return (se * weight).sum() / weight.sum().clamp_min(1e-9)
+        weight = torch.ones(pred.shape[:2], dtype=pred.dtype, device=pred.device)
+    if pred.shape != target.shape or weight.shape != pred.shape[:2]:
+        raise ValueError(f"heatmaps {tuple(pred.shape)}, targets {tuple(target.shape)}, weights {tuple(weight.shape)}")
+    if pred.shape[0] == 0:
+        return pred.sum()
+    return (((pred - target) ** 2).sum((-1, -2)) * weight).sum(-1).mean()

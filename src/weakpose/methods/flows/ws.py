@@ -84,7 +84,8 @@ class FlowsWSConfig(TrainConfig):
     image_pose_channels: int = 32    # maps per conv layer (paper: 128)
     image_pose_layers: int = 2       # k×k conv layers per stage (paper: 5)
     image_kernel: int = 3            # k (paper: 7)
-    w_heatmap: float = 1e5           # stage 1 loss weight (heatmap MSE of peak-1 maps, ~0.02 untrained)
+    w_heatmap: float = 22.98         # stage 1 loss weight on L_H summed over 16 x 16 cells x 17 joints
+                                     # (= the former 1e5 on the per-cell mean: 1e5 / 4352)
     w_segmentation: float = 1e3      # stage 2 loss weight (part cross-entropy)
     eval_rendered: int = 256         # image network: rendered test-subject crops scored by evaluate()
     # copied from the prior run when training starts (the checkpoint rebuilds the flow from them)

@@ -9,8 +9,9 @@ augmentation, so the camera-frame pose stays the target). The crop gives the ima
 to full-image pixels). The pose losses (L_fs, L_ws) are those of the keypoint network, in
 full-image pixels with the full-image intrinsics, applied to **every** pose stage.
 
-Stage losses (weights are choices; the paper gives none): ``w_heatmap`` × the heatmaps' mean
-squared error against peak-1 Gaussians (σ = 2 cells, :func:`weakpose.vision.heatmaps.heatmap_loss`),
+Stage losses (weights are choices; the paper gives none): ``w_heatmap`` × L_H, the heatmaps'
+squared error summed over cells and joints against peak-1 Gaussians (σ = 2 cells,
+:func:`weakpose.vision.heatmaps.heatmap_loss`),
 ``w_segmentation`` × the cross-entropy of the part logits against the mask sampled at the
 centres of the heatmap cells, and the mean over pose stages of the pose loss.
 """

@@ -77,6 +77,7 @@ from weakpose.vision.crops import apply_affine, color_augment
 from weakpose.vision.heatmaps import (
     expected_value,
     gaussian_heatmaps,
+    heatmap_loss,
     sample_heatmaps,
     soft_argmax,
     spatial_softmax,
@@ -178,16 +179,6 @@ def poses_from_crops(uv_crop: torch.Tensor, z_rel: torch.Tensor, crop: torch.Ten
     pts, z_root = reconstruct_from_2p5d(uv, z_rel.detach(), K, scale_pair=scale_pair, C=1.0)
     rays = pts / pts[..., 2:]
     return (z_root[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
-
-
-def heatmap_loss_sum(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """L_H: squared heatmap error [B, J, h, w] summed over the cells and the joints (weighted per
-    joint by ``weight`` [B, J], 0 = unlabeled) of each image, averaged over the B images."""
-    if pred.shape != target.shape or weight.shape != pred.shape[:2]:
-        raise ValueError(f"heatmaps {tuple(pred.shape)}, targets {tuple(target.shape)}, weights {tuple(weight.shape)}")
-    if pred.shape[0] == 0:
-        return pred.sum()
-    return (((pred - target) ** 2).sum((-1, -2)) * weight).sum(-1).mean()
 
 
 def inside_crop(uv: torch.Tensor, size: int) -> torch.Tensor:
@@ -482,16 +473,16 @@ class ImageMultiviewMethod(MultiviewMethod):
         o = self.net(torch.cat([rgb_l, rgb_u]).to(self.device), heatmap_grad=c.uv_grad)
         hm_l, hm_u = o["heatmaps"][:n_l], o["heatmaps"][n_l:]
         target, w = self.targets(j2d_l, torch.ones(n_l, J))
-        out = {"lh": heatmap_loss_sum(hm_l, target, w)}
+        out = {"lh": heatmap_loss(hm_l, target, w)}
         total = out["lh"]
         if c.mv_labels:
             # 2D-annotated multi-view images (the paper's rows with 2D = H+M)
             target_u, w_u = self.targets(mv["labels_2d"].reshape(B * C, J, 2), torch.ones(B * C, J))
-            out["lh_mv"] = heatmap_loss_sum(hm_u, target_u, w_u)
+            out["lh_mv"] = heatmap_loss(hm_u, target_u, w_u)
             total = total + out["lh_mv"]
         elif "pseudo_uv" in mv:
             target_u, w_u = self.targets(mv["pseudo_uv"].reshape(B * C, J, 2), mv["pseudo_w"].reshape(B * C, J))
-            out["lh_pseudo"] = heatmap_loss_sum(hm_u, target_u, w_u)
+            out["lh_pseudo"] = heatmap_loss(hm_u, target_u, w_u)
             total = total + out["lh_pseudo"]
         if c.supervision == "2d_only":
             out["total"] = total
