@@ -131,7 +131,14 @@ def rotation_from_2x3(M: Array) -> Array:
     (scaled) orthographic camera ``M`` [..., 2, 3] and whose third is r₃ = r₁ × r₂ (right-handed,
     z forward as in the OpenCV camera frame): ``x_cam = R x`` maps the camera's object frame
     into the camera frame, and ``M x`` ∝ the first two coordinates of ``x_cam``."""
-    r = nearest_orthonormal_2x3(M)
+    return complete_rotation(nearest_orthonormal_2x3(M))
+
+
+def complete_rotation(r: Array) -> Array:
+    """The rotation [..., 3, 3] with rows r₁, r₂, r₁ × r₂ from two orthonormal rows ``r``
+    [..., 2, 3] (no projection: :func:`rotation_from_2x3` projects a general camera first).
+    For cameras stored as orthonormal columns ``m`` [..., 3, 2] (Wang et al. Eq. 5,
+    ``R = [m₁, m₂, m₁ × m₂]``) use ``complete_rotation(m.mT).mT``."""
     if isinstance(r, np.ndarray):
         return np.concatenate([r, np.cross(r[..., 0, :], r[..., 1, :])[..., None, :]], axis=-2)
     import torch

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from weakpose.camera import complete_rotation
 from weakpose.errors import InputError
 from weakpose.methods.nrsfm.codec import knee_chirality, normalise_keypoints, reprojection_residual
 from weakpose.methods.nrsfm.distill_loss import distillation_loss, projected_code, rotated_dictionary
 from weakpose.methods.nrsfm.network import (
     NRSfMOutput,
-    camera_rotation,
     gauge_matrix,
     orthonormal_camera,
     reduced_gauge_basis,
@@ -22,7 +22,7 @@ def _random_problem(batch=8, p=17, k=64, seed=0, center=0):
     d = torch.einsum(
         "qp,pck->qck", gauge_matrix(p, center).double(), torch.randn(p, 3, k, generator=g, dtype=torch.float64)
     )
-    r = camera_rotation(orthonormal_camera(torch.randn(batch, 3, 2, generator=g, dtype=torch.float64)))
+    r = complete_rotation(orthonormal_camera(torch.randn(batch, 3, 2, generator=g, dtype=torch.float64)).mT).mT
     phi = torch.rand(batch, k, generator=g, dtype=torch.float64)
     z = torch.randn(batch, p, generator=g, dtype=torch.float64)
     z = (gauge_matrix(p, center).double() @ z.T).T

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from weakpose.camera import complete_rotation
 from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
@@ -13,7 +14,7 @@ from weakpose.methods.nrsfm.distill import student_loss
 from weakpose.methods.nrsfm.distill_image import ImageBatch, image_batch, render_image_set, student_xyz
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
 from weakpose.methods.nrsfm.image_student import ImageStudent, integral_readout
-from weakpose.methods.nrsfm.network import camera_rotation, gauge_matrix, reduced_gauge_basis
+from weakpose.methods.nrsfm.network import gauge_matrix, reduced_gauge_basis
 from weakpose.methods.registry import get_method
 from weakpose.metrics import pa_mpjpe
 from weakpose.rendering.scenes import RenderedMotion
@@ -68,7 +69,8 @@ def test_eq15_wiring_on_a_hand_made_case():
     dictionary = torch.randn(p, 3, k, generator=g, dtype=torch.float64)
     dictionary = dictionary - dictionary[:1]                      # root-relative shapes (gauge 0)
     code = torch.rand(1, k, generator=g, dtype=torch.float64)
-    rot = camera_rotation(torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))[0][:, :2][None])
+    m = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))[0][:, :2][None]   # [1, 3, 2]
+    rot = complete_rotation(m.mT).mT
     shape = torch.einsum("pck,bk->bpc", dictionary, code) @ rot   # camera frame
     scale = shape[..., :2].flatten(1).norm(dim=-1)
     w = shape[..., :2] / scale

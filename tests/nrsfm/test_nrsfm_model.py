@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from weakpose.camera import complete_rotation
 from weakpose.methods.nrsfm.network import (
     PAPER_6_LEVELS,
     RELEASE_12_LEVELS,
     DeepNRSfM,
-    camera_rotation,
     gauge_matrix,
     orthonormal_camera,
     reduced_gauge_basis,
@@ -39,10 +39,10 @@ def test_orthonormal_camera_hand_made_and_random():
     assert ((o - m).flatten(1).norm(dim=1) <= (q - m).flatten(1).norm(dim=1) + 1e-12).all()
 
 
-def test_camera_rotation_is_a_proper_rotation():
+def test_eq5_camera_completes_to_a_proper_rotation():
     g = torch.Generator().manual_seed(1)
     m = orthonormal_camera(torch.randn(32, 3, 2, generator=g, dtype=torch.float64))
-    r = camera_rotation(m)
+    r = complete_rotation(m.mT).mT
     assert torch.allclose(r.transpose(1, 2) @ r, torch.eye(3, dtype=torch.float64).expand(32, 3, 3), atol=1e-10)
     assert torch.allclose(torch.linalg.det(r), torch.ones(32, dtype=torch.float64), atol=1e-10)
     assert torch.equal(r[..., :2], m)

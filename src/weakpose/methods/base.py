@@ -125,14 +125,24 @@ class Method:
         return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
 
 
-def batched(fn, arrays: list[np.ndarray], batch_size: int = 4096) -> list[np.ndarray]:
-    """Apply ``fn`` (numpy in, tuple/array out) over the first axis in chunks and concatenate."""
-    n = len(arrays[0])
-    outs = []
-    for i in range(0, n, batch_size):
-        o = fn(*(a[i : i + batch_size] if a is not None else None for a in arrays))
-        outs.append(o if isinstance(o, tuple) else (o,))
-    return [np.concatenate(parts) for parts in zip(*outs)]
+def _concatenate(parts: list) -> Any:
+    return torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+
+
+@torch.no_grad()
+def batched(fn, arrays: list, batch_size: int = 4096) -> Any:
+    """Evaluate ``fn`` without gradients over the first axis of ``arrays`` (numpy arrays or
+    torch tensors; ``None`` is passed through) in chunks of ``batch_size`` and concatenate.
+
+    The result has the structure of ``fn``'s output: an array, a tuple of arrays or a dict of
+    arrays (numpy or torch, concatenated as such)."""
+    n = len(next(a for a in arrays if a is not None))
+    outs = [fn(*(None if a is None else a[i:i + batch_size] for a in arrays)) for i in range(0, n, batch_size)]
+    if isinstance(outs[0], dict):
+        return {k: _concatenate([o[k] for o in outs]) for k in outs[0]}
+    if isinstance(outs[0], tuple):
+        return tuple(_concatenate(list(parts)) for parts in zip(*outs))
+    return _concatenate(outs)
 
 
 class Variants:

@@ -69,7 +69,7 @@ class LifterPredictor:
                 f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; the lifter takes single "
                 "views [N, J, 2]"
             )
-        (pos,) = batched(self.lift, [inputs.keypoints_2d, inputs.confidence, inputs.intrinsics], self.batch_size)
+        pos = batched(self.lift, [inputs.keypoints_2d, inputs.confidence, inputs.intrinsics], self.batch_size)
         return {"positions_3d": pos.astype(np.float32)}
 
 

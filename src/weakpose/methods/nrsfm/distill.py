@@ -37,14 +37,15 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from weakpose.camera import complete_rotation
 from weakpose.data.contracts import Keypoints2D
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
-from weakpose.methods.base import Method, Variants
+from weakpose.methods.base import Method, Variants, batched
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
 from weakpose.methods.nrsfm.keypoint_student import KeypointStudent
-from weakpose.methods.nrsfm.network import DeepNRSfM, camera_rotation, gauge_matrix, reduced_gauge_basis
+from weakpose.methods.nrsfm.network import DeepNRSfM, gauge_matrix, reduced_gauge_basis
 from weakpose.methods.nrsfm.teacher import (
     NRSfMConfig,
     NRSfMMethod,
@@ -53,7 +54,6 @@ from weakpose.methods.nrsfm.teacher import (
     load_training_data,
     normalise_file,
     parse_center,
-    run_batched,
     to_millimetres,
 )
 
@@ -153,7 +153,7 @@ class StudentPredictor:
     def normalised_poses(self, w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """[N, P, 3] gauge-fixed camera-frame poses in the teacher's normalised units."""
         self.net.eval()
-        poses = run_batched(self.net, w, mask, batch_size=self.batch_size)
+        poses = batched(self.net, [w, mask], self.batch_size)
         return finalise_poses(poses, w, mask, self.center, self.xy_from_input)
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
@@ -214,7 +214,7 @@ class DistillMethod(Method):
     def teacher_batch(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         """The frozen teacher's code φ₁, rotation R (depth sign folded in) and depths."""
         out = self.teacher(w)
-        rot = camera_rotation(out.camera)
+        rot = complete_rotation(out.camera.mT).mT
         rot = torch.cat([rot[..., :2], self.depth_sign * rot[..., 2:]], dim=-1)
         return {"code": out.code, "rotation": rot, "depth": (out.shape @ rot)[..., 2]}
 

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from weakpose.camera import nearest_orthonormal_2x3
+from weakpose.camera import complete_rotation, nearest_orthonormal_2x3
 
 BLOCK_ROWS, BLOCK_COLS = 3, 2
 
@@ -111,17 +111,6 @@ def orthonormal_camera(m: torch.Tensor, ridge: float = 1e-4) -> torch.Tensor:
     return nearest_orthonormal_2x3(m.transpose(-1, -2), ridge).transpose(-1, -2)
 
 
-def camera_rotation(m: torch.Tensor) -> torch.Tensor:
-    """Eq. 5: R = [m₁, m₂, m₁ × m₂] [..., 3, 3] from an orthonormal 3×2 camera ``m``.
-
-    Camera-frame coordinates of a shape are ``S R`` (x, y = the weak-perspective image, z = depth).
-    ``m`` is already orthonormal here, so this is :func:`weakpose.camera.rotation_from_2x3`
-    (of ``mᵀ``, transposed) without its projection, and ``R[..., :2] == m`` exactly.
-    """
-    m1, m2 = m[..., 0], m[..., 1]
-    return torch.stack([m1, m2, torch.linalg.cross(m1, m2, dim=-1)], dim=-1)
-
-
 @dataclass
 class NRSfMOutput:
     """Everything one forward pass of :class:`DeepNRSfM` produces (batch size B)."""
@@ -133,7 +122,7 @@ class NRSfMOutput:
 
     def camera_frame(self, depth_sign: float = 1.0) -> torch.Tensor:
         """[B, P, 3] the shape rotated into the camera frame (Eq. 5), depth times ``depth_sign``."""
-        out = self.shape @ camera_rotation(self.camera)
+        out = self.shape @ complete_rotation(self.camera.mT).mT   # Eq. 5: R = [m₁, m₂, m₁ × m₂]
         if depth_sign != 1.0:
             out = torch.cat([out[..., :2], depth_sign * out[..., 2:]], dim=-1)
         return out

@@ -28,7 +28,7 @@ from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
 from weakpose.geometry.scale import bone_length_scale
-from weakpose.methods.base import Method
+from weakpose.methods.base import Method, batched
 from weakpose.methods.nrsfm.codec import NormalisedKeypoints, knee_chirality, normalise_keypoints, reprojection_residual
 from weakpose.methods.nrsfm.network import DeepNRSfM, NRSfMOutput, gauge_matrix, resolve_atoms
 from weakpose.skeleton import H36M17
@@ -109,14 +109,6 @@ def normalise_file(kp: Keypoints2D, center: str | int, num_points: int) -> Norma
 
 
 @torch.no_grad()
-def run_batched(fn, *tensors: torch.Tensor, batch_size: int = 4096):
-    """Apply ``fn`` to slices of the tensors and concatenate the results (dicts or tensors)."""
-    outs = [fn(*(t[i:i + batch_size] for t in tensors)) for i in range(0, len(tensors[0]), batch_size)]
-    if isinstance(outs[0], dict):
-        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
-    return torch.cat(outs)
-
-
 @dataclass
 class TeacherOutputs:
     """Teacher reconstructions in the camera frame (normalised units, depth sign applied)."""
@@ -128,16 +120,16 @@ class TeacherOutputs:
 
 def teacher_outputs(model: DeepNRSfM, w: torch.Tensor, depth_sign: float, batch_size: int = 4096) -> TeacherOutputs:
     """Run the teacher on normalised 2D poses ``w`` [N, P, 2]."""
-    from weakpose.methods.nrsfm.network import camera_rotation
+    from weakpose.camera import complete_rotation
 
     def fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = model(x)
-        rot = camera_rotation(out.camera)
+        rot = complete_rotation(out.camera.mT).mT
         rot = torch.cat([rot[..., :2], depth_sign * rot[..., 2:]], dim=-1)
         return {"poses": out.shape @ rot, "code": out.code, "rotation": rot}
 
     model.eval()
-    res = run_batched(fn, w, batch_size=batch_size)
+    res = batched(fn, [w], batch_size)
     return TeacherOutputs(poses=res["poses"], code=res["code"], rotation=res["rotation"])
 
 
