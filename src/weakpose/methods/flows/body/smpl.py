@@ -3,8 +3,13 @@ files) instead of weakpose's kinematic body model.
 
 Only the import guard is tested in weakpose (SMPL files cannot be shipped). The adapter
 returns the 17 Human3.6M joints through the user's joint regressor (``J_regressor_h36m.npy``,
-as distributed with SPIN / VIBE) and labelled vertices from a per-vertex part-label file, so the
-fitting code can use it in place of :class:`weakpose.methods.flows.body.model.BodyModel`.
+as distributed with SPIN / VIBE) and labelled vertices from a per-vertex part-label file.
+
+It is **not** a drop-in replacement for :class:`weakpose.methods.flows.body.model.BodyModel`:
+SMPL takes axis-angle ``body_pose`` [B, 69] and ``betas`` [B, 10] and returns a tuple, while the
+fitting code, the priors and ``flows-ws`` drive ``BodyModel`` with local rotation matrices of the
+CMU segments and read a ``BodyOutput`` (joints, surface points). Using SMPL there needs a pose
+space and priors trained on SMPL parameters, which weakpose does not provide.
 """
 
 from __future__ import annotations

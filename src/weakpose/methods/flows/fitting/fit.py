@@ -15,9 +15,11 @@ Choices the paper leaves open (docs/flows.md):
   dividing by ``J/(2σ²)`` gives ``w_KA = 1``, ``w_ψ = 2σ²/J``, ``w_β = σ²/J`` (the ½ of a
   standard normal β folded in). ``σ_kp`` = 5 px by default (the model's bone-length error
   against a real skeleton is of that order at 4–5 m).
-* Optimiser: ``torch.optim.LBFGS`` with the strong Wolfe line search on the sum of the
-  per-sample objectives (independent problems, one batched run; exact gradients by autograd).
-  Two stages, as in SMPLify: global rotation + translation only, then everything.
+* Optimiser (``optimizer = "batched"``, the default): :func:`weakpose.methods.flows.fitting.lbfgs.batched_lbfgs`,
+  one L-BFGS per sample (own memory, own Armijo backtracking step) run as one batch, exact
+  gradients by autograd. ``optimizer = "torch"`` instead runs ``torch.optim.LBFGS`` with the
+  strong Wolfe line search on the sum of the per-sample objectives (one memory and one step for
+  all frames). Two stages, as in SMPLify: global rotation + translation only, then everything.
 * Four initial global rotations (:func:`initial_global_rotations`) run as one batch; each
   frame keeps the initialisation with the lowest final objective.
 """
@@ -59,7 +61,7 @@ class FitConfig:
     stage1_iters: int = 30         # rotation + translation only
     stage2_iters: int = 150        # all variables
     lbfgs_history: int = 10
-    optimizer: str = "batched"  # "batched" (per-frame memory + line search) | "torch" (torch.optim.LBFGS, strong Wolfe)
+    optimizer: str = "batched"  # "batched" (per-frame memory + Armijo step) | "torch" (torch.optim.LBFGS, strong Wolfe)
     chunk: int = 64                # frames per L-BFGS batch
 
 

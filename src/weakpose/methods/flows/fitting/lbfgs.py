@@ -3,10 +3,11 @@
 Fitting many frames at once with ``torch.optim.LBFGS`` treats their summed objective as one
 problem: a single curvature memory and one line-search step for all frames, which converges
 slowly when the frames' curvatures differ (measured in docs/flows.md). Here every problem has
-its own memory (two-loop recursion, batched with einsum) and its own step, found by a
-backtracking line search on the **strong Wolfe** conditions' sufficient-decrease part plus a
-curvature check before a pair enters the memory (``sᵀy > ε``), the usual safeguard when
-strong Wolfe bracketing is not done per problem.
+its own memory (two-loop recursion, batched with einsum) and its own step, found by
+**Armijo backtracking**: starting from step 1, halve each problem's step until its sufficient
+decrease ``f(x + a d) ≤ f(x) + c₁ a ∇fᵀd`` holds. No Wolfe curvature condition is enforced by
+the line search; instead a pair enters the memory only when ``sᵀy > ε``, the usual safeguard
+that keeps the inverse-Hessian estimate positive definite without a Wolfe search.
 
 ``objective(x)`` must return the per-problem values [B] for ``x`` [B, n]; gradients come from
 autograd of their sum, which equals each problem's own gradient since they are independent.

@@ -27,7 +27,7 @@ Choices the paper leaves open (documented in docs/flows.md):
 Written in plain PyTorch (no flow library): nflows 0.14 (2020) is unmaintained; normflows
 1.7.3 and zuko 1.6 have coupling layers and (normflows) an LU linear layer, but neither has
 the invertible PReLU-MLP variant, and the whole design is ~200 lines with tests of
-invertibility and log-determinants against autograd Jacobians (tests/flows/test_flow.py).
+invertibility and log-determinants against autograd Jacobians (tests/flows/test_flows_priors.py).
 """
 
 from __future__ import annotations
