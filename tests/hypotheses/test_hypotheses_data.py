@@ -1,4 +1,4 @@
-"""Template frame and 2D normalisation of Li & Lee 2020 (hypotheses_data)."""
+"""Template frame and 2D normalisation of Li & Lee 2020 (methods.hypotheses.data)."""
 
 import numpy as np
 import pytest

@@ -146,7 +146,7 @@ def test_image_variant_config_errors_and_predictor_input(root):
 
 
 def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
-    """The whole image pipeline at toy size: 2D pre-training in-process (vision.training, 200
+    """The whole image pipeline at toy size: 2D pre-training in-process (methods.multiview.pretrain, 200
     steps of 16 crops), pseudo labels of a 4-instant unlabeled pool, then 20 WS steps. The 2D
     error on rendered test-subject crops must fall by at least 30 % from the initial network's,
     and every WS term must be finite."""

@@ -1,1 +1,2 @@
-"""Image side of weakpose: person crops, heatmap targets/decoding, backbones."""
+"""Image geometry and heatmap coding: person crops and their affine maps (``crops``), Gaussian
+heatmap targets, soft-argmax decoding and the heatmap loss L_H (``heatmaps``)."""

@@ -7,8 +7,8 @@ torso template. ``weakpose predict`` writes ``hypotheses`` [N, H, 17, 3] and, in
 ``positions_3d``, the mean-shift mode (Eq. 11; or the zero-code pose with
 ``selection=zero``), rotated into the camera frame by the camera network and brought to mm by
 the bone-length scale (the generator knows the pose only up to scale). See
-docs/hypotheses.md; the pieces are in ``hypotheses_core`` (training step, predictor),
-``hypotheses_losses`` (Eq. 4–9), ``hypotheses_data`` (template, normalisation) and
+docs/hypotheses.md; the pieces are in ``core`` (training step, predictor),
+``losses`` (Eq. 4–9), ``data`` (template, normalisation) and
 ``meanshift`` (Eq. 11, FPS).
 """
 

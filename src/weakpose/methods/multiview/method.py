@@ -99,7 +99,7 @@ class MultiviewConfig(TrainConfig):
     checkpoint_every: int = 1000
     monitor_samples: int = 1024
     # --- image variant only (methods/multiview/image.py); batch_size = unlabeled multi-view samples
-    backbone: str = "resnet-tiny-s2"  # vision.models name (paper: hrnet-w32)
+    backbone: str = "resnet-tiny-s2"  # models.heatmap_net name (paper: hrnet-w32)
     crop_size: int = 64              # person crops (paper: 256)
     sigma: float = 2.0               # Gaussian targets, heatmap cells
     lam: float = 50.0                # spatial-softmax temperature (supp.)
