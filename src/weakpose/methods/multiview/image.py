@@ -530,7 +530,8 @@ class ImageMultiviewMethod(MultiviewMethod):
 
 
 def pretrain_2d(c: MultiviewConfig, data_root, progress=None) -> HeatmapNet:
-    """Run the 2D pre-training of :func:`pretrain_config` (:mod:`weakpose.methods.multiview.pretrain`) and return the model."""
+    """Run the 2D pre-training of :func:`pretrain_config` (:mod:`weakpose.methods.multiview.pretrain`)
+    and return the model."""
     res = train_heatmap_model(pretrain_config(c), data_root, subjects=tuple(c.labelled_subjects), progress=progress)
     return res.model
 
