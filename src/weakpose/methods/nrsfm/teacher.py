@@ -108,7 +108,6 @@ def normalise_file(kp: Keypoints2D, center: str | int, num_points: int) -> Norma
     return normalise_keypoints(kp.keypoints_2d, kp.confidence, kp.intrinsics, center, source=str(kp.path))
 
 
-@torch.no_grad()
 @dataclass
 class TeacherOutputs:
     """Teacher reconstructions in the camera frame (normalised units, depth sign applied)."""
