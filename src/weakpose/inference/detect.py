@@ -19,6 +19,10 @@ import numpy as np
 
 from weakpose.data.contracts import InputError, save_npz_atomic
 from weakpose.skeleton import to_h36m17
+from weakpose.vision.photos import FOCAL_FACTOR, assumed_intrinsics, read_image
+
+__all__ = ["MediaPipePoseDetector", "Detection", "DetectionRun", "detect_images", "detect_video", "read_image",
+           "iter_video", "report_missing", "detect_command"]
 
 
 def _import_mediapipe():
@@ -84,20 +88,6 @@ class MediaPipePoseDetector:
         self.close()
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as RGB uint8 [H, W, 3] (Pillow)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file") from None
-
-
 def iter_video(path: str | Path, max_frames: int | None = None) -> tuple[float, Iterator[np.ndarray]]:
     """(fps, RGB uint8 frames) of a video file, read with OpenCV (installed with mediapipe)."""
     path = Path(path)
@@ -144,13 +134,13 @@ class DetectionRun:
     def missing_frames(self) -> np.ndarray:
         return np.flatnonzero(~self.found)
 
-    def keypoint_arrays(self, focal_factor: float = 1.15) -> dict[str, np.ndarray]:
+    def keypoint_arrays(self, focal_factor: float = FOCAL_FACTOR) -> dict[str, np.ndarray]:
         """The 2D keypoint file of DESIGN.md §4 for the frames with a person (frames without
         one are listed in ``frames_without_person``, never filled with made-up joints).
 
         ``intrinsics`` assume a pinhole camera with focal length ``focal_factor * max(W, H)``
-        px and the principal point at the image centre (photos carry no calibration; 1.15 is
-        the benchmark rig's focal length over its image size).
+        px and the principal point at the image centre (photos carry no calibration;
+        :func:`weakpose.vision.photos.assumed_intrinsics`).
         """
         keep = np.flatnonzero(self.found)
         if keep.size == 0:
@@ -159,11 +149,7 @@ class DetectionRun:
         conf = np.stack([self.detections[i].confidence for i in keep])
         lm = np.stack([self.detections[i].landmarks for i in keep])
         vis = np.stack([self.detections[i].visibility for i in keep])
-        size = self.image_sizes[keep].astype(np.float32)
-        K = np.zeros((len(keep), 3, 3), np.float32)
-        K[:, 0, 0] = K[:, 1, 1] = focal_factor * size.max(-1)
-        K[:, 0, 2], K[:, 1, 2] = (size[:, 0] - 1) / 2, (size[:, 1] - 1) / 2
-        K[:, 2, 2] = 1.0
+        K = assumed_intrinsics(self.image_sizes[keep], focal_factor)
         out = dict(
             keypoints_2d=kp.astype(np.float32), confidence=conf.astype(np.float32), intrinsics=K,
             image_size=self.image_sizes[keep].astype(np.int32), frame_index=keep.astype(np.int64),

@@ -303,7 +303,7 @@ class DistillMethod(Method):
     def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor | ImageStudentPredictor:
         if config.student == "image":
             return ImageStudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
-                                         np.asarray(state["mean_bone_lengths"]))
+                                         np.asarray(state["mean_bone_lengths"]), crop_size=config.crop_size)
         return StudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
                                 np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
 

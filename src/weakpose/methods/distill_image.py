@@ -92,37 +92,64 @@ def render_image_set(data_root: Path, subjects, n: int, crop_size: int, seed: in
 
 
 @torch.no_grad()
+def student_outputs(net: ImageStudent, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """The student's (u, v, z) [N, P, 3] (u, v in crop px) for normalised images [N, 3, S, S], eval mode."""
+    net.eval()
+    dev = next(net.parameters()).device
+    return torch.cat([net(images[i:i + batch_size].to(dev)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def poses_from_outputs(pred: torch.Tensor, inv_intrinsics: torch.Tensor, center: str | int) -> torch.Tensor:
+    """Gauge-fixed normalised camera-frame poses [N, P, 3] from student outputs: its own (u, v)
+    through ``A⁻¹`` normalised like the teacher's input, joined with its depth ``z``."""
+    nk = normalise_keypoints(normalised_from_pixels(pred[..., :2], inv_intrinsics).numpy(), center=center,
+                             source="student 2D")
+    return finalise_poses(torch.cat([nk.w, pred[..., 2:]], dim=-1), nk.w, nk.mask, center, xy_from_input=True)
+
+
 def image_poses(net: ImageStudent, batch: ImageBatch, center: str | int, true_2d: bool = False,
                 batch_size: int = 64) -> torch.Tensor:
     """Gauge-fixed normalised camera-frame poses [N, P, 3] from the student's images: its own
     (u, v) normalised like the teacher's input (or, with ``true_2d``, the 2D labels ``w``) and
     its depth ``z``."""
-    net.eval()
-    dev = next(net.parameters()).device
-    pred = torch.cat([net(batch.images[i:i + batch_size].to(dev)).cpu() for i in range(0, len(batch.images), batch_size)])
-    if true_2d:
-        xy, mask = batch.w, batch.mask
-    else:
-        nk = normalise_keypoints(normalised_from_pixels(pred[..., :2], batch.inv_intrinsics).numpy(), center=center,
-                                 source="student 2D")
-        xy, mask = nk.w, nk.mask
-    poses = torch.cat([xy, pred[..., 2:]], dim=-1)
-    return finalise_poses(poses, xy, mask, center, xy_from_input=True)
+    pred = student_outputs(net, batch.images, batch_size)
+    if not true_2d:
+        return poses_from_outputs(pred, batch.inv_intrinsics, center)
+    poses = torch.cat([batch.w, pred[..., 2:]], dim=-1)
+    return finalise_poses(poses, batch.w, batch.mask, center, xy_from_input=True)
 
 
 class ImageStudentPredictor:
-    """Rendered crops (an :class:`ImageBatch`) → root-relative camera-frame 3D (mm)."""
+    """Person crops → root-relative camera-frame 3D (mm)."""
 
-    def __init__(self, net: ImageStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray) -> None:
+    def __init__(self, net: ImageStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray,
+                 crop_size: int | None = None) -> None:
         self.net = net.eval()
         self.center = center
         self.raw_scale = float(raw_scale)
         self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
+        self.crop_size = crop_size  # the side of the crops it was trained on (the config's crop_size)
 
     def predict_images(self, batch: ImageBatch, true_2d: bool = False) -> dict[str, np.ndarray]:
         poses = image_poses(self.net, batch, self.center, true_2d)
         return to_millimetres(poses, self.mean_bone_lengths, self.raw_scale)
 
+    def predict_crops(self, rgb: torch.Tensor, crop: torch.Tensor, K: torch.Tensor) -> dict[str, np.ndarray]:
+        """rgb [N, S, S, 3] (uint8, or float in [0, 1]); crop [N, 3, 3] full image → crop px; K
+        [N, 3, 3] the full camera. The crop's pixel-from-camera matrix is ``A = crop K`` (as for
+        the rendered training crops), so ``A⁻¹`` takes the student's 2D to normalised camera
+        coordinates. Returns ``positions_3d`` [N, P, 3] mm (camera frame, root-relative) and
+        ``keypoints_2d`` [N, P, 2] crop px."""
+        rgb = torch.as_tensor(rgb)
+        rgb = rgb.to(torch.float32) / 255.0 if rgb.dtype == torch.uint8 else rgb.to(torch.float32)
+        A = torch.as_tensor(crop, dtype=torch.float64) @ torch.as_tensor(K, dtype=torch.float64)
+        pred = student_outputs(self.net, normalize_images(rgb))
+        poses = poses_from_outputs(pred, invert_affine(A).float(), self.center)
+        out = to_millimetres(poses, self.mean_bone_lengths, self.raw_scale)
+        out["keypoints_2d"] = pred[..., :2].numpy()
+        return out
+
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         raise InputError(f"{inputs.path}: key 'keypoints_2d': the image-input student predicts from images, not "
-                         "2D keypoints (see docs/nrsfm.md, benchmarks/nrsfm_image_accuracy.py)")
+                         "2D keypoints (give images: `weakpose predict --image`, or a 2D file with 'image_path'; "
+                         "see docs/images.md)")

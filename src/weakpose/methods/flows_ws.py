@@ -266,6 +266,35 @@ class FlowsWSPredictor:
         self.net, self.body, self.image = net.eval(), body.eval(), image
         self.space = PoseSpace(flow.eval(), rep, latent=True)
         self.batch_size = batch_size
+        self.crop_size = net.image_size if image else None  # image network: the side of its crops
+
+    def predict_crops(self, rgb: torch.Tensor, crop: torch.Tensor, K: torch.Tensor) -> dict[str, np.ndarray]:
+        """Image network: person crops rgb [N, S, S, 3] (uint8, or float in [0, 1]) -> the last
+        pose stage's joints (``positions_3d`` mm, root-relative), θ, β, and the heatmap stage's
+        2D (``keypoints_2d`` crop px, ``confidence``).
+
+        The network's global rotation is in the frame of the camera that took the crop. A crop
+        without rotation (``crop`` a scale and shift, as in training, :func:`render_crops`) is
+        the same camera frame as the full image's, so the joints are camera-frame as they are;
+        ``crop`` and ``K`` are checked for that and otherwise unused."""
+        from weakpose.vision.crops import rotation_degrees
+        from weakpose.vision.heatmaps import decode_heatmaps
+
+        if not self.image:
+            raise InputError("this flows-ws run has the keypoint network (net = 'keypoint'): give 2D keypoints")
+        if np.abs(rotation_degrees(np.asarray(crop, np.float64))).max(initial=0.0) > 1e-6:
+            raise ValueError("flows-ws image network: crops must not be rotated (trained on unrotated crops)")
+        rgb = torch.as_tensor(rgb)
+        rgb = rgb.to(torch.float32) / 255.0 if rgb.dtype == torch.uint8 else rgb.to(torch.float32)
+        parts = []
+        with torch.no_grad():
+            for i in range(0, len(rgb), self.batch_size):
+                out = self.net(rgb[i:i + self.batch_size])
+                dec = decode(self.space, self.body, out.stages[-1])
+                uv, conf = decode_heatmaps(out.heatmaps, stride=self.net.stride)
+                parts.append((dec.joints, dec.theta, out.stages[-1].beta, uv, conf))
+        pos, theta, beta, uv, conf = (torch.cat(p).numpy().astype(np.float32) for p in zip(*parts))
+        return {"positions_3d": pos, "pose_params": theta, "betas": beta, "keypoints_2d": uv, "confidence": conf}
 
     def _run(self, kp: np.ndarray, conf: np.ndarray, K: np.ndarray):
         with torch.no_grad():
@@ -278,7 +307,8 @@ class FlowsWSPredictor:
 
         if self.image:
             raise InputError(f"{inputs.path}: this flows-ws run has the image network (net = 'image'), which takes "
-                             "person crops, not 2D keypoints (see weakpose.methods.flows_ws_images.evaluate_rendered)")
+                             "person crops, not 2D keypoints (give images: `weakpose predict --image`, or a 2D file "
+                             "with 'image_path'; see docs/images.md)")
         if inputs.multiview:
             raise InputError(f"{inputs.path}: key 'keypoints_2d': multi-view input [N, C, J, 2]; flows-ws takes single views [N, J, 2]")
         kp = np.asarray(inputs.keypoints_2d, np.float32)

@@ -276,8 +276,9 @@ class ImagePredictor:
     means (supplementary Eq. 1). ``depthless`` (the 2D-only row) sets z_rel = 0."""
 
     def __init__(self, net: ImageTwoPointFive, mean_bones_mm: np.ndarray, scale_pair: tuple[int, int],
-                 depthless: bool = False, batch_size: int = 128):
+                 depthless: bool = False, batch_size: int = 128, crop_size: int | None = None):
         self.net = net.eval()
+        self.crop_size = crop_size  # the side of the crops it was trained on (the config's crop_size)
         self.mean_bones_mm = torch.as_tensor(np.asarray(mean_bones_mm, np.float32))
         self.scale_pair = tuple(scale_pair)
         self.depthless = depthless
@@ -303,7 +304,8 @@ class ImagePredictor:
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         raise InputError(f"{inputs.path}: the image variant of the multi-view method reads person crops, "
-                         "not 2D keypoint files (use ImagePredictor.predict_crops)")
+                         "not 2D keypoints (give images: `weakpose predict --image`, or a 2D file with "
+                         "'image_path'; see docs/images.md)")
 
 
 def evaluate_views(predictor: ImagePredictor, pool: ViewPool) -> dict[str, float]:
@@ -373,7 +375,7 @@ class ImageMultiviewMethod(MultiviewMethod):
     @classmethod
     def make_predictor(cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]) -> ImagePredictor:
         return ImagePredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32), config.scale_pair,
-                              depthless=config.supervision == "2d_only")
+                              depthless=config.supervision == "2d_only", crop_size=config.crop_size)
 
     # --- preparation: 2D pre-training and the fixed pseudo labels ------------------------------
     def prepare(self) -> None:

@@ -1,0 +1,74 @@
+"""Photos on disk and in memory: reading, the assumed camera of an uncalibrated photo, and
+person crops cut from photos of any size (:func:`weakpose.vision.crops.warp_images` per photo).
+
+Used by prediction on photos (:mod:`weakpose.inference.images`) and by training the image
+methods from image files (:mod:`weakpose.data.image_files`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from weakpose.data.contracts import InputError
+from weakpose.vision.crops import warp_images
+
+#: Focal length of an uncalibrated photo in units of its larger side: the benchmark rig's
+#: focal length over its image size (DESIGN.md §5).
+FOCAL_FACTOR = 1.15
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as RGB uint8 [H, W, 3] (Pillow)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError):
+        raise InputError(f"{path}: not an image file") from None
+
+
+def as_rgb_image(image, name: str = "image") -> np.ndarray:
+    """A path (read with :func:`read_image`) or an array [H, W, 3] (uint8, or float in [0, 1])
+    as RGB uint8 [H, W, 3]."""
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise InputError(f"{name}: shape {a.shape}, expected an RGB image [H, W, 3]")
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype.kind != "f" or not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+        raise InputError(f"{name}: dtype {a.dtype}: expected uint8, or float values in [0, 1]")
+    return (a * 255 + 0.5).astype(np.uint8)
+
+
+def assumed_intrinsics(image_size: np.ndarray, focal_factor: float = FOCAL_FACTOR) -> np.ndarray:
+    """Pinhole intrinsics [N, 3, 3] of photos without calibration, ``image_size`` [N, 2] (w, h):
+    focal length ``focal_factor * max(w, h)`` px, principal point at the image centre."""
+    size = np.asarray(image_size, np.float32).reshape(-1, 2)
+    K = np.zeros((len(size), 3, 3), np.float32)
+    K[:, 0, 0] = K[:, 1, 1] = focal_factor * size.max(-1)
+    K[:, 0, 2], K[:, 1, 2] = (size[:, 0] - 1) / 2, (size[:, 1] - 1) / 2
+    K[:, 2, 2] = 1.0
+    return K
+
+
+def cut_crops(images: Sequence[np.ndarray], T: np.ndarray, size: int) -> torch.Tensor:
+    """``size`` x ``size`` crops [N, S, S, 3] uint8 of RGB uint8 photos (any sizes) through
+    the affines ``T`` [N, 3, 3] (full-image px -> crop px); outside the photo is black."""
+    T = np.asarray(T, np.float64).reshape(-1, 3, 3)
+    if len(images) != len(T):
+        raise ValueError(f"{len(images)} images for {len(T)} crops")
+    out = torch.empty((len(T), size, size, 3), dtype=torch.uint8)
+    for i, (img, t) in enumerate(zip(images, T)):
+        x = torch.from_numpy(np.ascontiguousarray(img)).to(torch.float32)[None]
+        out[i] = warp_images(x, t[None], size).clamp(0, 255).add(0.5).to(torch.uint8)[0]
+    return out
