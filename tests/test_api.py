@@ -43,7 +43,7 @@ def python_blocks(section: str) -> list[str]:
     text = README.read_text(encoding="utf-8")
     start = text.index(f"## {section}\n")
     end = text.find("\n## ", start + 1)
-    return re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], re.S)
+    return re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], re.DOTALL)
 
 
 def test_import_weakpose_stays_cheap():
@@ -60,7 +60,7 @@ def test_readme_python_blocks_run_as_written(runs, test_2d, tmp_path, monkeypatc
     np.savez(tmp_path / "2d.npz", keypoints_2d=test_2d["keypoints_2d"])
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), scope)
+    exec(compile(blocks[0], "README.md", "exec"), scope)  # noqa: S102 (the README, as written)
     assert scope["out"]["positions_3d"].shape == (len(test_2d["keypoints_2d"]), 17, 3)
     assert scope["one"]["positions_3d"].shape == (17, 3)
     np.testing.assert_allclose(scope["one"]["positions_3d"], scope["out"]["positions_3d"][0], atol=1e-2)  # mm; batch vs single float32 sums
@@ -68,10 +68,10 @@ def test_readme_python_blocks_run_as_written(runs, test_2d, tmp_path, monkeypatc
         import mediapipe  # noqa: F401
     except ImportError:
         return  # the detector block needs the `detect` extra
-    import matplotlib.cbook as cbook
+    from matplotlib import cbook
 
     shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), tmp_path / "photo.jpg")
-    exec(compile(blocks[1], "README.md", "exec"), scope)
+    exec(compile(blocks[1], "README.md", "exec"), scope)  # noqa: S102
     assert scope["out"]["positions_3d"].shape == (17, 3) and np.isfinite(scope["out"]["positions_3d"]).all()
     assert scope["d"]["keypoints_2d"].shape == (17, 2) and scope["d"]["intrinsics"].shape == (3, 3)
 
@@ -89,8 +89,8 @@ def test_lift_gives_exactly_what_predict_writes(method, runs, test_2d, tmp_path)
     api = model.lift(arrays["keypoints_2d"], arrays["confidence"], arrays["intrinsics"])
     api_file = model.predict(__import__("weakpose.data.contracts", fromlist=["x"]).load_keypoints_2d(tmp_path / "in.npz"))
     assert set(api) <= set(cli) and set(api_file) == set(cli)
-    for k in cli:
-        np.testing.assert_array_equal(api_file[k], cli[k], err_msg=k)
+    for k, v in cli.items():
+        np.testing.assert_array_equal(api_file[k], v, err_msg=k)
     for k in api:
         np.testing.assert_array_equal(api[k], cli[k], err_msg=k)
     N = len(arrays["keypoints_2d"])

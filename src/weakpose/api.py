@@ -17,16 +17,22 @@ runs the detector alone (both need the ``detect`` extra unless an image model ge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from weakpose.data.contracts import InputError, Keypoints2D, validate_keypoints_2d
-from weakpose.inference.prediction import FRAME_ASSUMED, check_boxes, prediction_arrays, takes_images
+from weakpose.inference.prediction import (
+    FRAME_ASSUMED,
+    check_boxes,
+    prediction_arrays,
+    takes_images,
+)
 from weakpose.methods.base import Predictor
 
-__all__ = ["Model", "load", "detect", "InputError"]
+__all__ = ["InputError", "Model", "detect", "load"]
 
 _LIFT = "lift()"
 
@@ -44,7 +50,7 @@ def _joint_names(joint_names: str | Sequence[str]) -> np.ndarray:
 def _numeric(name: str, value: Any) -> np.ndarray:
     try:
         a = np.asarray(value)
-    except Exception as e:  # ragged lists and the like
+    except (ValueError, TypeError) as e:  # ragged lists and the like
         raise InputError(f"{_LIFT}: key '{name}': not an array ({type(e).__name__})") from None
     if a.dtype.kind not in "fiub":
         raise InputError(f"{_LIFT}: key '{name}': dtype {a.dtype} is not numeric")

@@ -14,7 +14,6 @@ import numpy as np
 
 from weakpose.skeleton import H36M17_NAMES, layout_from_names, to_h36m17
 
-
 _OTHER_LAYOUTS = "COCO-17, MediaPipe-33 or MPII-16 names, as in weakpose.skeleton.LAYOUTS"
 
 

@@ -20,8 +20,8 @@ distilled student, flows-ws image network) get person crops cut from the photos:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -7,8 +7,8 @@ methods from image files (:mod:`weakpose.data.image_files`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
