@@ -34,8 +34,9 @@ FRAME_ASSUMED = "camera (OpenCV, assumed intrinsics), root-relative at the pelvi
 
 
 def takes_images(predictor: Predictor) -> bool:
-    """Whether the model reads person crops (an image-input variant) rather than 2D keypoints."""
-    return isinstance(predictor, CropPredictor)
+    """Whether the model reads person crops (an image-input variant) rather than 2D keypoints
+    (a predictor class serving both kinds, as flows-ws's, has ``crop_size`` None for keypoints)."""
+    return isinstance(predictor, CropPredictor) and bool(predictor.crop_size)
 
 
 def person_boxes(inputs: Keypoints2D) -> np.ndarray:

@@ -31,7 +31,8 @@ class Predictor(Protocol):
 class CropPredictor(Protocol):
     """Something that lifts person crops to 3D: the image-input variants (multi-view image
     network, image-input distilled student, flows-ws image network). ``crop_size`` is the side
-    of the square crops it was trained on; :mod:`weakpose.inference.images` cuts them."""
+    of the square crops it was trained on (``None``: this instance lifts 2D keypoints after all);
+    :mod:`weakpose.inference.prediction` cuts the crops."""
 
     crop_size: int | None
 

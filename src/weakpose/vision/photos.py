@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from weakpose.data.contracts import InputError
-from weakpose.vision.crops import warp_images
+from weakpose.vision.crops import apply_affine, warp_images
 
 #: Focal length of an uncalibrated photo in units of its larger side: the benchmark rig's
 #: focal length over its image size (DESIGN.md §5).
@@ -61,14 +61,35 @@ def assumed_intrinsics(image_size: np.ndarray, focal_factor: float = FOCAL_FACTO
     return K
 
 
+def _window(img: np.ndarray, T: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The integer-aligned part of ``img`` that crop ``T`` samples (outside the photo: 0) and
+    the crop's affine from that window's pixels."""
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+    src = apply_affine(corners, np.linalg.inv(T))
+    x0, y0 = np.floor(src.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(src.max(0)).astype(int) + 2
+    H, W = img.shape[:2]
+    win = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    ys, xs = slice(max(y0, 0), min(y1, H)), slice(max(x0, 0), min(x1, W))
+    if ys.start < ys.stop and xs.start < xs.stop:
+        win[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] = img[ys, xs]
+    shift = np.eye(3)
+    shift[:2, 2] = (x0, y0)
+    return win, T @ shift
+
+
 def cut_crops(images: Sequence[np.ndarray], T: np.ndarray, size: int) -> torch.Tensor:
     """``size`` x ``size`` crops [N, S, S, 3] uint8 of RGB uint8 photos (any sizes) through
-    the affines ``T`` [N, 3, 3] (full-image px -> crop px); outside the photo is black."""
+    the affines ``T`` [N, 3, 3] (full-image px -> crop px); outside the photo is black.
+
+    Only the integer-aligned window of the photo that a crop samples is resampled, so a crop
+    does not depend on where the person is in the photo (the same person shifted by whole
+    pixels gives the identical crop) and large photos cost no more than small ones."""
     T = np.asarray(T, np.float64).reshape(-1, 3, 3)
     if len(images) != len(T):
         raise ValueError(f"{len(images)} images for {len(T)} crops")
     out = torch.empty((len(T), size, size, 3), dtype=torch.uint8)
     for i, (img, t) in enumerate(zip(images, T)):
-        x = torch.from_numpy(np.ascontiguousarray(img)).to(torch.float32)[None]
-        out[i] = warp_images(x, t[None], size).clamp(0, 255).add(0.5).to(torch.uint8)[0]
+        win, tw = _window(np.asarray(img), t, size)
+        out[i] = warp_images(torch.from_numpy(win)[None], tw[None], size).clamp(0, 255).add(0.5).to(torch.uint8)[0]
     return out
