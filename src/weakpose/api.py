@@ -24,12 +24,8 @@ from typing import Any
 import numpy as np
 
 from weakpose.data.contracts import InputError, Keypoints2D, validate_keypoints_2d
-from weakpose.inference.prediction import (
-    FRAME_ASSUMED,
-    check_boxes,
-    prediction_arrays,
-    takes_images,
-)
+from weakpose.data.image_files import check_boxes
+from weakpose.inference.prediction import FRAME_ASSUMED, prediction_arrays, takes_images
 from weakpose.methods.base import Predictor
 
 __all__ = ["InputError", "Model", "detect", "load"]

@@ -21,12 +21,12 @@ distilled student, flows-ws image network) get person crops cut from the photos:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.image_files import image_paths, load_images, person_boxes
 from weakpose.methods.base import CropPredictor, Predictor
 
 FRAME = "camera (OpenCV), root-relative at the pelvis"
@@ -37,56 +37,6 @@ def takes_images(predictor: Predictor) -> bool:
     """Whether the model reads person crops (an image-input variant) rather than 2D keypoints
     (a predictor class serving both kinds, as flows-ws's, has ``crop_size`` None for keypoints)."""
     return isinstance(predictor, CropPredictor) and bool(predictor.crop_size)
-
-
-def person_boxes(inputs: Keypoints2D) -> np.ndarray:
-    """[N, 4] (x0, y0, x1, y1) px: the file's ``box``, else the box of the observed 2D joints."""
-    from weakpose.vision.crops import person_box
-
-    box = inputs.extras.get("box")
-    if box is None:
-        return person_box(inputs.keypoints_2d.astype(np.float64), inputs.confidence)
-    return check_boxes(box, inputs.num_samples, inputs.path)
-
-
-def check_boxes(box, n: int, source) -> np.ndarray:
-    """A ``box`` array [n, 4] (x0, y0, x1, y1) px: shape, finite values, positive sides."""
-    box = np.asarray(box)
-    if box.dtype.kind not in "fiu" or box.shape != (n, 4):
-        raise InputError(f"{source}: key 'box': shape {box.shape} ({box.dtype}), expected [{n}, 4] (x0, y0, x1, y1) px")
-    box = box.astype(np.float64)
-    if not np.isfinite(box).all():
-        raise InputError(f"{source}: key 'box': contains NaN or inf")
-    bad = (box[:, 2] <= box[:, 0]) | (box[:, 3] <= box[:, 1])
-    if bad.any():
-        raise InputError(f"{source}: key 'box': sample {int(np.argmax(bad))} has x1 <= x0 or y1 <= y0")
-    return box
-
-
-def image_paths(inputs: Keypoints2D) -> list[Path]:
-    """The ``image_path`` of every sample; a relative path is taken from the 2D file's folder,
-    else from the current folder."""
-    paths = inputs.extras.get("image_path")
-    if paths is None or paths.shape != (inputs.num_samples,) or paths.dtype.kind not in "US":
-        raise InputError(f"{inputs.path}: key 'image_path': this model reads images: the 2D file needs one "
-                         f"image path per sample (as `weakpose data convert-coco/convert-mpii` write)")
-    base = Path(inputs.path).parent if inputs.path is not None else Path(".")
-    out = []
-    for p in paths:
-        p = Path(str(p))
-        out.append(p if p.is_absolute() or not (base / p).exists() else base / p)
-    return out
-
-
-def load_images(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Read the photos (each file once)."""
-    from weakpose.vision.photos import read_image
-
-    cache: dict[Path, np.ndarray] = {}
-    for p in paths:
-        if p not in cache:
-            cache[p] = read_image(p)
-    return [cache[p] for p in paths]
 
 
 def predict_images(predictor: CropPredictor, images: Sequence[np.ndarray], boxes: np.ndarray, K: np.ndarray

@@ -44,6 +44,7 @@ from weakpose.methods.distill_image import (
     ImageBatch,
     ImageStudentPredictor,
     image_batch,
+    image_batch_from_crops,
     image_poses,
     render_image_set,
     student_xyz,
@@ -95,6 +96,7 @@ class DistillConfig(TrainConfig):
     crop_size: int = 64             # rendered crop side, multiple of 32 (paper: 256)
     softmax_lambda: float = 1.0     # heatmap softmax temperature of the integral read-out (Sun et al.: 1)
     image_samples: int = 256        # fixed rendered crops for the raw scale (training subjects) and monitoring
+    images: str = ""                # 2D file with image_path (+ box): train on these photos instead of rendered crops
 
 
 def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
@@ -179,6 +181,9 @@ class DistillMethod(Method):
             raise InputError(f"config: key 'student': {config.student!r}, expected keypoint or image")
         if config.loss not in ("distill", "weaksup"):
             raise InputError(f"config: key 'loss': {config.loss!r}, expected distill or weaksup")
+        if config.images and config.student != "image":
+            raise InputError("config: key 'images': photos train the image student (student=image); "
+                             "the keypoint student trains on 2D keypoints")
         teacher, tconf, sign = load_teacher(config.teacher)
         if config.center and parse_center(config.center) != parse_center(tconf.center):
             raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's {tconf.center!r}")
@@ -194,6 +199,11 @@ class DistillMethod(Method):
             if config.noise != "gt":
                 raise InputError(f"config: key 'noise': {config.noise!r}; the image student trains on exact rendered labels (gt)")
             self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=config.rig, seed=config.seed, stride=config.stride)
+            self.image_files = None
+            if config.images:
+                from weakpose.data.image_files import ImageFiles
+
+                self.image_files = ImageFiles(config.images)
             self.mean_bone_lengths = training_bone_lengths(self.data_root)
             self._calib_images = self._monitor_images = None
         else:
@@ -236,7 +246,10 @@ class DistillMethod(Method):
         c = self.config
         if c.student == "image":
             g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
-            b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
+            if self.image_files is not None:
+                b = image_batch_from_crops(self.image_files.sample(self.rng, c.batch_size, c.crop_size), self.center, g)
+            else:
+                b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
             b = ImageBatch(*(getattr(b, f).to(self.device) for f in ImageBatch.__dataclass_fields__))
             w, mask, xy_mask = b.w, b.mask, b.inside
             pred = student_xyz(self.student(b.images), b)
@@ -265,9 +278,13 @@ class DistillMethod(Method):
 
     # --- image student: fixed rendered sets, resumable rendering -------------------------------
     def calibration_images(self) -> ImageBatch:
-        """Fixed rendered crops of the *training* subjects for the raw scale (no ground truth used)."""
+        """Fixed rendered crops of the *training* subjects for the raw scale (no ground truth
+        used); with ``images``, the first ``image_samples`` photos of that file."""
         from weakpose.data.mocap import TRAIN_SUBJECTS
 
+        if self._calib_images is None and self.image_files is not None:
+            rows = np.arange(min(self.config.image_samples, len(self.image_files)))
+            self._calib_images = image_batch_from_crops(self.image_files.crops(rows, self.config.crop_size), self.center)
         if self._calib_images is None:
             c = self.config
             self._calib_images = render_image_set(self.data_root, TRAIN_SUBJECTS, c.image_samples, c.crop_size,

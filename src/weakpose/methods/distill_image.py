@@ -61,18 +61,40 @@ def image_batch(scene: Scene, center: str | int, generator: torch.Generator | No
     """Flatten a rendered single-view scene into an :class:`ImageBatch`; colour augmentation
     when ``generator`` is given."""
     r = scene.render
-    size = r.rgb.shape[-2]
     rgb = r.rgb.reshape(-1, *r.rgb.shape[-3:])
+    return image_batch_from_arrays(rgb, r.joints_2d.reshape(-1, *r.joints_2d.shape[-2:]),
+                                   r.intrinsics.reshape(-1, 3, 3), center, generator,
+                                   joints_cam=r.joints_cam.reshape(-1, *r.joints_cam.shape[-2:]))
+
+
+def image_batch_from_crops(crops, center: str | int, generator: torch.Generator | None = None) -> ImageBatch:
+    """An :class:`ImageBatch` of crops cut from image files
+    (:class:`weakpose.data.image_files.ImageCrops`): unlabelled joints are masked for the
+    teacher, and the crop's ``T K`` takes the place of the rendered crop's intrinsics."""
+    return image_batch_from_arrays(crops.rgb, crops.keypoints, crops.pixel_from_camera, center, generator,
+                                   confidence=crops.confidence)
+
+
+def image_batch_from_arrays(rgb: torch.Tensor, uv: torch.Tensor, pixel_from_camera: torch.Tensor, center: str | int,
+                            generator: torch.Generator | None = None, confidence: torch.Tensor | None = None,
+                            joints_cam: torch.Tensor | None = None) -> ImageBatch:
+    """Crops rgb [B, S, S, 3] in [0, 1], 2D labels ``uv`` [B, P, 2] crop px (``confidence`` 0 =
+    unlabelled), the crops' pixel-from-camera matrices ``A`` [B, 3, 3] -> :class:`ImageBatch`;
+    ``joints_cam`` (evaluation only) NaN when not given."""
+    size = rgb.shape[-2]
     if generator is not None:
         rgb = color_augment(rgb, generator)
-    uv = r.joints_2d.reshape(-1, *r.joints_2d.shape[-2:]).float()
-    a_inv = invert_affine(r.intrinsics.reshape(-1, 3, 3).double()).float()
+    uv = uv.float()
+    a_inv = invert_affine(pixel_from_camera.double()).float()
     nc = normalised_from_pixels(uv, a_inv)
-    nk = normalise_keypoints(nc.numpy(), center=center, source="rendered crops")
-    origin = (nc - nk.w * nk.scale[:, None, None]).mean(1)
-    inside = ((uv >= -0.5) & (uv <= size - 0.5)).all(-1).float()
-    return ImageBatch(normalize_images(rgb), uv, a_inv, nk.w, nk.mask, origin, nk.scale, inside,
-                      r.joints_cam.reshape(-1, *r.joints_cam.shape[-2:]).float())
+    nk = normalise_keypoints(nc.numpy(), None if confidence is None else confidence.numpy(), center=center,
+                             source="training crops")
+    m = nk.mask[..., None]
+    origin = ((nc - nk.w * nk.scale[:, None, None]) * m).sum(1) / m.sum(1)
+    inside = ((uv >= -0.5) & (uv <= size - 0.5)).all(-1).float() * nk.mask
+    if joints_cam is None:
+        joints_cam = torch.full((*uv.shape[:2], 3), float("nan"))
+    return ImageBatch(normalize_images(rgb), uv, a_inv, nk.w, nk.mask, origin, nk.scale, inside, joints_cam.float())
 
 
 def student_xyz(pred: torch.Tensor, batch: ImageBatch) -> torch.Tensor:

@@ -15,7 +15,10 @@ person crops (:mod:`weakpose.rendering`) of the CMU-WS training subjects:
   (Eq. 6, ``fs``); ``2d_only`` = L_H alone (no L_MC; the 2D-only row, depth-less in 3D).
 * **Training** (supplementary): 2D pre-training (:func:`weakpose.vision.training.train_heatmap_model`;
   the depth-map weights are not pre-trained), then mixed batches of ``labelled_batch`` 2D-labelled
-  images and ``batch_size`` unlabeled multi-view samples of ``views`` (C_n <= 4) views; the
+  images and ``batch_size`` unlabeled multi-view samples of ``views`` (C_n <= 4) views
+  (``images = FILE.npz``: the 2D-labelled images are photos on disk, a 2D file with
+  ``image_path`` as the MPII/COCO converters write, :mod:`weakpose.data.image_files`,
+  for the pre-training and L_H alike; default: rendered crops of ``labelled_subjects``); the
   unlabeled images get pseudo 2D labels from the pre-trained 2D model where its confidence is
   > tau = 0.5, generated once at the start and kept fixed (the "additional regularisation").
 
@@ -359,6 +362,7 @@ class ImageMultiviewMethod(MultiviewMethod):
         self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
         self.net = self.nets["net"]
         self.labelled = RenderedMotion(self.data_root, tuple(c.labelled_subjects), rig=c.labelled_rig, seed=c.seed + 11)
+        self.labelled_files = labelled_image_files(c)
         self.pool = unlabeled_pool(c, self.data_root)
         self.color = torch.Generator().manual_seed(c.seed + 37)
         self.pseudo_uv = self.pseudo_w = None
@@ -388,7 +392,7 @@ class ImageMultiviewMethod(MultiviewMethod):
                 raise InputError(f"{c.pretrained_2d}: key 'backbone': {payload.get('backbone')!r}, config has {c.backbone!r}")
             state = payload["state_dict"]
         elif c.pretrain_steps > 0:
-            state = pretrain_2d(c, self.data_root).state_dict()
+            state = pretrain_2d(c, self.data_root, images=self.labelled_files).state_dict()
         else:
             state = None
         if state is not None:
@@ -414,12 +418,17 @@ class ImageMultiviewMethod(MultiviewMethod):
             self.color.set_state(state["color_rng"])
 
     # --- losses ---------------------------------------------------------------------------------
-    def labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rgb, 2D labels in crop px, per-joint weight: 0 for unlabelled joints) of the
+        2D-labelled images: photos of ``images`` or rendered crops."""
         c = self.config
+        if self.labelled_files is not None:
+            crops = self.labelled_files.sample(self.rng, c.labelled_batch, c.crop_size)
+            return color_augment(crops.rgb, self.color), crops.keypoints, (crops.confidence > 0).to(torch.float32)
         scene = self.labelled.sample(c.labelled_batch, 1, c.crop_size, augment=True)
         r = scene.render
         rgb = color_augment(r.rgb.reshape(-1, c.crop_size, c.crop_size, 3), self.color)
-        return rgb, r.joints_2d.reshape(-1, J, 2)
+        return rgb, r.joints_2d.reshape(-1, J, 2), torch.ones(len(rgb), J)
 
     def unlabeled_batch(self) -> dict[str, torch.Tensor]:
         c = self.config
@@ -439,16 +448,17 @@ class ImageMultiviewMethod(MultiviewMethod):
         return gaussian_heatmaps(uv, hm, hm, self.net.stride, c.sigma).to(self.device), w.to(self.device)
 
     def losses(self, batch) -> dict[str, torch.Tensor]:
-        """All loss terms of one mixed batch: ``batch = (labelled rgb, labelled 2D, unlabeled dict)``."""
+        """All loss terms of one mixed batch: ``batch = (labelled rgb, labelled 2D, their weights,
+        unlabeled dict)``."""
         c = self.config
-        rgb_l, j2d_l, mv = batch
+        rgb_l, j2d_l, w_l, mv = batch
         B, C = mv["rgb"].shape[:2]
         S = c.crop_size
         rgb_u = color_augment(mv["rgb"].reshape(B * C, S, S, 3).to(torch.float32) / 255.0, self.color)
         n_l = len(rgb_l)
         o = self.net(torch.cat([rgb_l, rgb_u]).to(self.device), heatmap_grad=c.uv_grad)
         hm_l, hm_u = o["heatmaps"][:n_l], o["heatmaps"][n_l:]
-        target, w = self.targets(j2d_l, torch.ones(n_l, J))
+        target, w = self.targets(j2d_l, w_l)
         out = {"lh": heatmap_loss_sum(hm_l, target, w)}
         total = out["lh"]
         if c.mv_labels:
@@ -505,9 +515,20 @@ class ImageMultiviewMethod(MultiviewMethod):
         return res
 
 
-def pretrain_2d(c: MultiviewConfig, data_root, progress=None) -> HeatmapNet:
-    """Run the 2D pre-training of :func:`pretrain_config` (vision.training) and return the model."""
-    res = train_heatmap_model(pretrain_config(c), data_root, subjects=tuple(c.labelled_subjects), progress=progress)
+def labelled_image_files(c: MultiviewConfig):
+    """The ``images`` file of a config as :class:`weakpose.data.image_files.ImageFiles`, or None."""
+    if not c.images:
+        return None
+    from weakpose.data.image_files import ImageFiles
+
+    return ImageFiles(c.images)
+
+
+def pretrain_2d(c: MultiviewConfig, data_root, progress=None, images=None) -> HeatmapNet:
+    """Run the 2D pre-training of :func:`pretrain_config` (vision.training) and return the model;
+    on the photos of ``images`` (an ImageFiles) when given, else on rendered crops."""
+    res = train_heatmap_model(pretrain_config(c), data_root, subjects=tuple(c.labelled_subjects), progress=progress,
+                              images=images)
     return res.model
 
 
@@ -526,7 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_intermixed_args(argv)
     c = resolve_config(MultiviewConfig, a.config, ["variant=image", *a.overrides])
     torch.manual_seed(c.seed)
-    model = pretrain_2d(c, find_root(a.data), progress=lambda e: print(e, flush=True))
+    model = pretrain_2d(c, find_root(a.data), progress=lambda e: print(e, flush=True), images=labelled_image_files(c))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
