@@ -91,6 +91,8 @@ class ImageCrops:
     weight: torch.Tensor             # [B, 17] 1 = labelled and inside the crop
     confidence: torch.Tensor         # [B, 17] the file's confidence
     pixel_from_camera: torch.Tensor  # [B, 3, 3] T K: crop px from the camera frame
+    intrinsics: torch.Tensor         # [B, 3, 3] K: the photo's camera
+    keypoints_full: torch.Tensor     # [B, 17, 2] the 2D labels in photo px
     crop: np.ndarray                 # [B, 3, 3] T: full-image px -> crop px
     index: np.ndarray                # [B] rows of the file
 
@@ -160,7 +162,8 @@ class ImageFiles:
         conf = self.confidence[rows]
         return ImageCrops(rgb, torch.from_numpy(kp.astype(np.float32)),
                           torch.from_numpy((inside & (conf > 0)).astype(np.float32)), torch.from_numpy(conf),
-                          torch.from_numpy((T @ K).astype(np.float32)), T, rows)
+                          torch.from_numpy((T @ K).astype(np.float32)), torch.from_numpy(K.astype(np.float32)),
+                          torch.from_numpy(self.keypoints[rows].astype(np.float32)), T, rows)
 
     def sample(self, rng: np.random.Generator, n: int, crop_size: int, augment: bool = True) -> ImageCrops:
         """``n`` random samples (drawn with ``rng``)."""

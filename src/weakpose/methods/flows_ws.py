@@ -14,7 +14,9 @@ Schedule (§2.3, §3 "Fully to Weakly Supervised Transfer Learning"):
   L_fs alone);
 * steps ``[fs_steps, steps)``: the **WS** phase, ``L_ws`` (Eq. 11) on all training frames, no 3D.
 
-``supervised_fraction = 0`` is WS only (no FS phase). ``init`` starts from another
+``supervised_fraction = 0`` is WS only (no FS phase). With ``net = "image"`` and ``images = FILE``
+(a 2D file with ``image_path``, :mod:`weakpose.data.image_files`) the WS phase trains on those
+photos (:meth:`FlowsWSMethod._file_image_losses`). ``init`` starts from another
 ``flows-ws`` run's weights (Table 2: an FS run continued by a WS run). The flow and the body
 model are copied into this run's checkpoint (frozen), so ``weakpose predict`` needs only the run.
 Losses: :mod:`weakpose.methods.flows_ws_losses`; data: :mod:`weakpose.methods.flows_ws_data`.
@@ -82,6 +84,7 @@ class FlowsWSConfig(TrainConfig):
     w_heatmap: float = 1e5           # stage 1 loss weight (heatmap MSE of peak-1 maps, ~0.02 untrained)
     w_segmentation: float = 1e3      # stage 2 loss weight (part cross-entropy)
     eval_rendered: int = 256         # image network: rendered test-subject crops scored by evaluate()
+    images: str = ""                 # image network: 2D file with image_path (+ box): photos for the WS phase
     # copied from the prior run when training starts (the checkpoint rebuilds the flow from them)
     flow_steps: int = 6
     flow_hidden: int = 128
@@ -164,6 +167,9 @@ class FlowsWSMethod(Method):
                                                   config.supervised_fraction, config.seed)
         self.pool = None
         self.image = config.net == "image"
+        self.image_files = None
+        if config.images and not self.image:
+            raise InputError("config: key 'images': photos train the image network (net=image)")
         if self.image:
             from weakpose.body.cmu import pose_data
             from weakpose.data.mocap import TEST_SUBJECTS
@@ -172,6 +178,10 @@ class FlowsWSMethod(Method):
             self.test_sampler = PoseSampler(pose_data(self._rot, TEST_SUBJECTS), self.nets["body"],
                                             h36m_rig(self.data_root), 1.0, config.seed)
             self.render_gen = torch.Generator().manual_seed(config.seed + 11)
+            if config.images:
+                from weakpose.data.image_files import ImageFiles
+
+                self.image_files = ImageFiles(config.images)
         elif config.w_ba > 0:
             from weakpose.methods.flows_ws_images import MaskPool
 
@@ -232,6 +242,24 @@ class FlowsWSMethod(Method):
                           + c.w_heatmap * terms["L_heatmap"] + c.w_segmentation * terms["L_segmentation"])
         return terms
 
+    def _file_image_losses(self) -> dict[str, torch.Tensor]:
+        """WS phase on photos from ``images``: the heatmap stage on their 2D labels and L_ws
+        (Eq. 11, without L_BA: photos have no part masks; nor the segmentation stage's loss) on
+        every pose stage, with the photos' 2D and cameras. Crops are not rotated, so the
+        network's rotation stays in the camera frame (as for the rendered crops)."""
+        from weakpose.methods.flows_ws_images import heatmap_stage_loss
+
+        c = self.config
+        crops = self.image_files.sample(self.rng, c.batch_size, c.image_size, augment=False)
+        out = self.nets["net"](crops.rgb)
+        kp, conf, K = crops.keypoints_full, crops.confidence, crops.intrinsics
+        per_stage = [weakly_supervised_loss(self.space, self.nets["body"], o, decode(self.space, self.nets["body"], o),
+                                            kp, conf, K, self.weights) for o in out.stages]
+        terms = {"L_heatmap": heatmap_stage_loss(out, crops.keypoints, self.nets["net"].stride, crops.weight),
+                 **per_stage[-1]}
+        terms["total"] = sum(p["L_ws"].mean() for p in per_stage) / len(per_stage) + c.w_heatmap * terms["L_heatmap"]
+        return terms
+
     def evaluate(self) -> dict[str, float]:
         if not self.image:
             return super().evaluate()
@@ -242,7 +270,10 @@ class FlowsWSMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         fs = step < self.config.fs_steps
-        terms = self.losses(self.draw(supervised=fs), fs)
+        if self.image_files is not None and not fs:
+            terms = self._file_image_losses()
+        else:
+            terms = self.losses(self.draw(supervised=fs), fs)
         out = optimizer_step(terms, "total", self.opt, self.sched, clip=(self.nets["net"].parameters(), 100.0))
         out["train/phase_fs"] = float(fs)
         return out
