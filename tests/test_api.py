@@ -134,6 +134,8 @@ def test_bad_input_raises_input_error_like_the_cli(runs, test_2d, tmp_path, caps
         model.lift(test_2d["keypoints_2d"], intrinsics=np.eye(4))
     with pytest.raises(weakpose.InputError, match="not numeric"):
         model.lift(np.full((17, 2), "a"))
+    with pytest.raises(weakpose.InputError, match="reads no images"):
+        model.lift(test_2d["keypoints_2d"], images=[np.zeros((8, 8, 3), np.uint8)] * len(test_2d["keypoints_2d"]))
     with pytest.raises(weakpose.InputError, match="unknown layout 'openpose'"):
         model.lift(np.zeros((17, 2)), joint_names="openpose")
     with pytest.raises(weakpose.InputError, match="file not found"):

@@ -119,7 +119,11 @@ class Model:
         if images is not None:
             from weakpose.vision.photos import as_rgb_image
 
-            images = [images] if single or isinstance(images, (str, Path)) else list(images)
+            if not self.takes_images:
+                raise InputError(f"{_LIFT}: key 'images': {self.method} run {self.path} lifts 2D keypoints, "
+                                 "it reads no images")
+            one = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray) and images.ndim == 3)
+            images = [images] if one else list(images)
             photos = [as_rgb_image(im, f"images[{i}]") for i, im in enumerate(images)]
         elif self.takes_images:
             raise InputError(f"{_LIFT}: {self.method} run {self.path} is an image model: give images= (or use lift_image)")

@@ -94,8 +94,9 @@ def test_predict_input_file_with_image_paths(kind, runs, photos, tmp_path, capsy
         one = model.lift_image(paths[i], box=boxes[i])
         np.testing.assert_allclose(z["positions_3d"][i], one["positions_3d"], atol=0.01)  # mm; batch of 2 vs 1
         np.testing.assert_allclose(z["keypoints_2d_predicted"][i], one["keypoints_2d_predicted"], atol=1e-3)
-    # the API with images= gives the same arrays
+    # the API with images= gives the same arrays (one pose with one photo too)
     api = model.lift(j2d, images=paths)
+    np.testing.assert_allclose(model.lift(j2d[1], images=paths[1])["positions_3d"], api["positions_3d"][1], atol=0.01)
     np.testing.assert_allclose(api["box"], person_box(j2d), atol=1e-3)
     # no box: the box of the 2D keypoints (here the same joints, so the same prediction)
     np.savez(twod, keypoints_2d=j2d, image_path=names)
