@@ -25,7 +25,12 @@ import numpy as np
 
 from weakpose.data.contracts import InputError, Keypoints2D, validate_keypoints_2d
 from weakpose.data.image_files import check_boxes
-from weakpose.inference.prediction import FRAME_ASSUMED, prediction_arrays, takes_images
+from weakpose.inference.prediction import (
+    FRAME,
+    FRAME_ASSUMED,
+    prediction_arrays,
+    takes_images,
+)
 from weakpose.methods.base import Predictor
 
 __all__ = ["InputError", "Model", "detect", "load"]
@@ -51,6 +56,15 @@ def _numeric(name: str, value: Any) -> np.ndarray:
     if a.dtype.kind not in "fiub":
         raise InputError(f"{_LIFT}: key '{name}': dtype {a.dtype} is not numeric")
     return a
+
+
+def _camera(intrinsics) -> np.ndarray:
+    """One camera [3, 3] as [1, 3, 3] float64, with positive focal lengths."""
+    K = _numeric("intrinsics", intrinsics).astype(np.float64)
+    if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InputError(f"{_LIFT}: key 'intrinsics': expected a finite [3, 3] camera with positive focal lengths, "
+                         f"got shape {K.shape}")
+    return K[None]
 
 
 def _unbatch(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -143,7 +157,7 @@ class Model:
 
         photo = as_rgb_image(image)
         size = np.array([[photo.shape[1], photo.shape[0]]])
-        K = assumed_intrinsics(size) if intrinsics is None else _numeric("intrinsics", intrinsics).reshape(1, 3, 3)
+        K = assumed_intrinsics(size) if intrinsics is None else _camera(intrinsics)
         if box is not None:
             if not self.takes_images:
                 raise InputError(f"{_LIFT}: key 'box': {self.method} run {self.path} lifts 2D keypoints; "
@@ -152,7 +166,7 @@ class Model:
 
             out = predict_images(self.predictor, [photo], check_boxes(np.reshape(box, (1, -1)), 1, _LIFT), K)
             out.update(intrinsics=K, image_size=size.astype(np.int32), units=np.array("mm"),
-                       frame=np.array(FRAME_ASSUMED if intrinsics is None else "camera (OpenCV), root-relative at the pelvis"))
+                       frame=np.array(FRAME_ASSUMED if intrinsics is None else FRAME))
             return _unbatch(out)
         arrays = _detect_arrays(photo, "image" if not isinstance(image, (str, Path)) else str(image), min_confidence)
         arrays["intrinsics"] = K

@@ -68,9 +68,11 @@ def test_crop_and_camera_bookkeeping_is_consistent(kind, runs, photos):
     T = a["crop"].astype(np.float64)
     centre = np.linalg.solve(T, [(model.predictor.crop_size - 1) / 2] * 2 + [1.0])[:2]
     np.testing.assert_allclose(centre, (box[:2] + box[2:]) / 2, atol=1e-3)
-    # a keypoint lifter takes no box
+    # an image model needs images; a camera must be [3, 3]
     with pytest.raises(weakpose.InputError, match="image model"):
         model.lift(j2d[0])
+    with pytest.raises(weakpose.InputError, match="key 'intrinsics'"):
+        model.lift_image(img, box=box, intrinsics=np.eye(4))
 
 
 @pytest.mark.parametrize("kind", KINDS)
