@@ -33,18 +33,27 @@ def default_intrinsics(keypoints_2d: np.ndarray, confidence: np.ndarray,
     """
     keypoints_2d = np.asarray(keypoints_2d, np.float32)
     N = len(keypoints_2d)
-    K = np.tile(np.eye(3, dtype=np.float32), (N, 1, 1))
     if image_size is not None:
-        size = np.broadcast_to(np.asarray(image_size, np.float32), (N, 2))
-        K[:, 0, 0] = K[:, 1, 1] = DEFAULT_FOCAL_FACTOR * size.max(-1)
-        K[:, :2, 2] = (size - 1) / 2
-    else:
-        seen = (np.asarray(confidence) > 0)[..., None]
-        lo = np.where(seen, keypoints_2d, np.inf).min(1)
-        hi = np.where(seen, keypoints_2d, -np.inf).max(1)
-        centre = (lo + hi) / 2
-        K[:, 0, 0] = K[:, 1, 1] = DEFAULT_FOCAL_PX
-        K[:, :2, 2] = np.where(np.isfinite(centre), centre, 0.0)   # no joint seen: the origin
+        return image_intrinsics(np.broadcast_to(np.asarray(image_size, np.float32), (N, 2)))
+    K = np.tile(np.eye(3, dtype=np.float32), (N, 1, 1))
+    seen = (np.asarray(confidence) > 0)[..., None]
+    lo = np.where(seen, keypoints_2d, np.inf).min(1)
+    hi = np.where(seen, keypoints_2d, -np.inf).max(1)
+    centre = (lo + hi) / 2
+    K[:, 0, 0] = K[:, 1, 1] = DEFAULT_FOCAL_PX
+    K[:, :2, 2] = np.where(np.isfinite(centre), centre, 0.0)   # no joint seen: the origin
+    return K
+
+
+def image_intrinsics(image_size: np.ndarray) -> np.ndarray:
+    """The default camera (:func:`default_intrinsics`) of uncalibrated images of known size, for
+    when no keypoints exist yet (photos handed to an image model): ``image_size`` [N, 2] or [2]
+    (w, h) -> float32 ``K`` [N, 3, 3] (focal length :data:`DEFAULT_FOCAL_FACTOR` × the larger
+    side, principal point at the image centre)."""
+    size = np.asarray(image_size, np.float32).reshape(-1, 2)
+    K = np.tile(np.eye(3, dtype=np.float32), (len(size), 1, 1))
+    K[:, 0, 0] = K[:, 1, 1] = DEFAULT_FOCAL_FACTOR * size.max(-1)
+    K[:, :2, 2] = (size - 1) / 2
     return K
 
 

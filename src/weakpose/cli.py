@@ -45,21 +45,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return wild.predict_media(args)
     if not args.input:
         raise InputError("command line: predict needs --input 2d.npz (or --image/--video)")
+    from weakpose.api import load
     from weakpose.data.contracts import load_keypoints_2d, save_npz_atomic
-    from weakpose.inference_api import load_predictor
+    from weakpose.inference.prediction import summary
 
     if args.output is None:
         raise InputError("command line: predict needs --output FILE.npz")
-    predictor = load_predictor(args.checkpoint)
-    inputs = load_keypoints_2d(args.input)
-    result = predictor.predict(inputs)
-    passthrough = {k: v for k, v in inputs.per_sample_extras().items() if k not in result and k != "positions_3d"}
-    out = save_npz_atomic(args.output, **passthrough, keypoints_2d=inputs.keypoints_2d,
-                          confidence=inputs.confidence, **result,
-                          units="mm", frame="camera (OpenCV), root-relative at the pelvis")
-    shape = result["positions_3d"].shape
-    print(f"wrote {out}: positions_3d {list(shape)} mm, camera frame, root-relative"
-          + (f"; hypotheses {list(result['hypotheses'].shape)}" if "hypotheses" in result else ""))
+    model = load(args.checkpoint)
+    out = model.predict(load_keypoints_2d(args.input))
+    save_npz_atomic(args.output, **out)
+    print(f"wrote {args.output}: {summary(out)}")
     return 0
 
 
@@ -144,14 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="lift 2D keypoints (or a photo/video) to 3D with a trained model", epilog=EPILOG,
                        description="Writes positions_3d [N,17,3] (mm, camera frame, root-relative) and, for "
-                       "multi-hypothesis models, hypotheses [N,H,17,3]; per-sample input arrays are passed through.")
+                       "multi-hypothesis models, hypotheses [N,H,17,3]; per-sample input arrays are passed through. "
+                       "Image models (variant=image of multiview, distill and flows-ws) crop the person from each "
+                       "photo: from the 2D file's 'box', else from the box of its 2D keypoints (with --image/--video: "
+                       "of the detector's); their 2D file needs 'image_path' per sample.")
     p.add_argument(
         "--checkpoint", required=True, metavar="RUN_DIR|FILE", help="run folder (its model.pt) or checkpoint file"
     )
-    p.add_argument("--input", metavar="2D.npz", help="2D keypoint file (DESIGN.md §4)")
+    p.add_argument("--input", metavar="2D.npz", help="2D keypoint file (DESIGN.md §4; other layouts by 'joint_names': "
+                   "COCO-17, MediaPipe-33, MPII-16); for image models with 'image_path' and optional 'box' [N,4] "
+                   "x0,y0,x1,y1")
     p.add_argument("--output", metavar="3D.npz", help="prediction file to write")
-    p.add_argument("--image", nargs="+", metavar="PHOTO", help="photo(s): detect 2D with MediaPipe, then lift")
-    p.add_argument("--video", metavar="FILE", help="video: detect 2D per frame, then lift")
+    p.add_argument("--image", nargs="+", metavar="PHOTO",
+                   help="photo(s): detect 2D with MediaPipe, then lift (image models: crop the detected person)")
+    p.add_argument("--video", metavar="FILE",
+                   help="video: detect 2D per frame, then lift (image models: crop the detected person)")
     p.add_argument("--figure", metavar="PNG", help="figure/animation to write for --image/--video")
     p.set_defaults(func=cmd_predict)
 

@@ -12,7 +12,11 @@ from weakpose.methods.registry import METHOD_MODULES, get_method
 
 def load_predictor(checkpoint: str | Path) -> Predictor:
     """The predictor of a run folder (its ``model.pt``) or checkpoint file, any method."""
-    payload = load_checkpoint(checkpoint)
+    return predictor_from_payload(load_checkpoint(checkpoint), checkpoint)
+
+
+def predictor_from_payload(payload: dict, checkpoint: str | Path) -> Predictor:
+    """The predictor of a loaded checkpoint ``payload`` (``checkpoint`` names it in errors)."""
     name = payload["method"]
     if name not in METHOD_MODULES:
         raise InputError(f"{checkpoint}: key 'method': unknown method {name!r}")

@@ -206,6 +206,16 @@ def _mapping_matrix(layout: KeypointLayout) -> np.ndarray:
     return m
 
 
+def layout_from_names(names) -> str | None:
+    """The name of the layout in :data:`LAYOUTS` whose joint names are exactly ``names`` (in
+    order), or ``None``."""
+    names = tuple(str(n) for n in names)
+    for name, layout in LAYOUTS.items():
+        if layout.names == names:
+            return name
+    return None
+
+
 def to_h36m17(keypoints: Array, confidence: Array | None, layout: str) -> tuple[Array, Array]:
     """Convert ``[..., K, D]`` keypoints of ``layout`` to Human3.6M-17 ``[..., 17, D]``.
 

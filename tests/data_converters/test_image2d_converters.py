@@ -60,6 +60,7 @@ def test_coco(tmp_path) -> None:
     assert out["source_confidence"][1, COCO17_NAMES.index("l_ear")] == 1
     np.testing.assert_array_equal(out["image_size"][0], [640, 480])
     np.testing.assert_array_equal(out["bbox"][0], [10, 20, 300, 400])
+    np.testing.assert_array_equal(out["box"][0], [10, 20, 310, 420])  # x0, y0, x1, y1 for predict / images=
     validate_keypoints_2d(out, p)
     vis = coco.convert_coco(p, visible_only=True)
     assert vis["confidence"][1, 10] == 0  # head = mid-ear with an occluded ear
@@ -114,6 +115,7 @@ def test_mpii_json(tmp_path) -> None:
     np.testing.assert_allclose(out["keypoints_2d"][0, 3], j[idx["r_ankle"]], rtol=1e-6)
     assert out["confidence"][1, 0] == 0 and out["confidence"][1, 7] == 0 and out["confidence"][1, 8] == 1
     np.testing.assert_allclose(out["bbox"][0], [50, 60, 500, 500])
+    np.testing.assert_allclose(out["box"][0], [50, 60, 550, 560])
     assert out["image_path"][2] == "images/000000002.jpg"
     validate_keypoints_2d(out, p)
     del rows[1]["joints_vis"]

@@ -303,6 +303,23 @@ def test_multistage_image_network_trains_every_stage(patched, prior_run):
             np.zeros((1, 17, 2), np.float32), np.ones((1, 17), np.float32), None))
 
 
+def test_image_network_trains_from_image_files(patched, prior_run, tmp_path):
+    """`images=FILE` (2D file with image_path): the WS phase of the image network reads the
+    photos, its heatmap stage fits their 2D labels and L_ws their 2D through their cameras."""
+    from weakpose.cli import main
+
+    assert main(["render", "--rig", "wild", "--num", "6", "--views", "1", "--size", "64", "--seed", "3",
+                 "--folder", str(tmp_path / "photos")]) == 0
+    files = f"images={tmp_path / 'photos' / '2d.npz'}"
+    m = _method(patched, prior_run, "variant=image", "image_size=32", "batch_size=4", "image_seg_channels=8",
+                "image_pose_channels=8", "image_pose_layers=1", "eval_rendered=8", "supervised_fraction=0", files)
+    logs = [m.train_step(i) for i in range(3)]
+    assert m.image_files.reads > 0 and all(np.isfinite(v) for s in logs for v in s.values())
+    assert {"train/L_heatmap", "train/L_KA", "train/L_ws"} <= set(logs[0]) and "train/L_segmentation" not in logs[0]
+    with pytest.raises(InputError, match="images"):
+        _method(patched, prior_run, files)
+
+
 def test_config_files():
     """configs/flows_ws_cpu.toml is the default written out; the image configs resolve and the
     paper-size network has the paper's stage sizes."""

@@ -145,3 +145,31 @@ def test_tiny_image_run_lowers_its_error(tiny_teacher, tmp_path):
 
     with pytest.raises(InputError, match="image-input student"):
         pred.predict(Keypoints2D(np.zeros((1, 17, 2)), np.ones((1, 17)), None))
+
+
+def test_image_student_trains_from_image_files(tiny_teacher, tmp_path):
+    """`images=FILE` (a 2D file with image_path, here written by `weakpose render --folder`):
+    the student's training crops are cut from the photos on disk, the teacher gets their 2D
+    labels, and a checkpoint of the run predicts from photos."""
+    from weakpose.cli import main
+    from weakpose.engine.config import resolve_config
+    from weakpose.methods.nrsfm.distill import METHOD as DISTILL
+    from weakpose.methods.nrsfm.distill import DistillConfig
+
+    folder = tmp_path / "photos"
+    assert main(["render", "--rig", "wild", "--num", "8", "--views", "1", "--size", "64", "--seed", "2",
+                 "--folder", str(folder)]) == 0
+    common = [f"teacher={tiny_teacher}", "variant=image", "crop_size=32", "batch_size=8", "image_samples=8",
+              "eval_every=0", "checkpoint_every=100000", "monitor_samples=8", f"images={folder / '2d.npz'}"]
+    m = DISTILL(resolve_config(DistillConfig, None, common + ["steps=2"]), data_root())
+    steps = [m.train_step(i) for i in range(2)]
+    assert 0 < m.image_files.reads <= 8 and all(np.isfinite(v) for s in steps for v in s.values())
+    cal = m.calibration_images()  # the raw scale comes from the photos too: all 8 read by now
+    assert len(cal.images) == 8 and torch.isnan(cal.joints_cam).all() and m.image_files.reads == 8
+    assert main(["train", "distill", "--out", str(tmp_path / "run"), "--no-progress", *common, "steps=2"]) == 0
+    assert main(["predict", "--checkpoint", str(tmp_path / "run"), "--input", str(folder / "2d.npz"),
+                 "--output", str(tmp_path / "p.npz")]) == 0
+    assert np.load(tmp_path / "p.npz")["positions_3d"].shape == (8, 17, 3)
+    with pytest.raises(InputError, match="images"):
+        DISTILL(resolve_config(DistillConfig, None, [f"teacher={tiny_teacher}", f"images={folder / '2d.npz'}"]),
+                data_root())

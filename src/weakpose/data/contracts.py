@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from weakpose.errors import InputError  # re-exported: `from weakpose.data.contracts import InputError` keeps working
-from weakpose.skeleton import H36M17_NAMES
+from weakpose.skeleton import H36M17_NAMES, layout_from_names, to_h36m17
+
+_OTHER_LAYOUTS = "COCO-17, MediaPipe-33 or MPII-16 names, as in weakpose.skeleton.LAYOUTS"
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -60,7 +62,23 @@ class Keypoints2D:
 
 
 def validate_keypoints_2d(arrays: dict[str, np.ndarray], path: Path, num_joints: int | None = 17) -> Keypoints2D:
-    """Check the 2D contract; returns a :class:`Keypoints2D` (float32, confidence filled in)."""
+    """Check the 2D contract; returns a :class:`Keypoints2D` (float32, confidence filled in).
+
+    With ``num_joints = 17``, input whose ``joint_names`` are another known layout (COCO-17,
+    MediaPipe-33, MPII-16: :data:`weakpose.skeleton.LAYOUTS`) is checked in its own layout,
+    then converted to Human3.6M-17 with :func:`weakpose.skeleton.to_h36m17` (a joint made from
+    a missing one is missing); ``joint_names`` then become the Human3.6M-17 names.
+    """
+    names = arrays.get("joint_names")
+    layout = layout_from_names(names) if names is not None and names.ndim == 1 else None
+    if num_joints == 17 and layout not in (None, "h36m17"):
+        src = _validate_keypoints_2d(arrays, path, None)
+        kp, conf = to_h36m17(src.keypoints_2d, src.confidence, layout)
+        arrays = {**arrays, "keypoints_2d": kp, "confidence": conf, "joint_names": np.array(H36M17_NAMES)}
+    return _validate_keypoints_2d(arrays, path, num_joints)
+
+
+def _validate_keypoints_2d(arrays: dict[str, np.ndarray], path: Path, num_joints: int | None) -> Keypoints2D:
     if "keypoints_2d" not in arrays:
         raise InputError(f"{path}: key 'keypoints_2d': missing (keys present: {', '.join(sorted(arrays)) or 'none'})")
     kp = arrays["keypoints_2d"]
@@ -76,9 +94,11 @@ def validate_keypoints_2d(arrays: dict[str, np.ndarray], path: Path, num_joints:
         raise InputError(f"{path}: key 'joint_names': {len(names)} names for {J} joints")
     if num_joints is not None:
         if J != num_joints:
-            raise InputError(f"{path}: key 'keypoints_2d': {J} joints, expected {num_joints} (Human3.6M-17 order)")
+            raise InputError(f"{path}: key 'keypoints_2d': {J} joints, expected {num_joints} (Human3.6M-17 order; "
+                             f"other layouts need 'joint_names': {_OTHER_LAYOUTS})")
         if names is not None and tuple(str(n) for n in names) != H36M17_NAMES[:J]:
-            raise InputError(f"{path}: key 'joint_names': not the Human3.6M-17 order of DESIGN.md §2")
+            raise InputError(f"{path}: key 'joint_names': neither the Human3.6M-17 order of DESIGN.md §2 nor a "
+                             f"known layout ({_OTHER_LAYOUTS})")
     kp = kp.astype(np.float32)
     if "confidence" in arrays:
         conf = arrays["confidence"]

@@ -33,6 +33,10 @@ def register(subparsers) -> None:
     p.add_argument("--output", type=Path, default=None,
                    help="write an npz: images, parts, depth, part_names, keypoints_2d, confidence (1 = inside "
                         "the image), visible (not hidden by the body), intrinsics (crop @ K), joints_cam (mm)")
+    p.add_argument("--folder", type=Path, default=None,
+                   help="write every image as DIR/image_NNNNN.png and DIR/2d.npz: a 2D file with image_path, "
+                        "keypoints_2d, confidence, intrinsics, box, positions_3d (camera frame, mm), the form "
+                        "the image methods train from with images=DIR/2d.npz (docs/images.md)")
     p.add_argument("--data", default=None, help="data folder (default: $WEAKPOSE_DATA or ../shared/data)")
     p.set_defaults(func=_render_command)
 
@@ -61,8 +65,8 @@ def _render_command(args: argparse.Namespace) -> int:
     from weakpose.rendering.scenes import RenderedMotion
     from weakpose.rendering.sheet import contact_sheet, save_png
 
-    if args.sheet is None and args.output is None:
-        raise InputError("command line: render needs --sheet PNG and/or --output NPZ")
+    if args.sheet is None and args.output is None and args.folder is None:
+        raise InputError("command line: render needs --sheet PNG, --output NPZ and/or --folder DIR")
     subjects = tuple(args.subjects) if args.subjects else mocap.TRAIN_SUBJECTS
     src = RenderedMotion(data_root(args.data), subjects=subjects, rig=args.rig, seed=args.seed)
     scene = src.sample(args.num, num_views=args.views, crop_size=None if args.full else args.size)
@@ -82,6 +86,14 @@ def _render_command(args: argparse.Namespace) -> int:
             subject=scene.subject,
         )
         print(f"wrote {args.output}")
+    if args.folder is not None:
+        from weakpose.rendering.folder import write_image_folder
+
+        arr = scene.render.numpy()
+        n = write_image_folder(args.folder, arr["rgb"].reshape(-1, *arr["rgb"].shape[-3:]),
+                               arr["joints_2d"].reshape(-1, 17, 2), arr["intrinsics"].reshape(-1, 3, 3),
+                               arr["joints_cam"].reshape(-1, 17, 3), np.repeat(scene.subject, args.views))
+        print(f"wrote {n} images and {args.folder / '2d.npz'}")
     return 0
 
 

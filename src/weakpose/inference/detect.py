@@ -21,6 +21,10 @@ from weakpose.camera import default_intrinsics
 from weakpose.data.contracts import save_npz_atomic
 from weakpose.errors import InputError
 from weakpose.skeleton import to_h36m17
+from weakpose.vision.photos import read_image
+
+__all__ = ["MediaPipePoseDetector", "Detection", "DetectionRun", "detect_images", "detect_video", "read_image",
+           "iter_video", "report_missing", "detect_command"]
 
 
 def _import_mediapipe():
@@ -84,20 +88,6 @@ class MediaPipePoseDetector:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as RGB uint8 [H, W, 3] (Pillow)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file") from None
 
 
 def iter_video(path: str | Path, max_frames: int | None = None) -> tuple[float, Iterator[np.ndarray]]:

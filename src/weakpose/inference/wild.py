@@ -1,5 +1,6 @@
 """``weakpose predict --checkpoint CKPT --image PHOTO | --video FILE --output 3d.npz``:
-detect the person (MediaPipe Pose) -> lift with any trained weakpose lifter -> 3D.
+detect the person (MediaPipe Pose) -> lift its 2D with any trained weakpose lifter, or crop it
+from the box of its 2D for an image model (:mod:`weakpose.inference.prediction`) -> 3D.
 
 Writes the 3D prediction file of DESIGN.md §4 (``positions_3d`` [M, 17, 3] mm, camera
 frame, root-relative) for the M frames where a person was found, passing through the 2D
@@ -18,19 +19,11 @@ import numpy as np
 
 from weakpose.data.contracts import save_npz_atomic, validate_keypoints_2d
 from weakpose.errors import InputError
+from weakpose.inference.prediction import FRAME_ASSUMED, prediction_arrays, summary
 from weakpose.skeleton import H36M17
 
 _LEFT = set(H36M17.left)
 _RIGHT = set(H36M17.right)
-
-
-def lift(predictor, arrays: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
-    """Run a predictor on detector output (validated as a 2D keypoint file)."""
-    kp = validate_keypoints_2d(dict(arrays), Path(source))
-    out = predictor.predict(kp)
-    if "positions_3d" not in out:
-        raise RuntimeError("the lifter returned no positions_3d")
-    return out
 
 
 def _bone_color(child: int) -> str:
@@ -120,8 +113,8 @@ def predict_media(args: argparse.Namespace) -> int:
     .png/.gif; several photos get ``_<i>`` suffixes), ``args.max_frames`` and
     ``args.min_confidence``.
     """
+    from weakpose.api import load
     from weakpose.inference.detect import detect_images, detect_video, read_image, report_missing
-    from weakpose.inference_api import load_predictor
 
     image, video = getattr(args, "image", None), getattr(args, "video", None)
     if isinstance(image, (str, Path)):
@@ -132,7 +125,7 @@ def predict_media(args: argparse.Namespace) -> int:
         raise InputError("command line: predict needs --output FILE.npz")
     output = Path(args.output)
     min_conf = getattr(args, "min_confidence", None) or 0.5
-    predictor = load_predictor(args.checkpoint)
+    model = load(args.checkpoint)
     if image:
         run = detect_images(image, min_conf)
         frames = [read_image(p) for p in image]
@@ -148,13 +141,11 @@ def predict_media(args: argparse.Namespace) -> int:
             f"warning: {int((observed < 8).sum())} frame(s) show fewer than 8 of 17 joints; their unseen joints "
             "are the lifter's guess"
         )
-    pred = lift(predictor, arrays, source)
-    out = dict(arrays)
-    out.update({k: np.asarray(v) for k, v in pred.items()})
-    out["units"] = np.array("mm")
-    out["frame"] = np.array("camera (OpenCV, assumed intrinsics), root-relative at the pelvis")
+    inputs = validate_keypoints_2d(dict(arrays), Path(source))
+    pred = prediction_arrays(model.predictor, inputs, [frames[int(f)] for f in arrays["frame_index"]], FRAME_ASSUMED)
+    out = {**{k: v for k, v in arrays.items() if k not in pred}, **pred}
     save_npz_atomic(output, **out)
-    print(f"wrote {output}: positions_3d {tuple(out['positions_3d'].shape)} (mm, camera frame, root-relative)")
+    print(f"wrote {output}: {summary(out)}")
 
     figure = getattr(args, "figure", None)
     figure = Path(figure) if figure else output.with_suffix(".png" if image else ".gif")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -30,6 +30,23 @@ class Predictor(Protocol):
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         """Returns at least ``positions_3d`` [N, 17, 3] (mm, camera frame, root-relative);
         multi-hypothesis methods add ``hypotheses`` [N, H, 17, 3]."""
+        ...
+
+
+@runtime_checkable
+class CropPredictor(Protocol):
+    """Something that lifts person crops to 3D: the image-input variants (multi-view image
+    network, image-input distilled student, flows-ws image network). ``crop_size`` is the side
+    of the square crops it was trained on (``None``: this instance lifts 2D keypoints after all);
+    :mod:`weakpose.inference.prediction` cuts the crops."""
+
+    crop_size: int | None
+
+    def predict_crops(self, rgb: torch.Tensor, crop: torch.Tensor, K: torch.Tensor) -> dict[str, np.ndarray]:
+        """``rgb`` [N, S, S, 3] uint8 crops, ``crop`` [N, 3, 3] full-image px -> crop px (an
+        unrotated scale and shift), ``K`` [N, 3, 3] the full image's camera. Returns at least
+        ``positions_3d`` [N, 17, 3] (mm, camera frame of the full image, root-relative) and
+        ``keypoints_2d`` [N, 17, 2] (crop px)."""
         ...
 
 

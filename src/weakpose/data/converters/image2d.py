@@ -7,7 +7,9 @@ minimum of their confidences, so a joint made from a missing one is missing), ``
 [N, 17] (1 = annotated, 0 = missing), ``source_keypoints`` [N, K, 2] and ``source_confidence``
 [N, K] in the dataset's own layout, ``source_visible`` [N, K] (the dataset's visibility flag:
 annotated and not occluded), ``image_path`` [N], ``image_size`` [N, 2] (w, h; 0 when unknown),
-``bbox`` [N, 4] person box (x, y, w, h) px, ``joint_names``, ``source_joint_names`` and
+``bbox`` [N, 4] person box (x, y, w, h) px as the dataset gives it, ``box`` [N, 4] the same box as
+(x0, y0, x1, y1) px (the form ``weakpose predict`` and the image methods' ``images=FILE`` read,
+:mod:`weakpose.data.image_files`), ``joint_names``, ``source_joint_names`` and
 ``protocol`` (JSON: dataset, layout, synthesised joints, filters).
 """
 
@@ -20,6 +22,12 @@ import numpy as np
 
 from weakpose.data.converters._common import InputError
 from weakpose.skeleton import H36M17_NAMES, LAYOUTS, SYNTHESISED, to_h36m17
+
+
+def xywh_to_xyxy(bbox: np.ndarray) -> np.ndarray:
+    """Boxes (x, y, w, h) -> (x0, y0, x1, y1)."""
+    bbox = np.asarray(bbox)
+    return np.concatenate([bbox[..., :2], bbox[..., :2] + bbox[..., 2:]], -1)
 
 
 def assemble_2d(
@@ -62,6 +70,7 @@ def assemble_2d(
         "image_path": np.array(image_path, dtype=str)[keep],
         "image_size": np.asarray(image_size, np.int32).reshape(-1, 2)[keep],
         "bbox": np.asarray(bbox, np.float32).reshape(-1, 4)[keep],
+        "box": xywh_to_xyxy(np.asarray(bbox, np.float32).reshape(-1, 4)[keep]),
         "joint_names": np.array(H36M17_NAMES),
         "source_joint_names": np.array(LAYOUTS[layout].names),
         "protocol": np.array(json.dumps(proto)),

@@ -15,7 +15,9 @@ Schedule (§2.3, §3 "Fully to Weakly Supervised Transfer Learning"):
   L_fs alone);
 * steps ``[fs_steps, steps)``: the **WS** phase, ``L_ws`` (Eq. 11) on all training frames, no 3D.
 
-``supervised_fraction = 0`` is WS only (no FS phase). ``init`` starts from another
+``supervised_fraction = 0`` is WS only (no FS phase). With ``variant = "image"`` and ``images = FILE``
+(a 2D file with ``image_path``, :mod:`weakpose.data.image_files`) the WS phase trains on those
+photos (:meth:`weakpose.methods.flows.ws_image.ImageFlowsWSMethod.file_image_losses`). ``init`` starts from another
 ``flows-ws`` run's weights (Table 2: an FS run continued by a WS run). The flow and the body
 model are copied into this run's checkpoint (frozen), so ``weakpose predict`` needs only the run.
 Losses: :mod:`weakpose.methods.flows.ws_losses`; data: :mod:`weakpose.methods.flows.ws_data`.
@@ -88,6 +90,7 @@ class FlowsWSConfig(TrainConfig):
                                      # (= the former 1e5 on the per-cell mean: 1e5 / 4352)
     w_segmentation: float = 1e3      # stage 2 loss weight (part cross-entropy)
     eval_rendered: int = 256         # image network: rendered test-subject crops scored by evaluate()
+    images: str = ""                 # image network: 2D file with image_path (+ box): photos for the WS phase
     # copied from the prior run when training starts (the checkpoint rebuilds the flow from them)
     flow_steps: int = 6
     flow_hidden: int = 128
@@ -182,6 +185,9 @@ class FlowsWSMethod(Method):
         self.sampler = PoseSampler.from_rotations(self._rot, self.nets["body"], self.data_root,
                                                   config.supervised_fraction, config.seed)
         self.pool = None
+        self.image_files = None   # the image variant's photos (``images``), set by its prepare_inputs
+        if config.images and config.variant != "image":
+            raise InputError("config: key 'images': photos train the image network (variant=image)")
         self.prepare_inputs()
         self.opt, self.sched = adam_with_cosine(self.nets["net"].parameters(), config.lr, config.lr_final, config.steps)
 
@@ -236,9 +242,13 @@ class FlowsWSMethod(Method):
         terms["mpjpe_mm"] = (dec.joints - (gt - gt[:, :1])).norm(dim=-1).mean(-1).detach()  # logged only
         return terms
 
+    def step_losses(self, fs: bool) -> dict[str, torch.Tensor]:
+        """The loss terms of one step of the FS (``fs``) or WS phase, on drawn training samples."""
+        return self.losses(self.draw(supervised=fs), fs)
+
     def train_step(self, step: int) -> dict[str, float]:
         fs = step < self.config.fs_steps
-        terms = self.losses(self.draw(supervised=fs), fs)
+        terms = self.step_losses(fs)
         out = optimizer_step(terms, "total", self.opt, self.sched, clip=(self.nets["net"].parameters(), 100.0))
         out["train/phase_fs"] = float(fs)
         return out

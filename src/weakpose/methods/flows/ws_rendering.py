@@ -104,14 +104,20 @@ def segmentation_targets(parts: torch.Tensor, stride: int) -> torch.Tensor:
     return parts[:, c::stride, c::stride].long()
 
 
+def heatmap_stage_loss(out, keypoints: torch.Tensor, stride: int, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Stage 1: heatmap MSE against peak-1 Gaussians (σ = 2 cells) at ``keypoints`` [B, 17, 2]
+    crop px; ``weight`` [B, 17] (0 = unlabelled) when the labels are incomplete."""
+    h, w = out.heatmaps.shape[-2:]
+    return heatmap_loss(out.heatmaps, gaussian_heatmaps(keypoints, h, w, stride, sigma=2.0), weight)
+
+
 def stage_losses(out, crops: CropBatch, stride: int) -> dict[str, torch.Tensor]:
     """Heatmap MSE (stage 1) and part cross-entropy (stage 2), scalars."""
-    h, w = out.heatmaps.shape[-2:]
-    target = gaussian_heatmaps(crops.keypoints, h, w, stride, sigma=2.0)
     seg_t = segmentation_targets(crops.parts, stride)
     if seg_t.max() > len(PART_NAMES) + MASK_LABEL_OFFSET - 1:
         raise ValueError("part mask has labels outside the renderer's parts")
-    return {"L_heatmap": heatmap_loss(out.heatmaps, target), "L_segmentation": F.cross_entropy(out.segmentation, seg_t)}
+    return {"L_heatmap": heatmap_stage_loss(out, crops.keypoints, stride),
+            "L_segmentation": F.cross_entropy(out.segmentation, seg_t)}
 
 
 @torch.no_grad()

@@ -15,7 +15,10 @@ person crops (:mod:`weakpose.rendering`) of the CMU-WS training subjects:
   (Eq. 6, ``fs``); ``2d_only`` = L_H alone (no L_MC; the 2D-only row, depth-less in 3D).
 * **Training** (supplementary): 2D pre-training (:func:`weakpose.methods.multiview.pretrain.train_heatmap_model`;
   the depth-map weights are not pre-trained), then mixed batches of ``labelled_batch`` 2D-labelled
-  images and ``batch_size`` unlabeled multi-view samples of ``views`` (C_n <= 4) views; the
+  images and ``batch_size`` unlabeled multi-view samples of ``views`` (C_n <= 4) views
+  (``images = FILE.npz``: the 2D-labelled images are photos on disk, a 2D file with
+  ``image_path`` as the MPII/COCO converters write, :mod:`weakpose.data.image_files`,
+  for the pre-training and L_H alike; default: rendered crops of ``labelled_subjects``); the
   unlabeled images get pseudo 2D labels from the pre-trained 2D model where its confidence is
   > tau = 0.5, generated once at the start and kept fixed (the "additional regularisation").
 
@@ -268,8 +271,9 @@ class ImagePredictor:
     means (supplementary Eq. 1). ``depthless`` (the 2D-only row) sets z_rel = 0."""
 
     def __init__(self, net: ImageTwoPointFive, mean_bones_mm: np.ndarray, scale_pair: tuple[int, int],
-                 depthless: bool = False, batch_size: int = 128):
+                 depthless: bool = False, batch_size: int = 128, crop_size: int | None = None):
         self.net = net.eval()
+        self.crop_size = crop_size  # the side of the crops it was trained on (the config's crop_size)
         self.mean_bones_mm = torch.as_tensor(np.asarray(mean_bones_mm, np.float32))
         self.scale_pair = tuple(scale_pair)
         self.depthless = depthless
@@ -295,7 +299,8 @@ class ImagePredictor:
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         raise InputError(f"{inputs.path}: the image variant of the multi-view method reads person crops, "
-                         "not 2D keypoint files (use ImagePredictor.predict_crops)")
+                         "not 2D keypoints (give images: `weakpose predict --image`, or a 2D file with "
+                         "'image_path'; see docs/images.md)")
 
 
 def evaluate_views(predictor: ImagePredictor, pool: ViewPool) -> dict[str, float]:
@@ -377,6 +382,7 @@ class ImageMultiviewMethod(MultiviewMethod):
         self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
         self.net = self.nets["net"]
         self.labelled = RenderedMotion(self.data_root, tuple(c.labelled_subjects), rig=c.labelled_rig, seed=c.seed + 11)
+        self.labelled_files = labelled_image_files(c)
         self.pool = unlabeled_pool(c, self.data_root)
         self.color = torch.Generator().manual_seed(c.seed + 37)
         self.pseudo_uv = self.pseudo_w = None
@@ -397,7 +403,7 @@ class ImageMultiviewMethod(MultiviewMethod):
         cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]
     ) -> ImagePredictor:
         return ImagePredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32), config.scale_pair,
-                              depthless=config.supervision == "2d_only")
+                              depthless=config.supervision == "2d_only", crop_size=config.crop_size)
 
     # --- preparation: 2D pre-training and the fixed pseudo labels ------------------------------
     def prepare(self) -> None:
@@ -412,7 +418,7 @@ class ImageMultiviewMethod(MultiviewMethod):
                 )
             state = payload["state_dict"]
         elif c.pretrain_steps > 0:
-            state = pretrain_2d(c, self.data_root).state_dict()
+            state = pretrain_2d(c, self.data_root, images=self.labelled_files).state_dict()
         else:
             state = None
         if state is not None:
@@ -438,12 +444,17 @@ class ImageMultiviewMethod(MultiviewMethod):
             self.color.set_state(state["color_rng"])
 
     # --- losses ---------------------------------------------------------------------------------
-    def labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rgb, 2D labels in crop px, per-joint weight: 0 for unlabelled joints) of the
+        2D-labelled images: photos of ``images`` or rendered crops."""
         c = self.config
+        if self.labelled_files is not None:
+            crops = self.labelled_files.sample(self.rng, c.labelled_batch, c.crop_size)
+            return color_augment(crops.rgb, self.color), crops.keypoints, (crops.confidence > 0).to(torch.float32)
         scene = self.labelled.sample(c.labelled_batch, 1, c.crop_size, augment=True)
         r = scene.render
         rgb = color_augment(r.rgb.reshape(-1, c.crop_size, c.crop_size, 3), self.color)
-        return rgb, r.joints_2d.reshape(-1, J, 2)
+        return rgb, r.joints_2d.reshape(-1, J, 2), torch.ones(len(rgb), J)
 
     def unlabeled_batch(self) -> dict[str, torch.Tensor]:
         c = self.config
@@ -463,16 +474,17 @@ class ImageMultiviewMethod(MultiviewMethod):
         return gaussian_heatmaps(uv, hm, hm, self.net.stride, c.sigma).to(self.device), w.to(self.device)
 
     def losses(self, batch) -> dict[str, torch.Tensor]:
-        """All loss terms of one mixed batch: ``batch = (labelled rgb, labelled 2D, unlabeled dict)``."""
+        """All loss terms of one mixed batch: ``batch = (labelled rgb, labelled 2D, their weights,
+        unlabeled dict)``."""
         c = self.config
-        rgb_l, j2d_l, mv = batch
+        rgb_l, j2d_l, w_l, mv = batch
         B, C = mv["rgb"].shape[:2]
         S = c.crop_size
         rgb_u = color_augment(mv["rgb"].reshape(B * C, S, S, 3).to(torch.float32) / 255.0, self.color)
         n_l = len(rgb_l)
         o = self.net(torch.cat([rgb_l, rgb_u]).to(self.device), heatmap_grad=c.uv_grad)
         hm_l, hm_u = o["heatmaps"][:n_l], o["heatmaps"][n_l:]
-        target, w = self.targets(j2d_l, torch.ones(n_l, J))
+        target, w = self.targets(j2d_l, w_l)
         out = {"lh": heatmap_loss(hm_l, target, w)}
         total = out["lh"]
         if c.mv_labels:
@@ -529,10 +541,20 @@ class ImageMultiviewMethod(MultiviewMethod):
         return res
 
 
-def pretrain_2d(c: MultiviewConfig, data_root, progress=None) -> HeatmapNet:
+def labelled_image_files(c: MultiviewConfig):
+    """The ``images`` file of a config as :class:`weakpose.data.image_files.ImageFiles`, or None."""
+    if not c.images:
+        return None
+    from weakpose.data.image_files import ImageFiles
+
+    return ImageFiles(c.images)
+
+
+def pretrain_2d(c: MultiviewConfig, data_root, progress=None, images=None) -> HeatmapNet:
     """Run the 2D pre-training of :func:`pretrain_config` (:mod:`weakpose.methods.multiview.pretrain`)
-    and return the model."""
-    res = train_heatmap_model(pretrain_config(c), data_root, subjects=tuple(c.labelled_subjects), progress=progress)
+    and return the model; on the photos of ``images`` (an ImageFiles) when given, else on rendered crops."""
+    res = train_heatmap_model(pretrain_config(c), data_root, subjects=tuple(c.labelled_subjects), progress=progress,
+                              images=images)
     return res.model
 
 
@@ -551,7 +573,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_intermixed_args(argv)
     c = resolve_config(MultiviewConfig, a.config, ["variant=image", *a.overrides])
     torch.manual_seed(c.seed)
-    model = pretrain_2d(c, find_root(a.data), progress=lambda e: print(e, flush=True))
+    model = pretrain_2d(c, find_root(a.data), progress=lambda e: print(e, flush=True), images=labelled_image_files(c))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")

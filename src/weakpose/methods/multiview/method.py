@@ -106,6 +106,7 @@ class MultiviewConfig(TrainConfig):
     labelled_batch: int = 32         # 2D-labelled images per step (paper: 128)
     labelled_subjects: tuple[int, ...] = (1, 3, 5)   # images with 2D labels
     labelled_rig: str = "wild"       # their cameras: wild (the MPII role) | h36m
+    images: str = ""                 # 2D file with image_path (+ box): photos on disk as the 2D-labelled images
     unlabeled_subjects: tuple[int, ...] = (6, 7, 8)  # unlabeled multi-view images (h36m rig)
     unlabeled_pool: int = 512        # multi-view instants rendered once (pseudo labels fixed)
     uv_grad: float = 0.1             # scale of the weak losses' gradient into the 2D (paper: 1; see docs)
@@ -273,6 +274,8 @@ class MultiviewMethod(Method):
                              f"use them with supervision ws, not {c.supervision!r}")
         if c.reconstruct_from not in ("labels", "input"):
             raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} (labels or input)")
+        if c.images and c.variant != "image":
+            raise InputError("config: key 'images': photos are for the image variant (variant=image)")
         if c.supervision not in SUPERVISION:
             raise InputError(f"config: key 'supervision': {c.supervision!r} (choose {', '.join(SUPERVISION)})")
         if not 2 <= c.views <= 4:

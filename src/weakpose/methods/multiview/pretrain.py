@@ -55,15 +55,18 @@ def batch_from_scene(scene: Scene) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return r.rgb.reshape(-1, H, W, 3), r.joints_2d.reshape(-1, 17, 2), r.visible.reshape(-1, 17)
 
 
-def train_heatmap_model(config: Train2DConfig, data_root, subjects=None, progress=None) -> Train2DResult:
-    """Train ``config.backbone`` on rendered crops of ``subjects`` (default: CMU-WS training)."""
+def train_heatmap_model(config: Train2DConfig, data_root, subjects=None, progress=None, images=None) -> Train2DResult:
+    """Train ``config.backbone`` on rendered crops of ``subjects`` (default: CMU-WS training),
+    or on crops of the photos of ``images`` (a :class:`weakpose.data.image_files.ImageFiles`;
+    unlabelled joints are not supervised)."""
     from weakpose.data import mocap
 
     subjects = tuple(subjects) if subjects is not None else mocap.TRAIN_SUBJECTS
     torch.manual_seed(config.seed)
     c = config
-    rig = RenderedMotion(data_root, subjects, rig="h36m", seed=c.seed)
-    wild = RenderedMotion(data_root, subjects, rig="wild", seed=c.seed + 1)
+    if images is None:
+        rig = RenderedMotion(data_root, subjects, rig="h36m", seed=c.seed)
+        wild = RenderedMotion(data_root, subjects, rig="wild", seed=c.seed + 1)
     model = build_heatmap_net(c.backbone, 17)
     opt = torch.optim.Adam(model.parameters(), lr=c.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(c.lr_drop_at * c.steps)], 0.1)
@@ -73,18 +76,24 @@ def train_heatmap_model(config: Train2DConfig, data_root, subjects=None, progres
     res = Train2DResult(model)
     t0 = time.perf_counter()
     model.train()
+    file_rng = np.random.default_rng(c.seed)
     for step in range(1, c.steps + 1):
-        parts = []
-        if c.batch - n_wild:
-            parts.append(batch_from_scene(rig.sample(c.batch - n_wild, 1, c.crop_size, augment=c.augment)))
-        if n_wild:
-            parts.append(batch_from_scene(wild.sample(n_wild, 1, c.crop_size, augment=c.augment)))
-        rgb, j2d, _ = (torch.cat(x) for x in zip(*parts))
+        if images is not None:
+            crops = images.sample(file_rng, c.batch, c.crop_size, augment=c.augment)
+            rgb, j2d, weight = crops.rgb, crops.keypoints, crops.weight
+        else:
+            parts = []
+            if c.batch - n_wild:
+                parts.append(batch_from_scene(rig.sample(c.batch - n_wild, 1, c.crop_size, augment=c.augment)))
+            if n_wild:
+                parts.append(batch_from_scene(wild.sample(n_wild, 1, c.crop_size, augment=c.augment)))
+            rgb, j2d, _ = (torch.cat(x) for x in zip(*parts))
+            weight = _inside(j2d, c.crop_size).float()
         if c.augment:
             rgb = color_augment(rgb, g)
         target = gaussian_heatmaps(j2d, hm, hm, model.stride, c.sigma)
         pred = model(normalize_images(rgb))
-        loss = heatmap_loss(pred, target, _inside(j2d, c.crop_size).float())
+        loss = heatmap_loss(pred, target, weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -92,7 +101,11 @@ def train_heatmap_model(config: Train2DConfig, data_root, subjects=None, progres
         if step % c.log_every == 0 or step == c.steps:
             with torch.no_grad():
                 uv, _ = decode_heatmaps(pred, c.lam, model.stride)
-                err = (uv - j2d).norm(dim=-1).mean().item()
+                err = (uv - j2d).norm(dim=-1)
+                if images is None:
+                    err = err.mean().item()
+                else:
+                    err = (err * weight).sum().item() / max(weight.sum().item(), 1.0)
             entry = {"step": step, "loss": loss.item(), "train_px": err, "seconds": time.perf_counter() - t0}
             res.log.append(entry)
             if progress:

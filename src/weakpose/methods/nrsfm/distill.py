@@ -90,6 +90,7 @@ class DistillConfig(TrainConfig):
     crop_size: int = 64             # rendered crop side, multiple of 32 (paper: 256)
     softmax_lambda: float = 1.0     # heatmap softmax temperature of the integral read-out (Sun et al.: 1)
     image_samples: int = 256        # fixed rendered crops for the raw scale (training subjects) and monitoring
+    images: str = ""                # 2D file with image_path (+ box): train on these photos instead of rendered crops
 
 
 def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
@@ -175,6 +176,9 @@ class DistillMethod(Method):
 
         if config.loss not in ("distill", "weaksup"):
             raise InputError(f"config: key 'loss': {config.loss!r}, expected distill or weaksup")
+        if config.images and config.variant != "image":
+            raise InputError("config: key 'images': photos train the image student (variant=image); "
+                             "the keypoint student trains on 2D keypoints")
         teacher, tconf, sign = load_teacher(config.teacher)
         if config.center and parse_center(config.center) != parse_center(tconf.center):
             raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's {tconf.center!r}")

@@ -3,8 +3,10 @@ variant=image`` (:class:`ImageDistillMethod`), its data, units and prediction.
 
 Training images are person crops of the CMU-WS **training** subjects rendered on the fly
 (:class:`weakpose.rendering.scenes.RenderedMotion`, h36m rig, random scale/rotation/colour
-augmentation). Each crop comes with its exact 2D labels in crop pixels and the crop's
-pixel-from-camera matrix ``A = T K`` (``T`` the crop affine). Nothing 3D is used for training.
+augmentation), or with ``images=FILE.npz`` crops cut from photos on disk
+(:mod:`weakpose.data.image_files`; joints with confidence 0 are masked for the teacher). Each
+crop comes with its exact 2D labels in crop pixels and the crop's pixel-from-camera matrix
+``A = T K`` (``T`` the crop affine). Nothing 3D is used for training.
 
 Units (a choice the paper leaves open). The teacher sees the image's 2D labels in its own
 normalisation (:mod:`weakpose.methods.nrsfm.codec`): normalised camera coordinates
@@ -31,6 +33,7 @@ import torch
 
 from weakpose.data.contracts import Keypoints2D
 from weakpose.errors import InputError
+from weakpose.methods.base import batched
 from weakpose.methods.nrsfm.codec import normalise_keypoints
 from weakpose.methods.nrsfm.distill import DistillConfig, DistillMethod
 from weakpose.methods.nrsfm.image_student import ImageStudent
@@ -64,18 +67,40 @@ def image_batch(scene: Scene, center: str | int, generator: torch.Generator | No
     """Flatten a rendered single-view scene into an :class:`ImageBatch`; colour augmentation
     when ``generator`` is given."""
     r = scene.render
-    size = r.rgb.shape[-2]
     rgb = r.rgb.reshape(-1, *r.rgb.shape[-3:])
+    return image_batch_from_arrays(rgb, r.joints_2d.reshape(-1, *r.joints_2d.shape[-2:]),
+                                   r.intrinsics.reshape(-1, 3, 3), center, generator,
+                                   joints_cam=r.joints_cam.reshape(-1, *r.joints_cam.shape[-2:]))
+
+
+def image_batch_from_crops(crops, center: str | int, generator: torch.Generator | None = None) -> ImageBatch:
+    """An :class:`ImageBatch` of crops cut from image files
+    (:class:`weakpose.data.image_files.ImageCrops`): unlabelled joints are masked for the
+    teacher, and the crop's ``T K`` takes the place of the rendered crop's intrinsics."""
+    return image_batch_from_arrays(crops.rgb, crops.keypoints, crops.pixel_from_camera, center, generator,
+                                   confidence=crops.confidence)
+
+
+def image_batch_from_arrays(rgb: torch.Tensor, uv: torch.Tensor, pixel_from_camera: torch.Tensor, center: str | int,
+                            generator: torch.Generator | None = None, confidence: torch.Tensor | None = None,
+                            joints_cam: torch.Tensor | None = None) -> ImageBatch:
+    """Crops rgb [B, S, S, 3] in [0, 1], 2D labels ``uv`` [B, P, 2] crop px (``confidence`` 0 =
+    unlabelled), the crops' pixel-from-camera matrices ``A`` [B, 3, 3] -> :class:`ImageBatch`;
+    ``joints_cam`` (evaluation only) NaN when not given."""
+    size = rgb.shape[-2]
     if generator is not None:
         rgb = color_augment(rgb, generator)
-    uv = r.joints_2d.reshape(-1, *r.joints_2d.shape[-2:]).float()
-    a_inv = invert_affine(r.intrinsics.reshape(-1, 3, 3).double()).float()
+    uv = uv.float()
+    a_inv = invert_affine(pixel_from_camera.double()).float()
     nc = normalised_from_pixels(uv, a_inv)
-    nk = normalise_keypoints(nc.numpy(), center=center, source="rendered crops")
-    origin = (nc - nk.w * nk.scale[:, None, None]).mean(1)
-    inside = ((uv >= -0.5) & (uv <= size - 0.5)).all(-1).float()
-    return ImageBatch(normalize_images(rgb), uv, a_inv, nk.w, nk.mask, origin, nk.scale, inside,
-                      r.joints_cam.reshape(-1, *r.joints_cam.shape[-2:]).float())
+    nk = normalise_keypoints(nc.numpy(), None if confidence is None else confidence.numpy(), center=center,
+                             source="training crops")
+    m = nk.mask[..., None]
+    origin = ((nc - nk.w * nk.scale[:, None, None]) * m).sum(1) / m.sum(1)
+    inside = ((uv >= -0.5) & (uv <= size - 0.5)).all(-1).float() * nk.mask
+    if joints_cam is None:
+        joints_cam = torch.full((*uv.shape[:2], 3), float("nan"))
+    return ImageBatch(normalize_images(rgb), uv, a_inv, nk.w, nk.mask, origin, nk.scale, inside, joints_cam.float())
 
 
 def student_xyz(pred: torch.Tensor, batch: ImageBatch) -> torch.Tensor:
@@ -94,48 +119,74 @@ def render_image_set(data_root: Path, subjects, n: int, crop_size: int, seed: in
     return image_batch(src.sample(n, 1, crop_size, augment=False), center)
 
 
-@torch.no_grad()
+def student_outputs(net: ImageStudent, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """The student's (u, v, z) [N, P, 3] (u, v in crop px) for normalised images [N, 3, S, S], eval mode."""
+    net.eval()
+    dev = next(net.parameters()).device
+    return batched(lambda x: net(x.to(dev)).cpu(), [images], batch_size)
+
+
+def poses_from_outputs(pred: torch.Tensor, inv_intrinsics: torch.Tensor, center: str | int) -> torch.Tensor:
+    """Gauge-fixed normalised camera-frame poses [N, P, 3] from student outputs: its own (u, v)
+    through ``A⁻¹`` normalised like the teacher's input, joined with its depth ``z``."""
+    nk = normalise_keypoints(normalised_from_pixels(pred[..., :2], inv_intrinsics).numpy(), center=center,
+                             source="student 2D")
+    return finalise_poses(torch.cat([nk.w, pred[..., 2:]], dim=-1), nk.w, nk.mask, center, xy_from_input=True)
+
+
 def image_poses(net: ImageStudent, batch: ImageBatch, center: str | int, true_2d: bool = False,
                 batch_size: int = 64) -> torch.Tensor:
     """Gauge-fixed normalised camera-frame poses [N, P, 3] from the student's images: its own
     (u, v) normalised like the teacher's input (or, with ``true_2d``, the 2D labels ``w``) and
     its depth ``z``."""
-    net.eval()
-    dev = next(net.parameters()).device
-    pred = torch.cat(
-        [net(batch.images[i : i + batch_size].to(dev)).cpu() for i in range(0, len(batch.images), batch_size)]
-    )
-    if true_2d:
-        xy, mask = batch.w, batch.mask
-    else:
-        nk = normalise_keypoints(normalised_from_pixels(pred[..., :2], batch.inv_intrinsics).numpy(), center=center,
-                                 source="student 2D")
-        xy, mask = nk.w, nk.mask
-    poses = torch.cat([xy, pred[..., 2:]], dim=-1)
-    return finalise_poses(poses, xy, mask, center, xy_from_input=True)
+    pred = student_outputs(net, batch.images, batch_size)
+    if not true_2d:
+        return poses_from_outputs(pred, batch.inv_intrinsics, center)
+    poses = torch.cat([batch.w, pred[..., 2:]], dim=-1)
+    return finalise_poses(poses, batch.w, batch.mask, center, xy_from_input=True)
 
 
 class ImageStudentPredictor:
-    """Rendered crops (an :class:`ImageBatch`) → root-relative camera-frame 3D (mm)."""
+    """Person crops → root-relative camera-frame 3D (mm)."""
 
-    def __init__(self, net: ImageStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray) -> None:
+    def __init__(self, net: ImageStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray,
+                 crop_size: int | None = None) -> None:
         self.net = net.eval()
         self.center = center
         self.raw_scale = float(raw_scale)
         self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
+        self.crop_size = crop_size  # the side of the crops it was trained on (the config's crop_size)
 
     def predict_images(self, batch: ImageBatch, true_2d: bool = False) -> dict[str, np.ndarray]:
         poses = image_poses(self.net, batch, self.center, true_2d)
         return to_millimetres(poses, self.mean_bone_lengths, self.raw_scale)
 
+    def predict_crops(self, rgb: torch.Tensor, crop: torch.Tensor, K: torch.Tensor) -> dict[str, np.ndarray]:
+        """rgb [N, S, S, 3] (uint8, or float in [0, 1]); crop [N, 3, 3] full image → crop px; K
+        [N, 3, 3] the full camera. The crop's pixel-from-camera matrix is ``A = crop K`` (as for
+        the rendered training crops), so ``A⁻¹`` takes the student's 2D to normalised camera
+        coordinates. Returns ``positions_3d`` [N, P, 3] mm (camera frame, root-relative) and
+        ``keypoints_2d`` [N, P, 2] crop px."""
+        rgb = torch.as_tensor(rgb)
+        rgb = rgb.to(torch.float32) / 255.0 if rgb.dtype == torch.uint8 else rgb.to(torch.float32)
+        A = torch.as_tensor(crop, dtype=torch.float64) @ torch.as_tensor(K, dtype=torch.float64)
+        pred = student_outputs(self.net, normalize_images(rgb))
+        poses = poses_from_outputs(pred, invert_affine(A).float(), self.center)
+        out = to_millimetres(poses, self.mean_bone_lengths, self.raw_scale)
+        out["keypoints_2d"] = pred[..., :2].numpy()
+        return out
+
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         raise InputError(f"{inputs.path}: key 'keypoints_2d': the image-input student predicts from images, not "
-                         "2D keypoints (see docs/nrsfm.md, benchmarks/nrsfm_image_accuracy.py)")
+                         "2D keypoints (give images: `weakpose predict --image`, or a 2D file with 'image_path'; "
+                         "see docs/images.md)")
 
 
 class ImageDistillMethod(DistillMethod):
     """The image-input student (:class:`~weakpose.methods.nrsfm.image_student.ImageStudent`) on
-    crops of the training subjects rendered on the fly; the teacher reads each crop's 2D labels."""
+    crops of the training subjects rendered on the fly, or with ``images=FILE`` on person crops
+    cut from photos on disk (:class:`weakpose.data.image_files.ImageFiles`); the teacher reads each
+    crop's 2D labels."""
 
     variant = "image"
 
@@ -158,13 +209,21 @@ class ImageDistillMethod(DistillMethod):
             raise InputError(f"config: key 'noise': {c.noise!r}; "
                              "the image student trains on exact rendered labels (gt)")
         self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=c.rig, seed=c.seed, stride=c.stride)
+        self.image_files = None
+        if c.images:
+            from weakpose.data.image_files import ImageFiles
+
+            self.image_files = ImageFiles(c.images)
         self.mean_bone_lengths = training_bone_lengths(self.data_root)
         self._calib_images = self._monitor_images = None
 
     def student_batch(self):
         c = self.config
         g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
-        b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
+        if self.image_files is not None:
+            b = image_batch_from_crops(self.image_files.sample(self.rng, c.batch_size, c.crop_size), self.center, g)
+        else:
+            b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
         b = ImageBatch(*(getattr(b, f).to(self.device) for f in ImageBatch.__dataclass_fields__))
         return b.w, b.mask, b.inside, student_xyz(self.student(b.images), b)
 
@@ -172,9 +231,14 @@ class ImageDistillMethod(DistillMethod):
         return image_poses(self.student, self.calibration_images(), self.center)
 
     def calibration_images(self) -> ImageBatch:
-        """Fixed rendered crops of the *training* subjects for the raw scale (no ground truth used)."""
+        """Fixed rendered crops of the *training* subjects for the raw scale (no ground truth
+        used); with ``images``, the first ``image_samples`` photos of that file."""
         from weakpose.data.mocap import TRAIN_SUBJECTS
 
+        if self._calib_images is None and self.image_files is not None:
+            rows = np.arange(min(self.config.image_samples, len(self.image_files)))
+            crops = self.image_files.crops(rows, self.config.crop_size)
+            self._calib_images = image_batch_from_crops(crops, self.center)
         if self._calib_images is None:
             c = self.config
             self._calib_images = render_image_set(self.data_root, TRAIN_SUBJECTS, c.image_samples, c.crop_size,
@@ -208,4 +272,4 @@ class ImageDistillMethod(DistillMethod):
     @classmethod
     def make_predictor(cls, config: DistillConfig, nets, state) -> ImageStudentPredictor:
         return ImageStudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
-                                     np.asarray(state["mean_bone_lengths"]))
+                                     np.asarray(state["mean_bone_lengths"]), crop_size=config.crop_size)
