@@ -130,3 +130,17 @@ def test_default_intrinsics_one_policy():
     assert np.allclose(K[0], [[1150, 0, 499.5], [0, 1150, 399.5], [0, 0, 1]])
     K = default_intrinsics(kp, conf)
     assert np.allclose(K[0], [[1000, 0, 200], [0, 1000, 150], [0, 0, 1]])
+
+
+def test_image_intrinsics_is_the_default_camera_of_photos():
+    """Photos handed to an image model (no keypoints yet) get the same camera as the default
+    for keypoints with a known image size: one policy, per photo size."""
+    from weakpose.camera import default_intrinsics, image_intrinsics
+
+    sizes = np.array([[1000, 800], [640, 1280]])
+    K = image_intrinsics(sizes)
+    assert K.shape == (2, 3, 3) and K.dtype == np.float32
+    kp, conf = np.zeros((2, 17, 2), np.float32), np.ones((2, 17), np.float32)
+    np.testing.assert_array_equal(K, default_intrinsics(kp, conf, sizes))
+    assert np.allclose(K[1], [[1.15 * 1280, 0, 319.5], [0, 1.15 * 1280, 639.5], [0, 0, 1]])
+    np.testing.assert_array_equal(image_intrinsics(np.array([1000, 800])), K[:1])
