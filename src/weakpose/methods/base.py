@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.sources import DataSources
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
 
@@ -32,10 +33,16 @@ class Method:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = TrainConfig
+    #: Kinds of user data file (:data:`weakpose.data.sources.KINDS`) the method can train from;
+    #: ``weakpose train`` refuses any other kind with a message naming these. A kind given
+    #: replaces the CMU-WS default of that kind (the method reads ``self.sources``).
+    data_kinds: ClassVar[tuple[str, ...]] = ("val",)
 
-    def __init__(self, config: Any, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()):
+    def __init__(self, config: Any, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
+                 sources: DataSources | None = None):
         self.config = config
         self.data_root = Path(data_root)
+        self.sources = sources if sources is not None else DataSources()
         self.device = torch.device(device)
         self.dist = dist
         # One generator for all data sampling, identical on every rank (see engine.distributed).
@@ -84,21 +91,24 @@ class Method:
             net.eval()
         return cls.make_predictor(config, nets, checkpoint.get("predictor_state", {}))
 
-    def monitor_set(self):
-        """A fixed subset of ``cmu_test_h36mrig_gt2d.npz`` scored while training, for monitoring
-        only (runs are never selected on it; the final model is the last step's)."""
+    def monitor_set(self) -> tuple[Keypoints2D, np.ndarray]:
+        """2D inputs and 3D ground truth scored while training, for monitoring only (runs are
+        never selected on it; the final model is the last step's): ``monitor_samples`` fixed
+        samples of the user's ``--val`` file, or by default of the training subjects seen by the
+        h36m rig (:func:`weakpose.data.benchmark.training_monitor_split`). Never test subjects."""
         if self._monitor is None:
-            from weakpose.data.contracts import load_benchmark
-            from weakpose.data.paths import benchmark_file
+            n_max = self.config.monitor_samples
+            if self.sources.val is not None:
+                inp, gt = self.sources.val.inputs, self.sources.val.positions_3d
+                idx = np.sort(np.random.default_rng(0).choice(len(gt), min(len(gt), n_max), replace=False))
+                sub = Keypoints2D(np.asarray(inp.keypoints_2d[idx]), np.asarray(inp.confidence[idx]),
+                                  None if inp.intrinsics is None else np.asarray(inp.intrinsics[idx]))
+                self._monitor = (sub, np.asarray(gt[idx]))
+            else:
+                from weakpose.data.benchmark import training_monitor_split
 
-            bench = load_benchmark(benchmark_file(self.data_root, "h36mrig_gt2d"))
-            n = len(bench.positions_3d)
-            idx = np.random.default_rng(0).choice(n, min(n, self.config.monitor_samples), replace=False)
-            idx.sort()
-            inp = bench.inputs
-            sub = Keypoints2D(inp.keypoints_2d[idx], inp.confidence[idx],
-                              None if inp.intrinsics is None else inp.intrinsics[idx])
-            self._monitor = (sub, bench.positions_3d[idx])
+                s = training_monitor_split(self.data_root, n_max)
+                self._monitor = (Keypoints2D(s["keypoints_2d"], s["confidence"], s["intrinsics"]), s["positions_3d"])
         return self._monitor
 
     def evaluate(self) -> dict[str, float]:

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.sources import DataSources
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.methods.base import Method
@@ -171,8 +172,10 @@ class DistillMethod(Method):
 
     name = "distill"
     Config = DistillConfig
+    #: ``--train-2d`` replaces the CMU-WS 2D of the keypoint student (the teacher is run on it).
+    data_kinds = ("train_2d", "val")
 
-    def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None):
+    def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None, sources: DataSources | None = None):
         from weakpose.engine.distributed import DistInfo
 
         if config.student not in ("keypoint", "image"):
@@ -182,7 +185,7 @@ class DistillMethod(Method):
         teacher, tconf, sign = load_teacher(config.teacher)
         if config.center and parse_center(config.center) != parse_center(tconf.center):
             raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's {tconf.center!r}")
-        super().__init__(config, data_root, device, dist or DistInfo())
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
         self.teacher = teacher.to(self.device)
         self.depth_sign = sign
         self.center = parse_center(tconf.center)
@@ -191,13 +194,16 @@ class DistillMethod(Method):
             from weakpose.data.statistics import training_bone_lengths
             from weakpose.rendering.scenes import RenderedMotion
 
+            if self.sources.train_2d is not None:
+                raise InputError("command line: --train-2d: the image student trains on rendered crops; "
+                                 "2D files train the keypoint student (student=keypoint)")
             if config.noise != "gt":
                 raise InputError(f"config: key 'noise': {config.noise!r}; the image student trains on exact rendered labels (gt)")
             self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=config.rig, seed=config.seed, stride=config.stride)
             self.mean_bone_lengths = training_bone_lengths(self.data_root)
             self._calib_images = self._monitor_images = None
         else:
-            d = load_training_data(self.data_root, config, self.center, self.device)
+            d = load_training_data(self.data_root, config, self.center, self.device, self.sources)
             self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
         p = self.teacher.num_points
         self.operator = DistillationOperator(self.teacher.shape_dictionary().detach(),
@@ -276,15 +282,16 @@ class DistillMethod(Method):
 
     def evaluate(self) -> dict[str, float]:
         """Keypoint student: the base monitor. Image student: MPJPE / PA-MPJPE on fixed rendered
-        crops of the test subjects (monitoring only, never used to select a run)."""
+        crops of the training subjects (monitoring only, never used to select a run; never the
+        test subjects)."""
         if self.config.student != "image":
             return super().evaluate()
-        from weakpose.data.mocap import TEST_SUBJECTS
+        from weakpose.data.mocap import TRAIN_SUBJECTS
         from weakpose.metrics import mpjpe, pa_mpjpe
 
         c = self.config
         if self._monitor_images is None:
-            self._monitor_images = render_image_set(self.data_root, TEST_SUBJECTS, min(c.image_samples, c.monitor_samples),
+            self._monitor_images = render_image_set(self.data_root, TRAIN_SUBJECTS, min(c.image_samples, c.monitor_samples),
                                                     c.crop_size, 123, self.center, c.rig)
         b = self._monitor_images
         pred = self.predictor().predict_images(b)["positions_3d"]

@@ -104,6 +104,10 @@ def _load_run(path: str, method: str, key: str) -> dict[str, Any]:
 class FlowsWSMethod(Method):
     name = "flows-ws"
     Config = FlowsWSConfig
+    #: Only ``--val``: L_fs needs joint rotations, shape and root orientation besides 3D joints,
+    #: and the weak phase's part-alignment masks are rendered from the body model, so
+    #: ``--train-paired``/``--train-2d`` files cannot feed it (see docs/own-data.md).
+    data_kinds = ("val",)
 
     @classmethod
     def build_modules(cls, config: FlowsWSConfig) -> dict[str, nn.Module]:
@@ -121,7 +125,8 @@ class FlowsWSMethod(Method):
             raise InputError(f"config: key 'net': must be 'keypoint' or 'image', got {config.net!r}")
         return nets
 
-    def __init__(self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()) -> None:
+    def __init__(self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
+                 sources=None) -> None:
         check_representation(config.rep)
         init = _load_run(config.init, self.name, "init") if config.init else None
         prior = None
@@ -144,7 +149,7 @@ class FlowsWSMethod(Method):
             raise InputError("config: key 'prior': required (the run folder of `weakpose train prior`)")
         if config.supervised_fraction <= 0:
             config.fs_steps = 0
-        super().__init__(config, data_root, device, dist)
+        super().__init__(config, data_root, device, dist, sources)
         if init is not None:
             for name, net in self.nets.items():
                 net.load_state_dict(init["modules"][name])
@@ -166,10 +171,11 @@ class FlowsWSMethod(Method):
         self.image = config.net == "image"
         if self.image:
             from weakpose.body.cmu import pose_data
-            from weakpose.data.mocap import TEST_SUBJECTS
+            from weakpose.data.mocap import TRAIN_SUBJECTS
             from weakpose.data.paths import h36m_rig
 
-            self.test_sampler = PoseSampler(pose_data(self._rot, TEST_SUBJECTS), self.nets["body"],
+            # monitor of the image network: rendered training-subject samples, never the test subjects
+            self.test_sampler = PoseSampler(pose_data(self._rot, TRAIN_SUBJECTS), self.nets["body"],
                                             h36m_rig(self.data_root), 1.0, config.seed)
             self.render_gen = torch.Generator().manual_seed(config.seed + 11)
         elif config.w_ba > 0:

@@ -22,7 +22,7 @@ import torch
 from weakpose.engine.config import TrainConfig
 from weakpose.methods.base import Method
 from weakpose.methods.hypotheses_core import (CollapseError, HypothesesCore, HypothesesPredictor,
-                                              HypothesesSettings, build_networks)
+                                              HypothesesSettings, TrainingData, build_networks)
 
 __all__ = ["HypothesesConfig", "HypothesesMethod", "METHOD", "CollapseError"]
 
@@ -38,14 +38,20 @@ class HypothesesConfig(HypothesesSettings, TrainConfig):
 
 
 class HypothesesMethod(Method):
+    """Li & Lee 2020. Data files: ``--train-2d`` (the generator's 2D), ``--train-3d`` (the
+    critic's unpaired real poses), ``--val``; a kind not given keeps its CMU-WS default."""
+
     name = "hypotheses"
     Config = HypothesesConfig
+    data_kinds = ("train_2d", "train_3d", "val")
 
-    def __init__(self, config: HypothesesConfig, data_root, device: str = "cpu", dist=None):
+    def __init__(self, config: HypothesesConfig, data_root, device: str = "cpu", dist=None, sources=None):
         from weakpose.engine.distributed import DistInfo
 
-        super().__init__(config, data_root, device, dist or DistInfo())
-        self.core = HypothesesCore(config, self.data_root, str(self.device), nets=self.nets)
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
+        config.validate()
+        data = TrainingData.from_sources(self.data_root, config, self.sources)
+        self.core = HypothesesCore(config, self.data_root, str(self.device), nets=self.nets, data=data)
 
     @classmethod
     def build_modules(cls, config: HypothesesConfig) -> dict[str, torch.nn.Module]:

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from weakpose.data.contracts import InputError, Keypoints2D
-from weakpose.data.mocap import TEST_SUBJECTS
+from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
@@ -239,10 +239,12 @@ def unlabeled_pool(c: MultiviewConfig, data_root) -> ViewPool:
     return ViewPool.render(data_root, c.unlabeled_subjects, c.unlabeled_pool, 4, c.crop_size, c.seed + 23, augment=True)
 
 
-def render_test_views(data_root, instants: int, crop_size: int, seed: int = 2024) -> ViewPool:
+def render_test_views(data_root, instants: int, crop_size: int, seed: int = 2024,
+                      subjects: tuple[int, ...] = TEST_SUBJECTS) -> ViewPool:
     """The fixed image-variant test set: ``instants`` random frames of the CMU-WS test subjects
-    (2, 9) rendered through the 4 h36m-rig cameras as person crops, no augmentation."""
-    return ViewPool.render(data_root, TEST_SUBJECTS, instants, 4, crop_size, seed, augment=False)
+    (2, 9; the training monitor passes the training subjects) rendered through the 4 h36m-rig
+    cameras as person crops, no augmentation."""
+    return ViewPool.render(data_root, subjects, instants, 4, crop_size, seed, augment=False)
 
 
 @torch.no_grad()
@@ -349,11 +351,15 @@ def load_pretrained_2d(path: str | Path) -> dict[str, Any]:
 class ImageMultiviewMethod(MultiviewMethod):
     """``weakpose train multiview variant=image`` (see the module docstring)."""
 
-    def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None):
+    def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None,
+                 sources=None):
         self._validate(config)
-        Method.__init__(self, config, data_root, device, dist or DistInfo())
+        Method.__init__(self, config, data_root, device, dist or DistInfo(), sources)
+        if self.sources.train_multiview is not None:
+            raise InputError("command line: --train-multiview: the image variant trains on rendered images; "
+                             "2D files train the keypoint variant (variant=keypoint)")
         c = config
-        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair))
+        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair), self.sources.train_3d)
         self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
         self.net = self.nets["net"]
         self.labelled = RenderedMotion(self.data_root, tuple(c.labelled_subjects), rig=c.labelled_rig, seed=c.seed + 11)
@@ -490,11 +496,12 @@ class ImageMultiviewMethod(MultiviewMethod):
 
     # --- monitoring -----------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        """3D and 2D errors on ``monitor_instants`` fixed rendered test instants (x 4 views) and
+        """3D and 2D errors on ``monitor_instants`` fixed rendered training-subject instants (x 4 views) and
         the 2D error on the unlabeled pool (against the renderer's labels, never trained on)."""
         c = self.config
         if self._test is None:
-            self._test = render_test_views(self.data_root, c.monitor_instants, c.crop_size, seed=c.test_seed)
+            self._test = render_test_views(self.data_root, c.monitor_instants, c.crop_size, seed=c.test_seed,
+                                           subjects=TRAIN_SUBJECTS)  # monitoring: never the test subjects
         pred = self.predictor()
         res = {f"monitor/{k}": v for k, v in evaluate_views(pred, self._test).items()}
         sub = ViewPool(*(getattr(self.pool, k)[:64] for k in ViewPool.__dataclass_fields__))
