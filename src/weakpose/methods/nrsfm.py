@@ -187,11 +187,13 @@ def normalise_in_chunks(data: dict[str, np.ndarray], center: str | int, chunk: i
     """:func:`normalise_keypoints` over ``chunk`` samples at a time, so that a large (memory-mapped)
     file is converted straight into the float32 training tensors."""
     kp, conf, K = data["keypoints_2d"], data["confidence"], data.get("intrinsics")
-    parts = [normalise_keypoints(kp[i:i + chunk], conf[i:i + chunk], None if K is None else K[i:i + chunk], center,
-                                 source=f"2D training keypoints {i}..{min(i + chunk, len(kp)) - 1}")
-             for i in range(0, len(kp), chunk)]
-    return NormalisedKeypoints(w=torch.cat([p.w for p in parts]), mask=torch.cat([p.mask for p in parts]),
-                               scale=torch.cat([p.scale for p in parts]))
+    n, p = kp.shape[:2]
+    w, mask, scale = torch.empty(n, p, 2), torch.empty(n, p), torch.empty(n)
+    for i in range(0, n, chunk):
+        part = normalise_keypoints(kp[i:i + chunk], conf[i:i + chunk], None if K is None else K[i:i + chunk], center,
+                                   source=f"2D training keypoints {i}..{min(i + chunk, n) - 1}")
+        w[i:i + chunk], mask[i:i + chunk], scale[i:i + chunk] = part.w, part.mask, part.scale
+    return NormalisedKeypoints(w=w, mask=mask, scale=scale)
 
 
 @dataclass
