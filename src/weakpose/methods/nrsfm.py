@@ -172,15 +172,15 @@ def training_keypoints(root, rig: str, noise: str, seed: int, stride: int, sourc
                        ) -> dict[str, np.ndarray]:
     """2D training keypoints: the user's ``--train-2d`` files when given (only ``keypoints_2d``,
     ``confidence``, ``intrinsics`` are read; no 3D), else those of the CMU-WS training subjects
-    (``rig``, ``noise``, ``seed``, ``stride``)."""
+    (``rig``, ``noise``, ``seed``, ``stride``; with their 3D, which training never reads: it is
+    for evaluation scripts)."""
     if sources is not None and sources.train_2d is not None:
         kp = sources.train_2d
         return {"keypoints_2d": kp.keypoints_2d, "confidence": kp.confidence, "intrinsics": kp.intrinsics}
     from weakpose.data.benchmark import make_split
     from weakpose.data.mocap import TRAIN_SUBJECTS
 
-    split = make_split(root, TRAIN_SUBJECTS, rig=rig, noise=noise, seed=seed, stride=stride)
-    return {k: split[k] for k in ("keypoints_2d", "confidence", "intrinsics")}
+    return make_split(root, TRAIN_SUBJECTS, rig=rig, noise=noise, seed=seed, stride=stride)
 
 
 def normalise_in_chunks(data: dict[str, np.ndarray], center: str | int, chunk: int = 1 << 16) -> NormalisedKeypoints:
