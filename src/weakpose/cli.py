@@ -44,8 +44,9 @@ def _add_data_file_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "training data from your own files (docs/own-data.md)",
         "Each kind given replaces the CMU-WS default of that kind; kinds not given keep it. A kind the "
-        "method cannot use is refused (supervised: --train-paired; nrsfm, distill: --train-2d; hypotheses: "
-        "--train-2d --train-3d; multiview: --train-multiview --train-3d; every method: --val). Files are "
+        "method cannot use is refused, naming what it accepts (Method.data_kinds: supervised --train-paired; "
+        "nrsfm, distill --train-2d; hypotheses --train-2d --train-3d; multiview --train-multiview --train-3d; "
+        "--val all but prior). Files are "
         "recorded (path, sha256, samples) in RUN_DIR/config.json.")
     g.add_argument("--train-2d", nargs="+", action=_DataFiles, metavar="FILE", help="single-view 2D keypoints [N, J, 2] (+confidence, "
                    "intrinsics; COCO-17/MediaPipe-33/MPII-16 joint_names are converted); no 3D is read")
