@@ -18,8 +18,10 @@ L_2D plays the role of the paper's heatmap loss L_H: squared error of the networ
 estimate against the exact 2D projections (2D labels) in the codec's normalised units. Every
 term is summed within a multi-view sample (views, pairs, joints, limbs) and averaged over the
 samples of the batch, as in :mod:`weakpose.methods.multiview_losses`. The
-confidences phi of Eq. 8/11 are the input confidences (1 for exact keypoints, the detector's
-score otherwise); an imputed (missing) joint gets ``imputed_confidence``.
+confidences phi of Eq. 8/11 are those of the 2D the losses reconstruct from: 1 for the exact
+2D labels of CMU-WS; the detector's confidence for detected 2D (tracklets, ``--train-multiview``
+files), where a missing joint (confidence 0) contributes to no term, L_2D included; with
+``reconstruct_from = "input"`` an imputed (missing) joint gets ``imputed_confidence``.
 
 Two choices that the keypoint variant needs (measured in docs/multiview.md):
 
