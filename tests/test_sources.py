@@ -10,7 +10,7 @@ import pytest
 
 from weakpose.cli import main
 from weakpose.data.benchmark import make_split
-from weakpose.data.contracts import InputError, save_npz_atomic
+from weakpose.data.contracts import save_npz_atomic
 from weakpose.data.paths import data_root
 from weakpose.data.sources import MultiViewSet, load_sources, read_2d, read_3d, sha256
 from weakpose.skeleton import COCO17_NAMES, LAYOUTS, from_h36m17, to_h36m17

@@ -32,13 +32,18 @@ sha256, samples) in the run's ``config.json``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from weakpose.data.contracts import BenchmarkFile, InputError, Keypoints2D, validate_positions_3d
+from weakpose.data.contracts import (
+    BenchmarkFile,
+    InputError,
+    Keypoints2D,
+    validate_positions_3d,
+)
 from weakpose.data.npz_mmap import open_npz
 from weakpose.skeleton import LAYOUTS, to_h36m17
 
@@ -193,7 +198,7 @@ def concatenate_2d(parts: Sequence[Keypoints2D]) -> Keypoints2D:
     if any(with_k) and not all(with_k):
         bad = parts[with_k.index(False)]
         raise InputError(f"{bad.path}: key 'intrinsics': missing while other files of the same kind have it")
-    cat = lambda arrs: np.concatenate([np.asarray(a) for a in arrs])  # noqa: E731
+    cat = lambda arrs: np.concatenate([np.asarray(a) for a in arrs])
     common = set.intersection(*(set(p.per_sample_extras()) for p in parts))
     extras = {k: cat([p.extras[k] for p in parts]) for k in common if k != "tracklet"}
     if "tracklet" in common:   # keep the tracklets of different files apart
@@ -231,11 +236,11 @@ class MultiViewSet:
         return len(self.groups)
 
     @classmethod
-    def from_keypoints(cls, kp: Keypoints2D) -> "MultiViewSet":
+    def from_keypoints(cls, kp: Keypoints2D) -> MultiViewSet:
         size = kp.extras.get("image_size")
         if kp.multiview:
             N, C = kp.keypoints_2d.shape[:2]
-            rows = lambda a: None if a is None else a.reshape((N * C,) + a.shape[2:])  # noqa: E731
+            rows = lambda a: None if a is None else a.reshape((N * C,) + a.shape[2:])
             present = np.asarray(kp.confidence).reshape(N, C, -1).max(-1) > 0
             groups = [n * C + np.flatnonzero(present[n]) for n in range(N)]
             if size is not None and np.shape(size)[:2] != (N, C):
@@ -355,7 +360,7 @@ def load_sources(train_2d: Sequence[str | Path] = (), train_multiview: Sequence[
                  val: str | Path | None = None) -> DataSources:
     """Read and validate every file (InputError on the first problem) and record them. A single
     path is accepted where a list is expected."""
-    one = lambda x: [x] if isinstance(x, (str, Path)) else list(x)  # noqa: E731
+    one = lambda x: [x] if isinstance(x, (str, Path)) else list(x)
     train_2d, train_multiview, train_3d, train_paired = map(one, (train_2d, train_multiview, train_3d, train_paired))
     if isinstance(val, (list, tuple)):
         if len(val) != 1:
@@ -408,7 +413,7 @@ def recorded_data_files(entries: list[dict]) -> dict[str, list[str] | str]:
 
 def check_unchanged(recorded: list[dict], current: list[dict]) -> None:
     """On resume: the data files must be the ones the run started with (same content)."""
-    key = lambda es: sorted((e["kind"], e["sha256"]) for e in es)  # noqa: E731
+    key = lambda es: sorted((e["kind"], e["sha256"]) for e in es)
     if key(recorded) != key(current):
         was = ", ".join(f"{option(e['kind'])} {e['path']}" for e in recorded) or "CMU-WS defaults only"
         raise InputError(f"command line: data files differ from the run's ({was}); resume with the same files")
@@ -420,7 +425,7 @@ def _concatenate_multiview(sets: list[MultiViewSet]) -> MultiViewSet:
         raise InputError(f"{sets[with_k.index(False)].path}: key 'intrinsics': missing while other "
                          "--train-multiview files have it")
     offsets = np.cumsum([0] + [len(s.keypoints_2d) for s in sets])
-    cat = lambda arrs: np.concatenate([np.asarray(a) for a in arrs])  # noqa: E731
+    cat = lambda arrs: np.concatenate([np.asarray(a) for a in arrs])
     sizes = [s.image_size for s in sets]
     return MultiViewSet(cat([s.keypoints_2d for s in sets]), cat([s.confidence for s in sets]),
                         cat([s.intrinsics for s in sets]) if all(with_k) else None,
@@ -428,5 +433,17 @@ def _concatenate_multiview(sets: list[MultiViewSet]) -> MultiViewSet:
                         [g + o for s, o in zip(sets, offsets) for g in s.groups], sets[0].path)
 
 
-__all__ = ["KINDS", "DataSources", "MultiViewSet", "SourceRecord", "check_kinds", "load_sources", "option", "read_2d",
-           "read_3d", "read_paired", "recorded_data_files", "check_unchanged"]
+__all__ = [
+    "KINDS",
+    "DataSources",
+    "MultiViewSet",
+    "SourceRecord",
+    "check_kinds",
+    "check_unchanged",
+    "load_sources",
+    "option",
+    "read_2d",
+    "read_3d",
+    "read_paired",
+    "recorded_data_files",
+]
