@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import sys
+from pathlib import Path
 
 from weakpose.errors import InputError
 
@@ -22,14 +23,57 @@ def _add_data_option(p: argparse.ArgumentParser) -> None:
                    "(default: $WEAKPOSE_DATA, else ../shared/data beside the repository)")
 
 
+class _DataFiles(argparse.Action):
+    """``--train-2d A.npz B.npz steps=500``: file names up to the first ``key=value`` (which, with
+    what follows, are config overrides); the option may be repeated."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        values = [values] if isinstance(values, str) else list(values)
+        cut = next((i for i, v in enumerate(values) if "=" in v and not Path(v).exists()), len(values))
+        if cut == 0:
+            parser.error(f"{option_string}: expected FILE before {values[0]}")
+        files = values[:cut]
+        if self.nargs is None:
+            setattr(namespace, self.dest, files[0])
+        else:
+            setattr(namespace, self.dest, (getattr(namespace, self.dest) or []) + files)
+        namespace.trailing_overrides = getattr(namespace, "trailing_overrides", []) + values[cut:]
+
+
+def _add_data_file_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "training data from your own files (docs/own-data.md)",
+        "Each kind given replaces the CMU-WS default of that kind; kinds not given keep it. A kind the "
+        "method cannot use is refused, naming what it accepts (Method.data_kinds: supervised --train-paired; "
+        "nrsfm, distill --train-2d; hypotheses --train-2d --train-3d; multiview --train-multiview --train-3d; "
+        "--val all but prior; the image variants (variant=image) train on rendered crops and take none of "
+        "these, except multiview's --train-3d). Files are recorded (path, sha256, samples) in RUN_DIR/config.json.")
+    g.add_argument("--train-2d", nargs="+", action=_DataFiles, metavar="FILE",
+                   help="single-view 2D keypoints [N, J, 2] (+confidence, intrinsics; COCO-17/MediaPipe-33/MPII-16 "
+                   "joint_names are converted); no 3D is read")
+    g.add_argument("--train-multiview", nargs="+", action=_DataFiles, metavar="FILE",
+                   help="multi-view 2D [N, C, J, 2] (a view with confidence 0 everywhere is absent) or a "
+                   "`weakpose tracklets` file; no 3D is read")
+    g.add_argument("--train-3d", nargs="+", action=_DataFiles, metavar="FILE",
+                   help="unpaired 3D poses positions_3d [N, 17, 3] mm (or `data convert-cmu` output)")
+    g.add_argument("--train-paired", nargs="+", action=_DataFiles, metavar="FILE",
+                   help="2D with paired positions_3d (test-file layout)")
+    g.add_argument("--val", action=_DataFiles, metavar="FILE",
+                   help="2D with positions_3d, used only to monitor training "
+                   "(default: fixed samples of the CMU-WS training subjects)")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from weakpose.training import train
 
-    overrides = list(args.overrides)
+    overrides = list(args.overrides) + list(getattr(args, "trailing_overrides", []))
     if args.teacher:
         overrides.append(f"teacher={args.teacher}")
+    from weakpose.data.sources import KINDS
+
+    data_files = {k: getattr(args, k) for k in KINDS if getattr(args, k)}
     metrics = train(args.method, args.out, args.config, overrides, args.resume, args.data,
-                    progress=not args.no_progress, stop_after=args.stop_after)
+                    progress=not args.no_progress, stop_after=args.stop_after, data_files=data_files)
     print(json.dumps({"run": str(args.out), **metrics}, indent=2))
     return 0
 
@@ -88,6 +132,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if rig not in ("h36m", "wild"):
         rig = load_rig(rig)
     arrays = make_split(root, tuple(args.subjects), rig, args.noise, args.seed, args.multiview, args.stride, args.views)
+    if args.drop_3d:   # 2D only: no 3D poses and no extrinsics (what a user's unlabeled data holds)
+        for key in ("positions_3d", "rotations", "translations"):
+            arrays.pop(key, None)
     save_npz_atomic(args.out, **arrays)
     print(f"wrote {args.out}: keypoints_2d {list(arrays['keypoints_2d'].shape)}")
     return 0
@@ -134,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=int, metavar="N", help="checkpoint and stop after N steps (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_option(p)
+    _add_data_file_options(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. steps=500 lr=1e-4")
     p.set_defaults(func=cmd_train)
 
@@ -182,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multiview", action="store_true", help="one sample per frame with a view axis [N, C, J, 2]")
     p.add_argument("--views", type=int, default=4, help="views per frame for --rig wild --multiview")
     p.add_argument("--stride", type=int, default=1, help="keep every STRIDE-th frame")
+    p.add_argument("--drop-3d", action="store_true", help="write 2D only: leave out positions_3d and the camera "
+                   "extrinsics (unlabeled 2D for --train-2d / --train-multiview, docs/own-data.md)")
     p.add_argument("--out", required=True, help="npz file to write")
     p.set_defaults(func=cmd_benchmark)
 

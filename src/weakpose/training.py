@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from weakpose.data.paths import data_root as find_data_root
+from weakpose.data.sources import check_unchanged, load_sources, recorded_data_files
 from weakpose.engine import distributed
 from weakpose.engine.checkpoint import FINAL_MODEL, LAST_CHECKPOINT, load_checkpoint, save_checkpoint
 from weakpose.engine.config import config_to_dict, resolve_config
@@ -88,8 +90,16 @@ def train(
     data: str | Path | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    data_files: Mapping[str, Sequence[str | Path] | str | Path] | None = None,
 ) -> dict[str, float]:
     """Train ``method_name`` into ``out_dir``; returns the final monitor metrics.
+
+    ``data_files`` maps data kinds (:data:`weakpose.data.sources.KINDS`: ``train_2d``,
+    ``train_multiview``, ``train_3d``, ``train_paired``, ``val``) to the user's files; a kind the
+    method cannot use (``data_kinds`` of the class that trains the config, ``method_class``) or
+    a bad file raises InputError before anything is written. They are recorded (path, sha256,
+    samples) under ``data_files`` in ``config.json``; ``resume`` re-reads the recorded files and
+    refuses changed ones.
 
     ``stop_after`` ends this invocation after that many steps with a checkpoint (as an interrupt
     would), for time-sliced jobs; ``resume=True`` continues it. Keep ``steps`` unchanged when
@@ -109,18 +119,26 @@ def train(
         raise InputError(f"{out}: already holds a run (use --resume to continue it, or another --out)")
     config = resolve_config(cls.Config, config_file, overrides, base=saved["config"] if saved else None)
     root = find_data_root(data)
+    files = {k: v for k, v in (data_files or {}).items() if v}
+    if saved and not files:
+        files = recorded_data_files(saved.get("data_files", []))
+    cls.method_class(config).check_data_kinds(files)
+    sources = load_sources(**files)
+    if saved:
+        check_unchanged(saved.get("data_files", []), sources.config_entry())
     info = distributed.init_from_env(config.device)
 
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    method = cls(config, root, config.device, info)
+    method = cls(config, root, config.device, info, sources=sources)
     start = 0
     if resume:
         start = restore_training(method, load_checkpoint(last))
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / CONFIG_FILE).write_text(json.dumps({"method": method_name, "config": config_to_dict(config)}, indent=2))
+        (out / CONFIG_FILE).write_text(json.dumps({"method": method_name, "config": config_to_dict(config),
+                                                     "data_files": sources.config_entry()}, indent=2))
     logger = ScalarLogger(out, enabled=info.is_main)
 
     interrupted = {"flag": False}

@@ -20,7 +20,7 @@ SIZE, FRAMES = 320, 12
 LIMBS = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]   # hips and limbs (the mapping's head joints differ)
 
 
-def _write_video(tmp_path):
+def _write_video(tmp_path, frames: int = FRAMES, name: str = "mannequin.avi"):
     """12 frames of one test-subject pose, the camera on a 45-degree arc 4 m in front of it; the
     focal length (1.15 x the image side, principal point at the centre) is what the detector
     assumes, so the file's intrinsics are the true ones."""
@@ -31,15 +31,15 @@ def _write_video(tmp_path):
     # the rendered body has no face, and seen from behind MediaPipe swaps left and right arms
     fwd = np.cross(pose[0, 4] - pose[0, 1], pose[0, 8] - pose[0, 0])
     heading = np.arctan2(fwd[0], fwd[2])
-    a = heading + np.deg2rad(np.linspace(-22.5, 22.5, FRAMES))
-    eyes = target + np.stack([4000 * np.sin(a), np.full(FRAMES, 300.0), 4000 * np.cos(a)], -1)
+    a = heading + np.deg2rad(np.linspace(-22.5, 22.5, frames))
+    eyes = target + np.stack([4000 * np.sin(a), np.full(frames, 300.0), 4000 * np.cos(a)], -1)
     R, t = look_at(eyes, np.broadcast_to(target, eyes.shape))
     K = np.array([[1.15 * SIZE, 0, (SIZE - 1) / 2], [0, 1.15 * SIZE, (SIZE - 1) / 2], [0, 0, 1]])
-    scene = render_scene(pose, np.broadcast_to(K, (FRAMES, 3, 3)), R, t, np.full((FRAMES, 2), SIZE),
+    scene = render_scene(pose, np.broadcast_to(K, (frames, 3, 3)), R, t, np.full((frames, 2), SIZE),
                          subject=mocap.subject[[40]], seed=5)
     out = scene.render.numpy()
     rgb, j2d = out["rgb"][0], out["joints_2d"][0]          # [FRAMES, H, W, 3], [FRAMES, 17, 2]
-    path = tmp_path / "mannequin.avi"
+    path = tmp_path / name
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (SIZE, SIZE))
     for im in rgb:
         writer.write(cv2.cvtColor((255 * im).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
@@ -71,3 +71,23 @@ def test_video_without_a_person_is_an_input_error(tmp_path, capsys):
     out = tmp_path / "t.npz"
     assert main(["tracklets", "--video", str(path), "--output", str(out)]) == 2
     assert "no person found" in capsys.readouterr().out and not out.exists()
+
+
+def test_videos_to_tracklets_to_multiview_training(tmp_path):
+    """The documented path of docs/own-data.md: several videos (different numbers of frames, no
+    intrinsics known) -> `weakpose tracklets --video` -> `weakpose train multiview --train-multiview`."""
+    import json
+
+    from weakpose.cli import main as weakpose
+
+    a, _ = _write_video(tmp_path, 12, "a.avi")
+    b, _ = _write_video(tmp_path, 8, "b.avi")
+    out = tmp_path / "tracklets.npz"
+    assert main(["tracklets", "--video", str(a), str(b), "--output", str(out)]) == 0
+    z = np.load(out)
+    assert set(z["video"].tolist()) == {0, 1} and len(set(z["tracklet"].tolist())) == 2
+    run = tmp_path / "run"
+    assert weakpose(["train", "multiview", "--out", str(run), "--train-multiview", str(out), "steps=3", "width=32",
+                     "eval_every=0", "monitor_samples=16", "--no-progress"]) == 0
+    (entry,) = json.loads((run / "config.json").read_text())["data_files"]
+    assert entry["kind"] == "train_multiview" and entry["samples"] == 2       # one sample per tracklet

@@ -126,3 +126,24 @@ def make_split(
         "units": "mm", "camera": "opencv x-right y-down z-forward",
     }))
     return out
+
+
+def training_monitor_split(root: Path, samples: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """The default training monitor (``weakpose train`` without ``--val``): ``samples`` fixed
+    random frames of the **training** subjects, each seen by one random camera of the h36m rig,
+    exact 2D (``keypoints_2d``, ``confidence``, ``intrinsics``) and camera-frame ``positions_3d``.
+
+    The frames are not held out of training: the monitor tracks how well the training subjects'
+    poses are recovered (for the weakly supervised methods, whose training never reads 3D, that
+    is their depth from 2D), never the test subjects (DESIGN.md §5). A held-out estimate comes
+    from ``--val FILE``.
+    """
+    from weakpose.data.mocap import TRAIN_SUBJECTS
+
+    mocap = load_cmu(root, TRAIN_SUBJECTS)
+    rng = np.random.default_rng(seed)
+    frames = np.sort(rng.choice(len(mocap), min(len(mocap), samples), replace=False))
+    views = generate(center_horizontally(mocap.positions[frames]), "h36m", "gt", seed, root=root)
+    C = len(views["keypoints_2d"]) // len(frames)
+    rows = np.arange(len(frames)) * C + rng.integers(0, C, len(frames))
+    return {k: views[k][rows] for k in ("keypoints_2d", "confidence", "intrinsics", "positions_3d")}

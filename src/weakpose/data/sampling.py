@@ -16,6 +16,7 @@ from weakpose.camera import load_rig, project, sample_wild_cameras
 from weakpose.data.mocap import TRAIN_SUBJECTS, center_horizontally, load_cmu
 from weakpose.data.noise import detector_noise
 from weakpose.data.paths import h36m_rig
+from weakpose.errors import InputError
 from weakpose.skeleton import H36M17
 
 
@@ -81,3 +82,26 @@ class ViewSampler:
         cam3d, kp, conf = observe(X, K, R, t, noise_fraction, rng)
         return Batch(kp.astype(np.float32), conf.astype(np.float32), K.astype(np.float32),
                      cam3d.astype(np.float32), frame)
+
+
+class PairedFileSampler:
+    """Random samples of a ``--train-paired`` file (2D with paired ``positions_3d``), drawn as
+    they are: the file already fixes cameras, noise and poses, so :class:`ViewSampler`'s
+    ``wild_fraction``, ``noise_fraction`` and ``augment`` do not apply. Files without intrinsics
+    are lifted from pixel coordinates (:func:`weakpose.codec.encode_2d` without K)."""
+
+    def __init__(self, paired) -> None:
+        self.inputs, self.positions_3d = paired.inputs, paired.positions_3d
+        if self.inputs.intrinsics is None:
+            raise InputError(f"{paired.path}: key 'intrinsics': missing (the supervised lifter reads "
+                                "normalised camera coordinates)")
+
+    def __len__(self) -> int:
+        return len(self.positions_3d)
+
+    def sample(self, rng: np.random.Generator, batch_size: int, *unused, **unused_kw) -> Batch:
+        rows = np.sort(rng.integers(0, len(self), batch_size))
+        inp = self.inputs
+        return Batch(np.asarray(inp.keypoints_2d[rows], np.float32), np.asarray(inp.confidence[rows], np.float32),
+                     np.asarray(inp.intrinsics[rows], np.float32), np.asarray(self.positions_3d[rows], np.float32),
+                     rows)

@@ -12,6 +12,7 @@ This is the only mechanism for variants.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.sources import DataSources, check_kinds
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
 from weakpose.errors import InputError
@@ -56,13 +58,21 @@ class Method:
     name: ClassVar[str] = ""
     Config: ClassVar[type] = TrainConfig
     variant: ClassVar[str | None] = None   # the ``config.variant`` this class implements (see Variants)
+    #: Kinds of user data file (:data:`weakpose.data.sources.KINDS`) the method can train from;
+    #: ``weakpose train`` refuses any other kind with a message naming these. A kind given
+    #: replaces the CMU-WS default of that kind (the method reads ``self.sources``). Each
+    #: variant declares its own (see :meth:`method_class`).
+    data_kinds: ClassVar[tuple[str, ...]] = ("val",)
 
-    def __init__(self, config: Any, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()):
+    def __init__(self, config: Any, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
+                 sources: DataSources | None = None):
         if self.variant is not None and config.variant != self.variant:
             raise ValueError(f"{type(self).__name__} implements variant {self.variant!r}, the config asks for "
                              f"{config.variant!r}; build methods through the registry's METHOD")
         self.config = config
         self.data_root = Path(data_root)
+        self.sources = sources if sources is not None else DataSources()
+        self.check_data_kinds(self.sources.given)
         self.device = torch.device(device)
         self.dist = dist
         # One generator for all data sampling, identical on every rank (see engine.distributed).
@@ -71,6 +81,17 @@ class Method:
             k: m.to(self.device) for k, m in self.build_modules(config).items()
         }
         self._monitor = None
+
+    @classmethod
+    def method_class(cls, config: Any) -> type[Method]:
+        """The class that trains ``config``: this one (:class:`Variants` answers the same question
+        by ``config.variant``), so the trainer reads :attr:`data_kinds` the same way for both."""
+        return cls
+
+    @classmethod
+    def check_data_kinds(cls, given: Iterable[str]) -> None:
+        """InputError naming :attr:`data_kinds` when a data file of another kind is given."""
+        check_kinds(cls.name if cls.variant is None else f"{cls.name} variant={cls.variant}", cls.data_kinds, given)
 
     # --- to implement -----------------------------------------------------------------------
     @classmethod
@@ -111,21 +132,24 @@ class Method:
             net.eval()
         return cls.make_predictor(config, nets, checkpoint.get("predictor_state", {}))
 
-    def monitor_set(self):
-        """A fixed subset of ``cmu_test_h36mrig_gt2d.npz`` scored while training, for monitoring
-        only (runs are never selected on it; the final model is the last step's)."""
+    def monitor_set(self) -> tuple[Keypoints2D, np.ndarray]:
+        """2D inputs and 3D ground truth scored while training, for monitoring only (runs are
+        never selected on it; the final model is the last step's): ``monitor_samples`` fixed
+        samples of the user's ``--val`` file, or by default of the training subjects seen by the
+        h36m rig (:func:`weakpose.data.benchmark.training_monitor_split`). Never test subjects."""
         if self._monitor is None:
-            from weakpose.data.contracts import load_benchmark
-            from weakpose.data.paths import benchmark_file
+            n_max = self.config.monitor_samples
+            if self.sources.val is not None:
+                inp, gt = self.sources.val.inputs, self.sources.val.positions_3d
+                idx = np.sort(np.random.default_rng(0).choice(len(gt), min(len(gt), n_max), replace=False))
+                sub = Keypoints2D(np.asarray(inp.keypoints_2d[idx]), np.asarray(inp.confidence[idx]),
+                                  None if inp.intrinsics is None else np.asarray(inp.intrinsics[idx]))
+                self._monitor = (sub, np.asarray(gt[idx]))
+            else:
+                from weakpose.data.benchmark import training_monitor_split
 
-            bench = load_benchmark(benchmark_file(self.data_root, "h36mrig_gt2d"))
-            n = len(bench.positions_3d)
-            idx = np.random.default_rng(0).choice(n, min(n, self.config.monitor_samples), replace=False)
-            idx.sort()
-            inp = bench.inputs
-            sub = Keypoints2D(inp.keypoints_2d[idx], inp.confidence[idx],
-                              None if inp.intrinsics is None else inp.intrinsics[idx])
-            self._monitor = (sub, bench.positions_3d[idx])
+                s = training_monitor_split(self.data_root, n_max)
+                self._monitor = (Keypoints2D(s["keypoints_2d"], s["confidence"], s["intrinsics"]), s["positions_3d"])
         return self._monitor
 
     def evaluate(self) -> dict[str, float]:

@@ -18,7 +18,7 @@ from torch import nn
 
 from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import Keypoints2D
-from weakpose.data.sampling import ViewSampler
+from weakpose.data.sampling import PairedFileSampler, ViewSampler
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import shard, wrap
 from weakpose.engine.optim import adam_with_cosine
@@ -74,14 +74,19 @@ class LifterPredictor:
 
 
 class SupervisedMethod(Method):
+    """Data files: ``--train-paired`` (replaces the CMU-WS pairs; drawn as they are, see
+    :class:`~weakpose.data.sampling.PairedFileSampler`), ``--val``."""
+
     name = "supervised"
     Config = SupervisedConfig
+    data_kinds = ("train_paired", "val")
 
-    def __init__(self, config: SupervisedConfig, data_root, device="cpu", dist=None):
+    def __init__(self, config: SupervisedConfig, data_root, device="cpu", dist=None, sources=None):
         from weakpose.engine.distributed import DistInfo
 
-        super().__init__(config, data_root, device, dist or DistInfo())
-        self.sampler = ViewSampler(self.data_root)
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
+        paired = self.sources.train_paired
+        self.sampler = ViewSampler(self.data_root) if paired is None else PairedFileSampler(paired)
         self.model = wrap(self.nets["lifter"], self.dist)
         self.opt, self.sched = adam_with_cosine(
             self.nets["lifter"].parameters(), config.lr, config.lr_final, config.steps

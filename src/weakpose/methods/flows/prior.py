@@ -93,6 +93,9 @@ def cmu_rotations(data_root: Path) -> CMURotations:
 class PriorMethod(Method):
     name = "prior"
     Config = PriorConfig
+    #: No data files: the priors learn joint *rotations* (CMU BVH), which 3D joint positions do
+    #: not determine, and the run's evaluation is a log-likelihood, not a 3D monitor.
+    data_kinds = ()
 
     @classmethod
     def build_modules(cls, config: PriorConfig) -> dict[str, torch.nn.Module]:
@@ -109,8 +112,9 @@ class PriorMethod(Method):
             nets[f"gmm_{rep}"] = GMMPrior(d, config.gmm_modes)
         return nets
 
-    def __init__(self, config: PriorConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()) -> None:
-        super().__init__(config, data_root, device, dist)
+    def __init__(self, config: PriorConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
+                 sources=None) -> None:
+        super().__init__(config, data_root, device, dist, sources)
         rot = cmu_rotations(self.data_root)
         train = pose_data(rot, TRAIN_SUBJECTS)
         self.test = pose_data(rot, TEST_SUBJECTS)

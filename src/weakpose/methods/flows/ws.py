@@ -35,6 +35,7 @@ from torch import nn
 
 from weakpose.camera import default_intrinsics
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.sources import DataSources
 from weakpose.engine.config import TrainConfig, config_from_dict
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
@@ -117,6 +118,10 @@ class FlowsWSMethod(Method):
     name = "flows-ws"
     Config = FlowsWSConfig
     variant = "keypoint"
+    #: Only ``--val``: L_fs needs joint rotations, shape and root orientation besides 3D joints,
+    #: and the weak phase's part-alignment masks are rendered from the body model, so
+    #: ``--train-paired``/``--train-2d`` files cannot feed it (see docs/own-data.md).
+    data_kinds = ("val",)
 
     @classmethod
     def build_modules(cls, config: FlowsWSConfig) -> dict[str, nn.Module]:
@@ -135,9 +140,8 @@ class FlowsWSMethod(Method):
         return KeypointPoseShapeNet(latent_size, config.num_betas, config.width, config.blocks, config.dropout,
                                     config.norm)
 
-    def __init__(
-        self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo()
-    ) -> None:
+    def __init__(self, config: FlowsWSConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
+                 sources: DataSources | None = None) -> None:
         check_representation(config.rep)
         init = _load_run(config.init, self.name, "init") if config.init else None
         prior = None
@@ -166,7 +170,7 @@ class FlowsWSMethod(Method):
             raise InputError("config: key 'prior': required (the run folder of `weakpose train prior`)")
         if config.supervised_fraction <= 0:
             config.fs_steps = 0
-        super().__init__(config, data_root, device, dist)
+        super().__init__(config, data_root, device, dist, sources)
         if init is not None:
             for name, net in self.nets.items():
                 net.load_state_dict(init["modules"][name])

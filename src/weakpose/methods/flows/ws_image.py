@@ -37,6 +37,9 @@ class ImageFlowsWSMethod(FlowsWSMethod):
     """``variant = "image"``: crops in, the flow's latent code, shape and root orientation out."""
 
     variant = "image"
+    #: No data files: the crops are rendered from CMU poses through the body model, and the
+    #: monitor renders training-subject crops (:meth:`evaluate`), so ``--val`` would go unread.
+    data_kinds = ()
 
     @classmethod
     def build_network(cls, config: FlowsWSConfig, latent_size: int) -> nn.Module:
@@ -45,16 +48,16 @@ class ImageFlowsWSMethod(FlowsWSMethod):
         return build_multistage(config, latent_size)
 
     def prepare_inputs(self) -> None:
-        """Test-subject samples for :meth:`evaluate`, the generator of the crops' appearance
-        (L_BA uses the part masks of the rendered crops themselves, no mask pool) and the photos
-        of ``images``."""
-        from weakpose.data.mocap import TEST_SUBJECTS
+        """Training-subject samples for the monitor (:meth:`evaluate`; never the test subjects),
+        the generator of the crops' appearance (L_BA uses the part masks of the rendered crops
+        themselves, no mask pool) and the photos of ``images``."""
+        from weakpose.data.mocap import TRAIN_SUBJECTS
         from weakpose.data.paths import h36m_rig
         from weakpose.methods.flows.body.cmu import pose_data
 
         c = self.config
-        self.test_sampler = PoseSampler(pose_data(self._rot, TEST_SUBJECTS), self.nets["body"],
-                                        h36m_rig(self.data_root), 1.0, c.seed)
+        self.monitor_sampler = PoseSampler(pose_data(self._rot, TRAIN_SUBJECTS), self.nets["body"],
+                                           h36m_rig(self.data_root), 1.0, c.seed)
         self.render_gen = torch.Generator().manual_seed(c.seed + 11)
         if c.images:
             from weakpose.data.image_files import ImageFiles
@@ -103,10 +106,11 @@ class ImageFlowsWSMethod(FlowsWSMethod):
         return terms
 
     def evaluate(self) -> dict[str, float]:
-        """MPJPE / PA-MPJPE on rendered crops of the test subjects (monitoring only)."""
+        """MPJPE / PA-MPJPE on rendered crops of the training subjects (monitoring only, never used
+        to select a run; never the test subjects)."""
         from weakpose.methods.flows.ws_rendering import evaluate_rendered
 
-        return evaluate_rendered(self.nets["net"], self.space, self.nets["body"], self.test_sampler,
+        return evaluate_rendered(self.nets["net"], self.space, self.nets["body"], self.monitor_sampler,
                                  self.config.eval_rendered, self.config.image_size)
 
     @classmethod

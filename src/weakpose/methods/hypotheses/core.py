@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,7 @@ import torch
 
 from weakpose.camera import rotation_from_2x3
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.sources import DataSources
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.errors import InputError
 from weakpose.geometry.scale import bone_length_scale
@@ -135,12 +137,31 @@ class TrainingData:
     def from_benchmark(cls, root, cfg: HypothesesSettings) -> TrainingData:
         """CMU-WS training subjects: 2D views (rig, noise, stride of the config) and all their
         3D frames as the unpaired critic set (the 2D views' paired 3D is never read)."""
+        return cls.from_sources(root, cfg, DataSources())
+
+    @classmethod
+    def from_sources(cls, root, cfg: HypothesesSettings, sources: DataSources) -> TrainingData:
+        """The user's ``--train-2d`` and ``--train-3d`` files where given, the CMU-WS defaults of
+        :meth:`from_benchmark` for the kinds not given. The 2D is centred at the pelvis
+        (:func:`normalise_2d`), so 2D samples whose pelvis is missing are left out (with a note)."""
         from weakpose.data.benchmark import make_split
         from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 
-        mocap = load_cmu(root, TRAIN_SUBJECTS)
-        split = make_split(root, TRAIN_SUBJECTS, rig=cfg.rig, noise=cfg.noise, seed=cfg.seed, stride=cfg.stride)
-        return cls(split["keypoints_2d"], split["confidence"], mocap.positions)
+        if sources.train_2d is None:
+            split = make_split(root, TRAIN_SUBJECTS, rig=cfg.rig, noise=cfg.noise, seed=cfg.seed, stride=cfg.stride)
+            kp, conf = split["keypoints_2d"], split["confidence"]
+        else:
+            kp, conf = np.asarray(sources.train_2d.keypoints_2d), np.asarray(sources.train_2d.confidence)
+            seen = conf[:, 0] > 0
+            if not seen.any():
+                raise InputError(f"{sources.train_2d.path}: key 'confidence': the pelvis (joint 0) is missing in every "
+                                 "sample; hypotheses centres each 2D pose at the pelvis")
+            if not seen.all():
+                print(f"note: {sources.train_2d.path}: {int((~seen).sum())} of {len(seen)} samples have no pelvis "
+                      "and are left out (the 2D pose is centred at the pelvis)", file=sys.stderr)
+            kp, conf = np.array(kp[seen], np.float32), np.array(conf[seen], np.float32)
+        real = load_cmu(root, TRAIN_SUBJECTS).positions if sources.train_3d is None else sources.train_3d
+        return cls(kp, conf, real)
 
 
 class HypothesesCore:

@@ -26,6 +26,7 @@ from weakpose.methods.hypotheses.core import (
     HypothesesCore,
     HypothesesPredictor,
     HypothesesSettings,
+    TrainingData,
     build_networks,
 )
 
@@ -43,14 +44,20 @@ class HypothesesConfig(HypothesesSettings, TrainConfig):
 
 
 class HypothesesMethod(Method):
+    """Li & Lee 2020. Data files: ``--train-2d`` (the generator's 2D), ``--train-3d`` (the
+    critic's unpaired real poses), ``--val``; a kind not given keeps its CMU-WS default."""
+
     name = "hypotheses"
     Config = HypothesesConfig
+    data_kinds = ("train_2d", "train_3d", "val")
 
-    def __init__(self, config: HypothesesConfig, data_root, device: str = "cpu", dist=None):
+    def __init__(self, config: HypothesesConfig, data_root, device: str = "cpu", dist=None, sources=None):
         from weakpose.engine.distributed import DistInfo
 
-        super().__init__(config, data_root, device, dist or DistInfo())
-        self.core = HypothesesCore(config, self.data_root, str(self.device), nets=self.nets)
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
+        config.validate()
+        data = TrainingData.from_sources(self.data_root, config, self.sources)
+        self.core = HypothesesCore(config, self.data_root, str(self.device), nets=self.nets, data=data)
 
     @classmethod
     def build_modules(cls, config: HypothesesConfig) -> dict[str, torch.nn.Module]:

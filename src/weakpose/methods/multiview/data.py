@@ -32,6 +32,26 @@ class MultiViewBatch:
     intrinsics: np.ndarray          # [B, C, 3, 3]
     rotations: np.ndarray | None    # [B, C, 3, 3] world->camera (WS + R only)
     positions_3d: np.ndarray | None  # [B, C, J, 3] camera frame mm (FS only)
+    #: [B, C, J] confidence of the 2D labels, phi of Eq. 8/11; None = exact labels (phi = 1).
+    #: Detections (tracklets, --train-multiview) carry the detector's confidence: 0 = missing.
+    label_confidence: np.ndarray | None = None
+
+
+def detections_batch(kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> MultiViewBatch:
+    """Multi-view samples of detected 2D (tracklets, ``--train-multiview`` files): the detections
+    are input and 2D label at once, and their confidence is the labels' phi."""
+    return MultiViewBatch(kp, conf, kp, K, None, None, label_confidence=conf)
+
+
+def concatenate_batches(a: MultiViewBatch | None, b: MultiViewBatch) -> MultiViewBatch:
+    """Samples of two batches in one (label confidence 1 where a batch has exact labels)."""
+    if a is None:
+        return b
+    phi = lambda x: np.ones(x.confidence.shape, np.float32) if x.label_confidence is None else x.label_confidence  # noqa: E731
+    cat = lambda u, v: None if u is None or v is None else np.concatenate([u, v.astype(u.dtype)])  # noqa: E731
+    return MultiViewBatch(cat(a.keypoints_2d, b.keypoints_2d), cat(a.confidence, b.confidence),
+                          cat(a.labels_2d, b.labels_2d), cat(a.intrinsics, b.intrinsics), None, None,
+                          label_confidence=cat(phi(a), phi(b)))
 
 
 class MultiViewSampler:

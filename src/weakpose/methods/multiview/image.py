@@ -61,6 +61,7 @@ from torch import nn
 
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
+from weakpose.data.sources import DataSources
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
 from weakpose.errors import InputError
@@ -234,10 +235,12 @@ def unlabeled_pool(c: MultiviewConfig, data_root) -> ViewPool:
     return ViewPool.render(data_root, c.unlabeled_subjects, c.unlabeled_pool, 4, c.crop_size, c.seed + 23, augment=True)
 
 
-def render_test_views(data_root, instants: int, crop_size: int, seed: int = 2024) -> ViewPool:
+def render_test_views(data_root, instants: int, crop_size: int, seed: int = 2024,
+                      subjects: tuple[int, ...] = TEST_SUBJECTS) -> ViewPool:
     """The fixed image-variant test set: ``instants`` random frames of the CMU-WS test subjects
-    (2, 9) rendered through the 4 h36m-rig cameras as person crops, no augmentation."""
-    return ViewPool.render(data_root, TEST_SUBJECTS, instants, 4, crop_size, seed, augment=False)
+    (2, 9; the training monitor passes the training subjects) rendered through the 4 h36m-rig
+    cameras as person crops, no augmentation."""
+    return ViewPool.render(data_root, subjects, instants, 4, crop_size, seed, augment=False)
 
 
 @torch.no_grad()
@@ -359,6 +362,10 @@ class ImageMultiviewMethod(MultiviewMethod):
     """``weakpose train multiview variant=image`` (see the module docstring)."""
 
     variant = "image"
+    #: ``--train-3d`` only (the mean bone lengths): the network trains on rendered images, so 2D
+    #: files train the keypoint variant, and the monitor renders training-subject views
+    #: (:meth:`evaluate`), so ``--val`` would go unread.
+    data_kinds = ("train_3d",)
 
     @classmethod
     def _validate(cls, c: MultiviewConfig) -> None:
@@ -374,11 +381,12 @@ class ImageMultiviewMethod(MultiviewMethod):
                              f"training subjects {TRAIN_SUBJECTS}")
         super()._validate(c)
 
-    def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None):
+    def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None,
+                 sources: DataSources | None = None):
         self._validate(config)
-        Method.__init__(self, config, data_root, device, dist or DistInfo())
+        Method.__init__(self, config, data_root, device, dist or DistInfo(), sources)
         c = config
-        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair))
+        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair), self.sources.train_3d)
         self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
         self.net = self.nets["net"]
         self.labelled = RenderedMotion(self.data_root, tuple(c.labelled_subjects), rig=c.labelled_rig, seed=c.seed + 11)
@@ -528,11 +536,12 @@ class ImageMultiviewMethod(MultiviewMethod):
 
     # --- monitoring -----------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        """3D and 2D errors on ``monitor_instants`` fixed rendered test instants (x 4 views) and
+        """3D and 2D errors on ``monitor_instants`` fixed rendered training-subject instants (x 4 views) and
         the 2D error on the unlabeled pool (against the renderer's labels, never trained on)."""
         c = self.config
         if self._test is None:
-            self._test = render_test_views(self.data_root, c.monitor_instants, c.crop_size, seed=c.test_seed)
+            self._test = render_test_views(self.data_root, c.monitor_instants, c.crop_size, seed=c.test_seed,
+                                           subjects=TRAIN_SUBJECTS)  # monitoring: never the test subjects
         pred = self.predictor()
         res = {f"monitor/{k}": v for k, v in evaluate_views(pred, self._test).items()}
         sub = ViewPool(*(getattr(self.pool, k)[:64] for k in ViewPool.__dataclass_fields__))

@@ -18,8 +18,10 @@ L_2D plays the role of the paper's heatmap loss L_H: squared error of the networ
 estimate against the exact 2D projections (2D labels) in the codec's normalised units. Every
 term is summed within a multi-view sample (views, pairs, joints, limbs) and averaged over the
 samples of the batch, as in :mod:`weakpose.methods.multiview.losses`. The
-confidences phi of Eq. 8/11 are the input confidences (1 for exact keypoints, the detector's
-score otherwise); an imputed (missing) joint gets ``imputed_confidence``.
+confidences phi of Eq. 8/11 are those of the 2D the losses reconstruct from: 1 for the exact
+2D labels of CMU-WS; the detector's confidence for detected 2D (tracklets, ``--train-multiview``
+files), where a missing joint (confidence 0) contributes to no term, L_2D included; with
+``reconstruct_from = "input"`` an imputed (missing) joint gets ``imputed_confidence``.
 
 Two choices that the keypoint variant needs (measured in docs/multiview.md):
 
@@ -50,6 +52,7 @@ from weakpose.camera import default_intrinsics, normalized_coordinates
 from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+from weakpose.data.sources import DataSources, MultiViewSet
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
@@ -58,7 +61,7 @@ from weakpose.errors import InputError
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.geometry.scale import observed_bone_weights
 from weakpose.methods.base import Method, Variants, batched
-from weakpose.methods.multiview.data import MultiViewBatch, MultiViewSampler
+from weakpose.methods.multiview.data import MultiViewSampler, concatenate_batches, detections_batch
 from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
 from weakpose.methods.multiview.tracklets import TrackletSet
 from weakpose.models.lifter import ResidualMLP
@@ -228,39 +231,62 @@ class MultiviewPredictor:
         return {"positions_3d": pos, "root_depth": root_depth, "keypoints_2d_completed": uv}
 
 
-def with_tracklets(batch: MultiViewBatch, kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> MultiViewBatch:
-    """Append tracklet samples (detections: their 2D is input and label at once) to a batch."""
-    cat = lambda a, b: np.concatenate([a, b.astype(np.float32)])  # noqa: E731
-    return MultiViewBatch(cat(batch.keypoints_2d, kp), cat(batch.confidence, conf), cat(batch.labels_2d, kp),
-                          cat(batch.intrinsics, K), None, None)
-
-
-def training_bone_statistics(data_root, scale_pair: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean bone lengths of the training subjects (unpaired 3D: statistics only), in mm (for
-    supplementary Eq. 1) and divided per frame by the scale pair's length (mu of Eq. 11)."""
-    train_3d = load_cmu(data_root, TRAIN_SUBJECTS).positions
+def training_bone_statistics(data_root, scale_pair: tuple[int, int], positions_3d: np.ndarray | None = None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean bone lengths of the training subjects (unpaired 3D: statistics only), or of the user's
+    ``--train-3d`` poses ``positions_3d``, in mm (for supplementary Eq. 1) and divided per frame
+    by the scale pair's length (mu of Eq. 11)."""
+    train_3d = load_cmu(data_root, TRAIN_SUBJECTS).positions if positions_3d is None else positions_3d
     k, l = scale_pair
     pair = np.linalg.norm(train_3d[:, k] - train_3d[:, l], axis=-1)[:, None, None]
     return (mean_bone_lengths(train_3d).astype(np.float32),
             mean_bone_lengths(train_3d / pair).astype(np.float32))
 
 
+def camera_rows(views: MultiViewSet) -> MultiViewSet:
+    """A multi-view file's intrinsics, or where it has none the default camera of
+    :func:`weakpose.camera.default_intrinsics` from its ``image_size`` (focal length
+    ``DEFAULT_FOCAL_FACTOR`` x the larger image side, principal point at the centre); InputError
+    when neither is known (Eq. 3 needs a camera)."""
+    if views.intrinsics is None:
+        if views.image_size is None:
+            raise InputError(f"{views.path}: key 'intrinsics': missing; the 2.5D reconstruction (Eq. 3) needs the "
+                             "camera (add intrinsics, or image_size to assume the default camera)")
+        views.intrinsics = default_intrinsics(np.asarray(views.keypoints_2d), np.asarray(views.confidence),
+                                              views.image_size)
+    return views
+
+
 class MultiviewMethod(Method):
-    """The keypoint variant (``variant = "keypoint"``); the image variant subclasses it
-    (:class:`weakpose.methods.multiview.image.ImageMultiviewMethod`)."""
+    """Iqbal et al. 2020, the keypoint variant (``variant = "keypoint"``); the image variant
+    subclasses it (:class:`weakpose.methods.multiview.image.ImageMultiviewMethod`). Data files:
+    ``--train-multiview`` (multi-view 2D or tracklets; replaces the CMU-WS multi-view samples,
+    phi = the files' confidences), ``--train-3d`` (the mean bone lengths of L_B and of the mm
+    scale), ``--val``."""
 
     name = "multiview"
     Config = MultiviewConfig
     variant = "keypoint"
+    data_kinds = ("train_multiview", "train_3d", "val")
 
-    def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None):
+    def __init__(self, config: MultiviewConfig, data_root, device: str = "cpu", dist: DistInfo | None = None,
+                 sources: DataSources | None = None):
         self._validate(config)
-        super().__init__(config, data_root, device, dist or DistInfo())
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
         c = config
-        self.sampler = MultiViewSampler(self.data_root, TRAIN_SUBJECTS, stride=c.stride, seed=c.seed,
-                                        keep_3d=c.supervision == "fs", keep_rotations=c.supervision == "ws_r")
-        self.tracklets = TrackletSet.load(c.tracklets) if c.tracklets else None
-        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair))
+        self.views_file = self.sources.train_multiview
+        if self.views_file is not None:
+            if c.supervision not in ("ws", "2d_only") or c.tracklets:
+                raise InputError(f"config: key 'supervision': --train-multiview files have no 3D and no extrinsics; "
+                                 f"use supervision ws (or 2d_only), not {c.supervision!r}, and no 'tracklets'")
+            self.views_file = camera_rows(self.views_file)
+        self.tracklets = camera_rows(TrackletSet.load(c.tracklets)) if c.tracklets else None
+        # the CMU-WS multi-view samples, unless every sample comes from files
+        only_files = self.views_file is not None or (self.tracklets is not None and c.tracklet_fraction >= 1)
+        self.sampler = None if only_files else MultiViewSampler(
+            self.data_root, TRAIN_SUBJECTS, stride=c.stride, seed=c.seed,
+            keep_3d=c.supervision == "fs", keep_rotations=c.supervision == "ws_r")
+        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair), self.sources.train_3d)
         self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
         self.net = self.nets["net"]
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
@@ -313,14 +339,20 @@ class MultiviewMethod(Method):
         z_rel, uv_est, xy_n, (center, scale) = self.net(flat(kp), flat(conf), flat(K))
         # 2D term (L_H's role): the exact projections in the codec's normalised frame.
         target_n = (normalized_coordinates(flat(labels), flat(K)) - center[:, None]) / scale[:, None, None]
-        out = {"l2d": ((xy_n - target_n) ** 2).reshape(B, -1).sum(-1).mean()}
+        # phi of the labels: 1 for exact projections, the detector's confidence for detections
+        # (0 = missing: such a joint never contributes to L_2D, L_MC or L_B).
+        label_conf = torch.ones_like(flat(conf)) if batch.label_confidence is None else flat(t(batch.label_confidence))
+        labelled = (label_conf > 0).to(xy_n.dtype)[..., None]
+        out = {"l2d": (((xy_n - target_n) ** 2) * labelled).reshape(B, -1).sum(-1).mean()}
         if c.supervision == "2d_only":
             out["total"] = c.w2d * out["l2d"]
             return out
         if c.reconstruct_from == "labels":
             # The paper's WS rows with 2D-annotated multi-view data (2D = H+M): the 3D poses
-            # of L_MC / L_B come from the 2D labels, the network reads the (noisy) input.
-            uv, phi = flat(labels), torch.ones_like(flat(conf))
+            # of L_MC / L_B come from the 2D labels, the network reads the (noisy) input. A
+            # missing label's joint is placed by the network's (detached) 2D estimate; its
+            # phi is 0, so it only matters where it is a scale-pair joint (Eq. 3's z_root).
+            uv, phi = complete_2d(flat(labels), label_conf, uv_est.detach()), label_conf
         else:
             uv = complete_2d(flat(kp), flat(conf), uv_est)
             phi = torch.where(flat(conf) > 0, flat(conf), torch.full_like(flat(conf), c.imputed_confidence))
@@ -345,10 +377,18 @@ class MultiviewMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        n_t = int(self.rng.binomial(c.batch_size, c.tracklet_fraction)) if self.tracklets is not None else 0
-        batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction, c.noise_fraction)
-        if n_t:
-            batch = with_tracklets(batch, *self.tracklets.sample(self.rng, n_t, c.views))
+        if self.views_file is not None:
+            batch = detections_batch(*self.views_file.sample(self.rng, c.batch_size, c.views))
+        else:
+            n_t = 0
+            if self.tracklets is not None:
+                n_t = (c.batch_size if self.sampler is None
+                       else int(self.rng.binomial(c.batch_size, c.tracklet_fraction)))
+            batch = None
+            if n_t < c.batch_size:
+                batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction, c.noise_fraction)
+            if n_t:
+                batch = concatenate_batches(batch, detections_batch(*self.tracklets.sample(self.rng, n_t, c.views)))
         return optimizer_step(self.losses(batch), "total", self.opt, self.sched)
 
 

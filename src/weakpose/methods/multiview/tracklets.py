@@ -21,12 +21,13 @@ of a tracklet for training.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from weakpose.data.contracts import load_keypoints_2d, save_npz_atomic
+from weakpose.data.npz_mmap import open_npz
+from weakpose.data.sources import MultiViewSet, read_2d
 from weakpose.errors import InputError
 
 TAU = 0.5
@@ -106,38 +107,16 @@ def build_tracklets(frame_index: np.ndarray, keypoints: np.ndarray, confidence: 
     return out
 
 
-@dataclass
 class TrackletSet:
-    """Multi-view samples from a tracklet file: random ``views`` frames of one tracklet."""
+    """Multi-view samples from a tracklet file: random ``views`` frames of one tracklet
+    (:class:`weakpose.data.sources.MultiViewSet`, whose ``groups`` are the tracklets)."""
 
-    keypoints_2d: np.ndarray   # [T, J, 2]
-    confidence: np.ndarray     # [T, J]
-    intrinsics: np.ndarray     # [T, 3, 3]
-    tracklet: np.ndarray       # [T]
-
-    @classmethod
-    def load(cls, path: str | Path) -> TrackletSet:
-        kp = load_keypoints_2d(path)
-        if "tracklet" not in kp.extras:
-            raise InputError(f"{path}: key 'tracklet': missing (write the file with build-tracklets)")
-        if kp.intrinsics is None:
-            raise InputError(f"{path}: key 'intrinsics': missing (2.5D reconstruction needs the camera)")
-        return cls(kp.keypoints_2d, kp.confidence, kp.intrinsics, np.asarray(kp.extras["tracklet"]))
-
-    def __post_init__(self) -> None:
-        self.groups = [np.flatnonzero(self.tracklet == t) for t in np.unique(self.tracklet)]
-        if not self.groups:
-            raise InputError("tracklet file: no tracklets")
-
-    def sample(self, rng: np.random.Generator, n: int, views: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """[n, views, J, 2], [n, views, J], [n, views, 3, 3]; tracklets shorter than ``views``
-        repeat frames (never the case for the default min_length 5 >= 4 views)."""
-        rows = []
-        for g in rng.integers(0, len(self.groups), n):
-            frames = self.groups[g]
-            rows.append(rng.choice(frames, views, replace=len(frames) < views))
-        rows = np.stack(rows)
-        return self.keypoints_2d[rows], self.confidence[rows], self.intrinsics[rows]
+    @staticmethod
+    def load(path: str | Path) -> MultiViewSet:
+        arrays = open_npz(path)
+        if "tracklet" not in arrays:
+            raise InputError(f"{path}: key 'tracklet': missing (write the file with `weakpose tracklets`)")
+        return MultiViewSet.from_keypoints(read_2d(path, arrays, multiview=True, kind="train_multiview"))
 
 
 def _kept_rows(frames: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, per_sample: dict[str, np.ndarray],

@@ -39,6 +39,7 @@ import torch
 
 from weakpose.camera import complete_rotation
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.sources import DataSources
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
@@ -171,7 +172,8 @@ class DistillMethod(Method):
     name = "distill"
     Config = DistillConfig
 
-    def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None):
+    def __init__(self, config: DistillConfig, data_root, device="cpu", dist=None,
+                 sources: DataSources | None = None):
         from weakpose.engine.distributed import DistInfo
 
         if config.loss not in ("distill", "weaksup"):
@@ -182,7 +184,7 @@ class DistillMethod(Method):
         teacher, tconf, sign = load_teacher(config.teacher)
         if config.center and parse_center(config.center) != parse_center(tconf.center):
             raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's {tconf.center!r}")
-        super().__init__(config, data_root, device, dist or DistInfo())
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
         self.teacher = teacher.to(self.device)
         self.depth_sign = sign
         self.center = parse_center(tconf.center)
@@ -242,16 +244,18 @@ class DistillMethod(Method):
 
 class KeypointDistillMethod(DistillMethod):
     """The keypoint-input student (:class:`~weakpose.methods.nrsfm.keypoint_student.KeypointStudent`)
-    on the benchmark's 2D training keypoints."""
+    on the benchmark's 2D training keypoints, or on the user's ``--train-2d`` files."""
 
     variant = "keypoint"
+    #: ``--train-2d`` replaces the CMU-WS 2D of the keypoint student (the teacher is run on it).
+    data_kinds = ("train_2d", "val")
 
     @classmethod
     def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:
         return {"student": KeypointStudent(config.num_points, config.width, config.blocks, config.dropout)}
 
     def load_inputs(self) -> None:
-        d = load_training_data(self.data_root, self.config, self.center, self.device)
+        d = load_training_data(self.data_root, self.config, self.center, self.device, self.sources)
         self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
 
     def student_batch(self):

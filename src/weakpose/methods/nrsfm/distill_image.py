@@ -189,6 +189,9 @@ class ImageDistillMethod(DistillMethod):
     crop's 2D labels."""
 
     variant = "image"
+    #: No data files: the student trains on rendered crops (2D files train the keypoint student)
+    #: and the monitor renders training-subject crops (:meth:`evaluate`), so ``--val`` would go unread.
+    data_kinds = ()
 
     @classmethod
     def build_modules(cls, config: DistillConfig) -> dict[str, torch.nn.Module]:
@@ -246,14 +249,14 @@ class ImageDistillMethod(DistillMethod):
         return self._calib_images
 
     def evaluate(self) -> dict[str, float]:
-        """MPJPE / PA-MPJPE on fixed rendered crops of the test subjects (monitoring only, never
-        used to select a run)."""
-        from weakpose.data.mocap import TEST_SUBJECTS
+        """MPJPE / PA-MPJPE on fixed rendered crops of the training subjects (monitoring only, never
+        used to select a run; never the test subjects)."""
+        from weakpose.data.mocap import TRAIN_SUBJECTS
         from weakpose.metrics import mpjpe, pa_mpjpe
 
         c = self.config
         if self._monitor_images is None:
-            self._monitor_images = render_image_set(self.data_root, TEST_SUBJECTS,
+            self._monitor_images = render_image_set(self.data_root, TRAIN_SUBJECTS,
                                                     min(c.image_samples, c.monitor_samples), c.crop_size, 123,
                                                     self.center, c.rig)
         b = self._monitor_images

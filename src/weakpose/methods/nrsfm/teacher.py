@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.sources import DataSources
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
@@ -153,7 +154,7 @@ class NRSfMConfig(TrainConfig):
     atoms: str = "paper6"           # paper6 = 256,128,64,32,16,8 | release12 = 125…10 | "a,b,c"
     sparsity: float = 0.01          # λ of Eq. 4
     center: str = "0"               # translation gauge: joint index (pelvis) or "mean"
-    rig: str = "h36m"               # 2D training data: make_split(TRAIN_SUBJECTS, rig, noise)
+    rig: str = "h36m"               # 2D training data: make_split(TRAIN_SUBJECTS, rig, noise) unless --train-2d
     noise: str = "gt"               # gt | detector
     stride: int = 1                 # every stride-th training frame
     depth_sign_rule: str = "chirality"  # chirality (knees bend forwards) | none
@@ -163,12 +164,32 @@ class NRSfMConfig(TrainConfig):
     checkpoint_every: int = 2000
 
 
-def training_keypoints(root, rig: str, noise: str, seed: int, stride: int) -> dict[str, np.ndarray]:
-    """2D keypoints (and, for evaluation only, 3D) of the CMU-WS training subjects."""
+def training_keypoints(root, rig: str, noise: str, seed: int, stride: int, sources: DataSources | None = None
+                       ) -> dict[str, np.ndarray]:
+    """2D training keypoints: the user's ``--train-2d`` files when given (only ``keypoints_2d``,
+    ``confidence``, ``intrinsics`` are read; no 3D), else those of the CMU-WS training subjects
+    (``rig``, ``noise``, ``seed``, ``stride``; with their 3D, which training never reads: it is
+    for evaluation scripts)."""
+    if sources is not None and sources.train_2d is not None:
+        kp = sources.train_2d
+        return {"keypoints_2d": kp.keypoints_2d, "confidence": kp.confidence, "intrinsics": kp.intrinsics}
     from weakpose.data.benchmark import make_split
     from weakpose.data.mocap import TRAIN_SUBJECTS
 
     return make_split(root, TRAIN_SUBJECTS, rig=rig, noise=noise, seed=seed, stride=stride)
+
+
+def normalise_in_chunks(data: dict[str, np.ndarray], center: str | int, chunk: int = 1 << 16) -> NormalisedKeypoints:
+    """:func:`normalise_keypoints` over ``chunk`` samples at a time, so that a large (memory-mapped)
+    file is converted straight into the float32 training tensors."""
+    kp, conf, K = data["keypoints_2d"], data["confidence"], data.get("intrinsics")
+    n, p = kp.shape[:2]
+    w, mask, scale = torch.empty(n, p, 2), torch.empty(n, p), torch.empty(n)
+    for i in range(0, n, chunk):
+        part = normalise_keypoints(kp[i:i + chunk], conf[i:i + chunk], None if K is None else K[i:i + chunk], center,
+                                   source=f"2D training keypoints {i}..{min(i + chunk, n) - 1}")
+        w[i:i + chunk], mask[i:i + chunk], scale[i:i + chunk] = part.w, part.mask, part.scale
+    return NormalisedKeypoints(w=w, mask=mask, scale=scale)
 
 
 @dataclass
@@ -183,13 +204,14 @@ class TrainingData:
     calib: torch.Tensor
 
 
-def load_training_data(root, config, center: str | int, device: torch.device) -> TrainingData:
-    """2D keypoints of the CMU-WS training subjects as ``config`` (rig, noise, seed, stride,
-    calibration_samples) asks, normalised by :func:`normalise_keypoints`."""
+def load_training_data(root, config, center: str | int, device: torch.device,
+                       sources: DataSources | None = None) -> TrainingData:
+    """2D keypoints of ``--train-2d`` files or of the CMU-WS training subjects as ``config`` (rig,
+    noise, seed, stride, calibration_samples) asks, normalised by :func:`normalise_keypoints`."""
     from weakpose.data.statistics import training_bone_lengths
 
-    data = training_keypoints(root, config.rig, config.noise, config.seed, config.stride)
-    nk = normalise_keypoints(data["keypoints_2d"], data["confidence"], data.get("intrinsics"), center)
+    data = training_keypoints(root, config.rig, config.noise, config.seed, config.stride, sources)
+    nk = normalise_in_chunks(data, center)
     n = len(nk.w)
     calib = np.random.default_rng(config.seed + 1).choice(n, min(n, config.calibration_samples), replace=False)
     return TrainingData(
@@ -221,17 +243,19 @@ class NRSfMPredictor:
 
 
 class NRSfMMethod(Method):
-    """Deep NRSfM trained on 2D keypoints of the training subjects (Eq. 4)."""
+    """Deep NRSfM trained on 2D keypoints (Eq. 4). Data files: ``--train-2d`` (replaces the
+    CMU-WS 2D; intrinsics optional), ``--val``."""
 
     name = "nrsfm"
     Config = NRSfMConfig
+    data_kinds = ("train_2d", "val")
 
-    def __init__(self, config: NRSfMConfig, data_root, device="cpu", dist=None):
+    def __init__(self, config: NRSfMConfig, data_root, device="cpu", dist=None, sources: DataSources | None = None):
         from weakpose.engine.distributed import DistInfo
 
-        super().__init__(config, data_root, device, dist or DistInfo())
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
         self.center = parse_center(config.center)
-        d = load_training_data(self.data_root, config, self.center, self.device)
+        d = load_training_data(self.data_root, config, self.center, self.device, self.sources)
         self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
         self.model = self.nets["nrsfm"]
         self.opt, self.sched = adam_with_cosine(self.model.parameters(), config.lr, config.lr_final, config.steps)

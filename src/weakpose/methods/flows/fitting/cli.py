@@ -10,7 +10,7 @@ import numpy as np
 
 from weakpose.errors import InputError
 
-EPILOG = ("example: weakpose fit --prior runs/prior --input cmu_test_h36mrig_gt2d.npz --output fit.npz "
+EPILOG = ("example: weakpose fit --prior runs/prior --input 2d.npz --output fit.npz "
           "--masks masks.npz --window 8")
 
 
