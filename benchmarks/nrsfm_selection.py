@@ -11,9 +11,8 @@ Protocol (no test-subject data is used for any choice):
    simulated detector 2D; criterion = mean PA-MPJPE of the two). The teacher schedule (total
    cosine steps) is chosen first, then β of Eq. 14 for students of the chosen selection teacher.
 2. *Final runs* train on all training subjects (1, 3, 5, 6, 7, 8), one per seed, with the chosen
-   settings, and are scored on every ``--test-stride``-th sample of the three test files.
-   Every β is also trained on the final teachers, for the Table 4 structure (reported, not used
-   for any choice).
+   settings (teacher schedule, then a student with the chosen β of each final teacher), and are
+   scored on every ``--test-stride``-th sample of the three test files.
 
 Each run is one process on one thread (``--jobs`` at a time). Metrics: PA-MPJPE without
 reflections (primary), PA-MPJPE with reflections (as the papers), MPJPE (bone-length scale),
@@ -34,7 +33,7 @@ import numpy as np
 HOLDOUT_DEFAULT = 8
 TEST_FILES = ("h36mrig_gt2d", "h36mrig_det2d", "wild_det2d")
 TEACHER_FIXED = ["eval_every=0", "checkpoint_every=1000000", "calibration_samples=8192"]
-STUDENT_FIXED = ["eval_every=0", "checkpoint_every=1000000", "noise=detector", "width=512"]
+STUDENT_FIXED = ["eval_every=0", "checkpoint_every=1000000", "noise=detector"]
 
 
 _ALL_TRAIN_SUBJECTS: tuple[int, ...] = ()
@@ -154,23 +153,24 @@ def main(argv: list[str] | None = None) -> dict:
                                               f"steps={args.student_steps}", f"stride={args.stride}"]}
 
     with ProcessPoolExecutor(args.jobs) as pool:
-        # 1. teachers: selection (held-out subject) and final (all training subjects, every seed)
+        # 1. selection teachers (held-out subject), one per schedule; choose the schedule
         t_val = {s: teacher_job(s, seeds[0], args.holdout) for s in steps}
-        t_fin = {(s, seed): teacher_job(s, seed, None) for s in steps for seed in seeds}
-        list(pool.map(_train, list(t_val.values()) + list(t_fin.values())))
-        print(f"[{time.time() - t0:.0f}s] teachers trained", flush=True)
+        list(pool.map(_train, t_val.values()))
         val_t = dict(zip(steps, pool.map(_score, [{"run": t_val[s]["out"], "holdout": args.holdout, **common} for s in steps])))
         best_s = min(steps, key=lambda s: _criterion(val_t[s]))
         print(f"[{time.time() - t0:.0f}s] teacher steps chosen on subject {args.holdout}: {best_s}", flush=True)
-        # 2. students of the chosen teachers, every β
+        # 2. selection students of the chosen selection teacher, every β; final teachers meanwhile
+        t_fin = {seed: teacher_job(best_s, seed, None) for seed in seeds}
         s_val = {b: student_job(t_val[best_s]["out"], b, seeds[0], args.holdout) for b in betas}
-        s_fin = {(b, seed): student_job(t_fin[(best_s, seed)]["out"], b, seed, None) for b in betas for seed in seeds}
-        list(pool.map(_train, list(s_val.values()) + list(s_fin.values())))
-        print(f"[{time.time() - t0:.0f}s] students trained", flush=True)
+        list(pool.map(_train, list(s_val.values()) + list(t_fin.values())))
         val_s = dict(zip(betas, pool.map(_score, [{"run": s_val[b]["out"], "holdout": args.holdout, **common} for b in betas])))
         best_b = min(betas, key=lambda b: _criterion(val_s[b]))
-        fin_jobs = [("teacher", s, seed, t_fin[(s, seed)]["out"]) for s in steps for seed in seeds]
-        fin_jobs += [("student", b, seed, s_fin[(b, seed)]["out"]) for b in betas for seed in seeds]
+        print(f"[{time.time() - t0:.0f}s] beta chosen on subject {args.holdout}: {best_b:g}", flush=True)
+        # 3. final students (chosen β, every seed), then everything final on the test files
+        s_fin = {seed: student_job(t_fin[seed]["out"], best_b, seed, None) for seed in seeds}
+        list(pool.map(_train, s_fin.values()))
+        fin_jobs = [("teacher", best_s, seed, t_fin[seed]["out"]) for seed in seeds]
+        fin_jobs += [("student", best_b, seed, s_fin[seed]["out"]) for seed in seeds]
         scores = list(pool.map(_score, [{"run": r, "holdout": None, **common} for *_, r in fin_jobs]))
     test = {}
     for (kind, key, seed, _), sc in zip(fin_jobs, scores):
