@@ -117,9 +117,34 @@ def _mean_sd(rows: list[dict]) -> dict:
     return out
 
 
+def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) -> dict:
+    """Share of a run's validation reconstructions whose knees bend backwards (depth-mirrored,
+    :func:`weakpose.methods.nrsfm_codec.knee_chirality` < 0), and PA-MPJPE after flipping their
+    depth — a diagnostic of per-sample mirroring (printed by ``--mirror-check RUN``)."""
+    import torch
+
+    from weakpose.data.paths import data_root
+    from weakpose.engine.checkpoint import load_checkpoint
+    from weakpose.methods.nrsfm_codec import knee_chirality
+    from weakpose.methods.registry import get_method
+    from weakpose.metrics import pa_mpjpe
+
+    ckpt = load_checkpoint(run)
+    predictor = get_method(ckpt["method"]).load_predictor(ckpt)
+    out = {}
+    for name, (inp, gt) in _eval_sets(data_root(), holdout, val_stride, 1).items():
+        pred = predictor.predict(inp)["positions_3d"]
+        backwards = knee_chirality(torch.as_tensor(pred).double()).numpy() < 0
+        flipped = pred.copy()
+        flipped[backwards, :, 2] *= -1
+        out[name] = {"knees_backwards": float(backwards.mean()), "pa": float(pa_mpjpe(pred, gt).mean()),
+                     "pa_after_flip": float(pa_mpjpe(flipped, gt).mean())}
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--teacher-steps", default="2000,4000,8000")
     ap.add_argument("--student-steps", type=int, default=4000)
@@ -130,12 +155,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--test-stride", type=int, default=4)
     ap.add_argument("--stride", type=int, default=1, help="training stride (every n-th training frame)")
     ap.add_argument("--teacher-extra", default="", help="extra key=value overrides for the teachers, comma-separated")
+    ap.add_argument("--mirror-check", metavar="RUN", help="only print the per-sample mirroring diagnostic of RUN")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.mirror_check:
+        result = mirror_check(args.mirror_check, args.holdout, args.val_stride)
+        print(json.dumps(result, indent=1))
+        return result
     steps = [int(s) for s in args.teacher_steps.split(",")]
     betas = [float(b) for b in args.betas.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     extra = [e for e in args.teacher_extra.split(",") if e]
+    if args.out is None:
+        ap.error("--out is required (except with --mirror-check)")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     common = {"val_stride": args.val_stride, "test_stride": args.test_stride}
