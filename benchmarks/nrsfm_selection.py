@@ -43,7 +43,7 @@ def _restrict_training_subjects(holdout: int | None) -> None:
     """Selection runs: the training subjects of this worker process minus the held-out one
     (final runs: all of them; a worker runs both kinds in turn)."""
     global _ALL_TRAIN_SUBJECTS
-    import weakpose.data.mocap as mocap
+    from weakpose.data import mocap
 
     _ALL_TRAIN_SUBJECTS = _ALL_TRAIN_SUBJECTS or mocap.TRAIN_SUBJECTS
     mocap.TRAIN_SUBJECTS = tuple(s for s in _ALL_TRAIN_SUBJECTS if s != holdout)
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(r: dict) -> str:
-    lines = [f"Validation: subject {r['holdout']} (held out of training), every {r['val_stride']}th frame; "
-             f"criterion = mean PA-MPJPE of exact and detector 2D.", "",
+    lines = [(f"Validation: subject {r['holdout']} (held out of training), every {r['val_stride']}th frame; "
+              "criterion = mean PA-MPJPE of exact and detector 2D."), "",
              "| selection run | val PA (gt 2D) | val PA (det 2D) | val PA with reflections (gt) | val depth (gt) |",
              "|---|---|---|---|---|"]
     for s, sc in r["validation_teachers"].items():
@@ -231,14 +231,17 @@ def markdown(r: dict) -> str:
     for b, sc in r["validation_students"].items():
         lines.append(f"| student β={b} (teacher {r['teacher_steps_chosen']} steps) | {sc['val_gt']['pa']:.1f} | "
                      f"{sc['val_detector']['pa']:.1f} | {sc['val_gt']['pa_refl']:.1f} | {sc['val_gt']['depth']:.1f} |")
-    lines += ["", f"Chosen: teacher {r['teacher_steps_chosen']} steps, β = {r['beta_chosen']:g}. Test files, every "
-              f"{r['test_stride']}th sample, mean ± sd over seeds {r['seeds']}:", "",
-              "| model | gt2d PA | gt2d PA with reflections (as the papers) | gt2d MPJPE | gt2d depth | det2d PA | "
-              "det2d PA with reflections | wild PA | wild PA with reflections |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps, β = {r['beta_chosen']:g}. Test files, every "
+                   f"{r['test_stride']}th sample, mean ± sd over seeds {r['seeds']}:"), "",
+              ("| model | gt2d PA | gt2d PA with reflections (as the papers) | gt2d MPJPE | gt2d depth | det2d PA | "
+               "det2d PA with reflections | wild PA | wild PA with reflections |"), "|---|---|---|---|---|---|---|---|---|"]
+
+    def fmt(m: dict, file: str, metric: str) -> str:
+        mu, sd = m[file][metric]
+        return f"{mu:.1f} ± {sd:.1f}"
+
     for name, m in r["test_mean_sd"].items():
-        def f(file: str, metric: str) -> str:
-            mu, sd = m[file][metric]
-            return f"{mu:.1f} ± {sd:.1f}"
+        f = lambda file, metric, m=m: fmt(m, file, metric)
         lines.append(f"| {name} | {f('h36mrig_gt2d', 'pa')} | {f('h36mrig_gt2d', 'pa_refl')} | {f('h36mrig_gt2d', 'mpjpe')} | "
                      f"{f('h36mrig_gt2d', 'depth')} | {f('h36mrig_det2d', 'pa')} | {f('h36mrig_det2d', 'pa_refl')} | "
                      f"{f('wild_det2d', 'pa')} | {f('wild_det2d', 'pa_refl')} |")
