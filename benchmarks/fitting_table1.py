@@ -36,6 +36,8 @@ ROWS = [  # prior, representation, space, use BA
     ("nf", "6d", "ambient", False), ("nf", "6d", "ambient", True),
     ("nf", "6d", "latent", False), ("nf", "6d", "latent", True),
     ("nf-prelu", "aa", "latent", False),
+    # controls (issue 16): ambient flow fit from f⁻¹(0), and with the full −log p(θ) (rows 13, 14)
+    ("nf", "aa", "ambient-mode", False), ("nf", "aa", "ambient-mode-density", False),
 ]
 
 
@@ -51,7 +53,9 @@ def render_masks(positions_3d: np.ndarray, K: np.ndarray, image_size: np.ndarray
 
 
 def evaluate(bundle, prior, rep, space, use_ba, kp, K, gt, masks, cfg: FitConfig):
-    sp = PoseSpace(bundle.get(prior, rep), rep, space == "latent")
+    # "ambient-mode": start at f⁻¹(0); "ambient-mode-density": also the full −log p(θ) (controls)
+    sp = PoseSpace(bundle.get(prior, rep), rep, space == "latent", start="mode" if "mode" in space else "zero",
+                   energy="density" if space.endswith("density") else "latent")
     c = FitConfig(**{**cfg.__dict__, "w_ba": cfg.w_ba if use_ba else 0.0})
     res = Fitter(bundle.body, sp, c).fit(kp, K, None, masks if use_ba else None)
     pred = root_relative(res.joints_cam)

@@ -94,12 +94,10 @@ def exemplar(args) -> dict:
 def _pa_per_sample(pred: np.ndarray, gt: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample PA-MPJPE (mm) of root-relative poses (allowing reflections, not allowing them):
     a diagnostic of depth mirror images, not a protocol metric."""
-    from weakpose.geometry.procrustes import procrustes_align
+    from weakpose.metrics import pa_mpjpe, pa_mpjpe_with_reflections
 
-    p = torch.from_numpy(pred - pred[:, :1]).double()
-    g = torch.from_numpy(gt - gt[:, :1]).double()
-    return ((procrustes_align(p, g, reflection=True) - g).norm(dim=-1).mean(-1),
-            (procrustes_align(p, g) - g).norm(dim=-1).mean(-1))
+    p, g = torch.from_numpy(pred).double(), torch.from_numpy(gt).double()
+    return pa_mpjpe_with_reflections(p, g), pa_mpjpe(p, g)
 
 
 def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20) -> float:

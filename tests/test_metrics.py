@@ -92,3 +92,14 @@ def test_depth_error_hand_made():
     pred[0, 1:, 2] = 17.0                  # every non-root joint 17 mm too far
     pred[0, :, 0] += 100.0                 # x offsets do not count
     assert depth_error(pred, gt)[0] == pytest.approx(16.0)
+
+
+def test_pa_with_reflections_forgives_a_depth_mirror_and_the_primary_metric_does_not(rng):
+    from weakpose.metrics import pa_mpjpe_with_reflections
+
+    gt = rng.normal(size=(6, 17, 3)) * 200
+    mirrored = gt * np.array([1.0, 1.0, -1.0])
+    assert pa_mpjpe_with_reflections(mirrored, gt).max() < 1e-6
+    assert pa_mpjpe(mirrored, gt).min() > 10.0
+    pred = gt + rng.normal(size=gt.shape) * 20
+    assert np.all(pa_mpjpe_with_reflections(pred, gt) <= pa_mpjpe(pred, gt) + 1e-9)

@@ -63,6 +63,15 @@ def pa_mpjpe(pred: Array, gt: Array) -> Array:
 
 
 @_torch_metric
+def pa_mpjpe_with_reflections(pred: Array, gt: Array) -> Array:
+    """PA-MPJPE whose Procrustes may also reflect (as several papers compute it): a depth-mirrored
+    prediction then scores like the unmirrored one. Report it beside :func:`pa_mpjpe`, labelled
+    "with reflections (as the papers)", never instead of it."""
+    aligned = procrustes_align(pred, gt, scale=True, reflection=True)
+    return (aligned - gt).norm(dim=-1).mean(-1)
+
+
+@_torch_metric
 def pck(pred: Array, gt: Array, threshold: float = PCK_THRESHOLD_MM) -> Array:
     """Percentage of the 16 non-root joints within ``threshold`` mm (root-relative): ``[N]``."""
     err = _joint_errors(pred, gt)[..., [j for j in range(pred.shape[-2]) if j != ROOT]]

@@ -171,3 +171,21 @@ def test_pose_space_rules():
     assert torch.allclose(vector_to_matrices(x, "6d"), torch.eye(3).expand(2, 2, 3, 3))
     z = torch.zeros(2, 12)
     assert torch.allclose(PoseSpace(flow, "6d", latent=True).energy(z), torch.full((2,), 6 * math.log(2 * math.pi)))
+
+
+def test_ambient_controls_start_at_the_flow_mode_and_add_the_jacobian(body):
+    """Issue 16 controls: start="mode" starts the ambient fit at f⁻¹(0) (the latent fit's start);
+    energy="density" is −log p(θ) = ψ(f(θ)) − log|det ∂f/∂θ| (Eq. 2–3)."""
+    flow = _toy_flow(body, "aa")
+    with torch.no_grad():
+        flow.standardize.mean.add_(0.1)                   # a mode away from the identity rotations
+    plain = PoseSpace(flow, "aa", latent=False)
+    mode = PoseSpace(flow, "aa", latent=False, start="mode", energy="density")
+    assert torch.allclose(plain.init(2), torch.zeros(2, flow.dim))
+    theta0 = mode.init(2)
+    assert torch.allclose(theta0, flow.inverse(torch.zeros(2, flow.dim)), atol=1e-6)
+    assert torch.allclose(theta0, flow.standardize.mean.expand(2, -1), atol=1e-5)
+    assert torch.allclose(mode.energy(theta0), -flow.log_prob(theta0), atol=1e-4)
+    assert torch.allclose(plain.energy(theta0), flow.nll_latent(flow(theta0)[0]), atol=1e-4)
+    with pytest.raises(ValueError):
+        PoseSpace(flow, "aa", latent=True, start="mode")

@@ -48,3 +48,12 @@ def test_critic_steps_updates_the_critic_k_times_per_generator_update(root, data
     assert d_steps == {3} and g_steps == {1}
     with pytest.raises(InputError, match="critic_steps"):
         HypothesesSettings(critic_steps=0).validate()
+
+
+def test_learning_rate_decays_per_step_not_per_pass_over_the_data(root, data):
+    """Issue 16: the decay follows the step count (0.94 per lr_decay_steps), whatever the size of
+    the 2D training set; per pass over these 100 poses (12 steps) it would be 0.94^500 by 6k steps."""
+    core = HypothesesCore(HypothesesSettings(lr_decay_steps=24000, **TINY), root, data=data)
+    assert core._set_lr(0) == pytest.approx(core.cfg.lr)
+    assert core._set_lr(6000) == pytest.approx(core.cfg.lr * 0.94 ** 0.25)
+    assert core._set_lr(48000) == pytest.approx(core.cfg.lr * 0.94 ** 2)

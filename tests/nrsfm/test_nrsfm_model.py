@@ -101,13 +101,14 @@ def test_dictionaries_are_tied_between_encoder_and_decoder():
     dict_params = [net.dict1] + list(net.dicts)
     assert [tuple(p.shape) for p in dict_params] == [(17, 3, 10), (10, 6), (6, 3)]
     n_params = sum(p.numel() for p in net.parameters())
-    expected = 17 * 3 * 10 + 10 * 6 + 6 * 3 + sum(atoms) + (10 + 6) + 3 * 6 * 3 + 3
+    # encoder biases only (the Eq. 3 decoder has none)
+    expected = 17 * 3 * 10 + 10 * 6 + 6 * 3 + sum(atoms) + 3 * 6 * 3 + 3
     assert n_params == expected
-    # the decoder uses D_i: changing D_2 changes the decoded shape from a fixed code
+    # the decoder uses D_i: changing D_2's direction changes the decoded shape from a fixed code
     phi_n = torch.rand(4, 3)
     before, _ = net.decode(phi_n)
     with torch.no_grad():
-        net.dicts[0].mul_(2.0)
+        net.dicts[0].add_(torch.randn(10, 6))
     after, _ = net.decode(phi_n)
     assert not torch.allclose(before, after)
     # and gradients from the decoder alone and the encoder alone both reach the same tensor
@@ -129,3 +130,52 @@ def test_orthonormal_camera_gradient_is_finite_for_rank_one_cameras():
     assert torch.allclose(out.transpose(1, 2) @ out, torch.eye(2, dtype=torch.float64).expand(16, 2, 2), atol=1e-10)
     out.sum().backward()
     assert torch.isfinite(m.grad).all()
+
+
+def test_atoms_have_unit_norm_after_an_optimiser_step():
+    """Eq. 4's scale: the atoms the network uses have unit norm whatever the parameters do."""
+    torch.manual_seed(0)
+    net = DeepNRSfM(17, (12, 8, 4), center=0)
+    opt = torch.optim.SGD(net.parameters(), lr=10.0)
+    w = torch.randn(32, 17, 2)
+    out = net(w)
+    (out.shape.square().sum() + out.code.sum()).backward()
+    opt.step()
+    d1 = net.shape_dictionary()
+    assert torch.allclose(d1.flatten(0, 1).norm(dim=0), torch.ones(12), atol=1e-6)
+    for level in (2, 3):
+        assert torch.allclose(net.dictionary(level).norm(dim=0), torch.ones(net.atoms[level - 1]), atol=1e-6)
+
+
+def test_scaling_a_dictionary_parameter_changes_nothing():
+    """The degeneracy of the issue: D₁·3 with codes/3 explained the same 2D with a third of the
+    L1; with unit-norm atoms the parameter's scale has no effect on shapes, cameras or codes."""
+    torch.manual_seed(0)
+    net = DeepNRSfM(17, (12, 8, 4), center=0)
+    w = torch.randn(8, 17, 2)
+    before = net(w)
+    with torch.no_grad():
+        net.dict1.mul_(3.0)
+        net.dicts[0].mul_(0.25)
+    after = net(w)
+    for a, b in ((before.shape, after.shape), (before.camera, after.camera), (before.code, after.code)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_every_code_is_non_negative_and_the_decoder_has_no_bias():
+    """Eq. 3: φ_n ≥ 0 too, and φ_{i-1} = D_i φ_i wherever that is non-negative."""
+    torch.manual_seed(1)
+    net = DeepNRSfM(17, (12, 8, 4), center=0)
+    with torch.no_grad():
+        net.code_head.weight.normal_()                 # many negative pre-activations
+    w = torch.randn(64, 17, 2)
+    phi_n, _ = net.estimate(net.encode(w)[-1])
+    assert (phi_n >= 0).all() and (phi_n == 0).any()
+    # a non-negative dictionary keeps every level's product non-negative: equality is exact
+    with torch.no_grad():
+        for d in net.dicts:
+            d.abs_()
+    phi_n = torch.rand(5, 4)
+    _, phi1 = net.decode(phi_n)
+    expected = phi_n @ net.dictionary(3).T @ net.dictionary(2).T
+    assert torch.allclose(phi1, expected, atol=1e-6)

@@ -135,9 +135,10 @@ class PriorMethod(Method):
         self.test_data = {rep: pose_vectors(self.test.local, rep) for rep in config.representations}
         gen = torch.Generator().manual_seed(config.seed)
         for rep, x in self.data.items():
-            self.nets[f"nf_{rep}"].standardize.set_statistics(x)
-            self.nets[f"nf-prelu_{rep}"].standardize.set_statistics(x)
-            self.nets[f"vae_{rep}"].set_statistics(x)
+            # standardise what the priors are trained on: the rotations plus the dequantisation noise
+            self.nets[f"nf_{rep}"].standardize.set_statistics(x, config.noise)
+            self.nets[f"nf-prelu_{rep}"].standardize.set_statistics(x, config.noise)
+            self.nets[f"vae_{rep}"].set_statistics(x, config.noise)
             noisy = x + config.noise * torch.randn(x.shape, generator=gen)
             self.nets[f"gmm_{rep}"].fit(noisy, iterations=config.gmm_iterations, seed=config.seed)
         self.gen = torch.Generator().manual_seed(config.seed + 1)

@@ -12,8 +12,10 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   ``2 · batch_size`` real 3D poses shuffled independently of the 2D poses (unpaired).
 - The camera loss weight is 10 (the code's ``cam_weight``; the paper gives none).
 - 2D-loss joint weights: 0.1 for neck and head, as in the code; 0 for missing joints.
-- An "epoch" is one pass over the 2D training poses; the learning rate is multiplied by
-  ``lr_decay`` after each (paper: 0.94).
+- Learning-rate decay: ``lr · lr_decay^(step / lr_decay_steps)``, i.e. the paper's 0.94 per
+  epoch with the epoch measured in *steps* of a Human3.6M epoch (``lr_decay_steps``), not in
+  passes over our data: CMU-WS's epoch is ~1,600 steps, and decaying per pass over it cut the
+  learning rate to 0.07× by 35k steps, where the 60k-step curve flattened (issue 16).
 - Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
   (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
   falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
@@ -93,6 +95,7 @@ class HypothesesSettings:
     beta1: float = 0.5
     beta2: float = 0.9
     lr_decay: float = 0.94
+    lr_decay_steps: int = 24000       # steps per decay by lr_decay: one Human3.6M epoch (~1.5M 2D poses / 64)
     # inference
     num_hypotheses: int = 10          # hypotheses written to the prediction file (best-of-10)
     meanshift_samples: int = 100      # samples the mean-shift mode is computed from
@@ -213,7 +216,7 @@ class HypothesesCore:
         return torch.cat([x, x]), torch.cat([vis, vis]), real
 
     def _set_lr(self, step: int) -> float:
-        lr = self.cfg.lr * self.cfg.lr_decay ** (step // self.steps_per_epoch) * self.lr_scale
+        lr = self.cfg.lr * self.cfg.lr_decay ** (step / self.cfg.lr_decay_steps) * self.lr_scale
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr

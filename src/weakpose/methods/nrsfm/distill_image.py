@@ -207,10 +207,7 @@ class ImageDistillMethod(DistillMethod):
         from weakpose.data.mocap import TRAIN_SUBJECTS
         from weakpose.data.statistics import training_bone_lengths
 
-        c = self.config
-        if c.noise != "gt":
-            raise InputError(f"config: key 'noise': {c.noise!r}; "
-                             "the image student trains on exact rendered labels (gt)")
+        c = self.config   # 'noise' is the keypoint student's: this one trains on rendered crops and their labels
         self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=c.rig, seed=c.seed, stride=c.stride)
         self.image_files = None
         if c.images:

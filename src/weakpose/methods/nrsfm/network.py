@@ -22,15 +22,24 @@ the blocks, projected to the nearest orthonormal matrix by SVD
 (:func:`weakpose.camera.nearest_orthonormal_2x3`, applied to the transpose since the paper's
 ``M`` is 3×2).
 
-Decoder with the *same* (tied) dictionaries: φ_{i-1} = ReLU(D_i φ_i + c_i) for i = n..2 (the
-ReLU keeps the codes non-negative as Eq. 3 asks) and ``s = D̄₁ φ₁`` **without** a bias, so that
-``s = D φ`` holds exactly as the distillation of §4 assumes. ``D̄₁`` is ``D₁`` with a gauge fixed
+Decoder with the *same* (tied) dictionaries and **no biases**: φ_n = ReLU(code head) and
+φ_{i-1} = ReLU(D_i φ_i) for i = n..2 (every code non-negative as Eq. 3 asks, the last one
+included; without a bias φ_{i-1} = D_i φ_i holds exactly wherever D_i φ_i ≥ 0), and
+``s = D̄₁ φ₁`` without a bias, so that ``s = D φ`` holds exactly as the distillation of §4
+assumes.
+
+Atom scale (Eq. 4): every atom is used with **unit norm** — the k-th atom of D̄₁ (a P×3 shape,
+after the gauge) has unit Frobenius norm and every column of D_i (i ≥ 2) unit L2 norm; the
+parameters are free and are normalised in the forward pass (weight normalisation without a
+gain). Without it, multiplying D₁ by c and the codes by 1/c gives the same shapes and cameras
+with ‖φ₁‖₁/c: λ‖φ₁‖₁ of Eq. 4 (and β‖φ̃‖₁ of Eq. 14) would have no fixed meaning and the
+sparsity prior could be scaled away. ``D̄₁`` is ``D₁`` with a gauge fixed
 (see :class:`DeepNRSfM`): the shapes are root-relative (or centred), which also makes the
 depth dictionary ``B_z`` of Eq. 7 full row rank on the remaining joints.
 
 Choices the paper leaves open (its architecture details are in a supplement we do not have)
 follow Kong & Lucey's public TensorFlow release: 3×2 blocks, per-atom encoder biases, a linear
-code head without ReLU on φ_n, a camera head that mixes blocks, and Xavier-uniform dictionaries.
+code head (followed by the ReLU of Eq. 3's φ_n ≥ 0), a camera head that mixes blocks, and Xavier-uniform dictionaries.
 """
 
 from __future__ import annotations
@@ -44,6 +53,8 @@ from torch import nn
 from weakpose.camera import complete_rotation, nearest_orthonormal_2x3
 
 BLOCK_ROWS, BLOCK_COLS = 3, 2
+#: Floor of an atom's norm in the unit-norm normalisation (only a zero atom ever reaches it).
+ATOM_NORM_EPS = 1e-8
 
 #: Kong & Lucey's public release: 12 dictionaries, atoms linearly spaced from 125 down to 10.
 RELEASE_12_LEVELS: tuple[int, ...] = tuple(int(k) for k in np.linspace(125, 10, 12).astype(np.int64))
@@ -153,7 +164,6 @@ class DeepNRSfM(nn.Module):
         # D_i as [K_{i-1}, K_i] for i = 2..n.
         self.dicts = nn.ParameterList([nn.Parameter(torch.empty(atoms[i - 1], atoms[i])) for i in range(1, len(atoms))])
         self.enc_bias = nn.ParameterList([nn.Parameter(torch.zeros(k)) for k in atoms])
-        self.dec_bias = nn.ParameterList([nn.Parameter(torch.zeros(atoms[i - 1])) for i in range(1, len(atoms))])
         k_n = atoms[-1]
         self.code_head = nn.Linear(k_n * BLOCK_ROWS * BLOCK_COLS, k_n, bias=False)
         self.camera_head = nn.Parameter(torch.empty(k_n))
@@ -167,13 +177,20 @@ class DeepNRSfM(nn.Module):
             nn.init.xavier_uniform_(d)
         nn.init.xavier_uniform_(self.code_head.weight)
         nn.init.uniform_(self.camera_head, -1.0, 1.0)
-        for b in list(self.enc_bias) + list(self.dec_bias):
+        for b in self.enc_bias:
             nn.init.zeros_(b)
 
     # -- dictionaries -------------------------------------------------------------------------
     def shape_dictionary(self) -> torch.Tensor:
-        """[P, 3, K₁] the gauge-fixed shape dictionary D̄₁ (what ``s = D̄₁ φ₁`` uses)."""
-        return torch.einsum("qp,pck->qck", self.gauge, self.dict1)
+        """[P, 3, K₁] the gauge-fixed shape dictionary D̄₁ (what ``s = D̄₁ φ₁`` uses), every atom
+        of unit Frobenius norm (Eq. 4's λ‖φ₁‖₁ then has a fixed scale)."""
+        d = torch.einsum("qp,pck->qck", self.gauge, self.dict1)
+        return d / d.flatten(0, 1).norm(dim=0).clamp_min(ATOM_NORM_EPS)
+
+    def dictionary(self, level: int) -> torch.Tensor:
+        """[K_{i-1}, K_i] the dictionary D_i of ``φ_{i-1} = D_i φ_i`` (``level`` = i ≥ 2), unit-norm columns."""
+        d = self.dicts[level - 2]
+        return d / d.norm(dim=0).clamp_min(ATOM_NORM_EPS)
 
     # -- network pieces -----------------------------------------------------------------------
     def encode(self, w: torch.Tensor) -> list[torch.Tensor]:
@@ -184,23 +201,23 @@ class DeepNRSfM(nn.Module):
         psi = torch.einsum("pck,bpd->bkcd", self.shape_dictionary(), w)
         psi = torch.relu(psi + self.enc_bias[0][:, None, None])
         codes = [psi]
-        for i, d in enumerate(self.dicts, start=1):
-            psi = torch.einsum("jk,bjcd->bkcd", d, psi)
+        for i in range(1, len(self.atoms)):
+            psi = torch.einsum("jk,bjcd->bkcd", self.dictionary(i + 1), psi)
             psi = torch.relu(psi + self.enc_bias[i][:, None, None])
             codes.append(psi)
         return codes
 
     def estimate(self, psi_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Code φ_n [B, K_n] and orthonormal camera M [B, 3, 2] from the last block code."""
-        phi_n = self.code_head(psi_n.flatten(1))
+        """Code φ_n ≥ 0 [B, K_n] and orthonormal camera M [B, 3, 2] from the last block code."""
+        phi_n = torch.relu(self.code_head(psi_n.flatten(1)))
         m = torch.einsum("k,bkcd->bcd", self.camera_head, psi_n)
         return phi_n, orthonormal_camera(m)
 
     def decode(self, phi_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(shape S [B, P, 3], φ₁ [B, K₁]) from φ_n with the tied dictionaries."""
+        """(shape S [B, P, 3], φ₁ [B, K₁]) from φ_n with the tied dictionaries (Eq. 3, no biases)."""
         phi = phi_n
-        for i in range(len(self.dicts) - 1, -1, -1):
-            phi = torch.relu(phi @ self.dicts[i].T + self.dec_bias[i])
+        for level in range(len(self.atoms), 1, -1):
+            phi = torch.relu(phi @ self.dictionary(level).T)
         shape = torch.einsum("pck,bk->bpc", self.shape_dictionary(), phi)
         return shape, phi
 

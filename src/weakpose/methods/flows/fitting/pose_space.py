@@ -12,6 +12,13 @@ Initialisation follows the paper (§3: "initialize parameters with 0, for pose (
 ambient or latent space)"): ``z = 0``, and in the ambient space the identity rotations
 (``θ = 0`` for angle-axis; the 6D vector of the identity, since a zero 6D vector is no
 rotation).
+
+Controls for the latent-vs-ambient comparison (docs/flows.md, issue 16): an ambient flow fit can
+start at the flow's mode image ``θ = f⁻¹(0)`` (``start="mode"``, the latent fit's starting pose)
+instead of the identity rotations, and use the full density ``−log p(θ) = ψ_nf(f(θ)) − log|det
+∂f/∂θ|`` (Eq. 2–3; ``energy="density"``) instead of ``ψ_nf(f(θ))`` alone. Neither is the paper's
+Eq. 5; they separate the starting point and the missing Jacobian term from the conditioning of
+the optimised variable.
 """
 
 from __future__ import annotations
@@ -34,9 +41,15 @@ class PoseSpace:
 
     latent: bool
 
-    def __init__(self, prior: torch.nn.Module, rep: str, latent: bool) -> None:
+    def __init__(self, prior: torch.nn.Module, rep: str, latent: bool, start: str = "zero",
+                 energy: str = "latent") -> None:
         self.prior, self.rep, self.latent = prior, rep, latent
         self.k = check_representation(rep)
+        if start not in ("zero", "mode") or energy not in ("latent", "density"):
+            raise ValueError(f"start must be zero|mode and energy latent|density, got {start!r}, {energy!r}")
+        if (start != "zero" or energy != "latent") and (latent or not isinstance(prior, NormalizingFlow)):
+            raise ValueError("start='mode' and energy='density' are controls of the ambient-space flow fit")
+        self.start, self.energy_kind = start, energy
         if isinstance(prior, GMMPrior) and latent:
             raise ValueError("the GMM prior has no latent space; use it in the ambient space")
         if isinstance(prior, PoseVAE) and not latent:
@@ -47,6 +60,9 @@ class PoseSpace:
     def init(self, batch: int, dtype: torch.dtype = torch.float32) -> Tensor:
         if self.latent:
             return torch.zeros(batch, self.var_dim, dtype=dtype)
+        if self.start == "mode":
+            with torch.no_grad():
+                return self.prior.inverse(torch.zeros(batch, self.dim)).to(dtype)
         if self.rep == "aa":
             return torch.zeros(batch, self.dim, dtype=dtype)
         ident = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], dtype=dtype)
@@ -63,10 +79,10 @@ class PoseSpace:
         if isinstance(self.prior, GMMPrior):
             return self.prior.energy(var.double()).to(var.dtype)
         if self.latent:
-            z = var
-        else:
-            z, _ = self.prior(var)
-        return 0.5 * (z.pow(2).sum(-1) + z.shape[-1] * LOG_2PI)
+            return 0.5 * (var.pow(2).sum(-1) + var.shape[-1] * LOG_2PI)
+        z, logdet = self.prior(var)
+        psi = 0.5 * (z.pow(2).sum(-1) + z.shape[-1] * LOG_2PI)
+        return psi - logdet if self.energy_kind == "density" else psi
 
     def latent_code(self, var: Tensor) -> Tensor:
         """The variable the temporal smoothness (Eq. 12) acts on: z (latent) or f(θ) (ambient

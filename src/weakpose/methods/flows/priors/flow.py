@@ -20,7 +20,11 @@ Choices the paper leaves open (documented in docs/flows.md):
 * The coupling's scale is bounded, ``s = scale · tanh(raw)``, and the last layer of every
   coupling network starts at zero, so a fresh flow is the identity after the linear layers.
 * A fixed affine standardisation (training mean / std) is the first bijection; its
-  log-determinant is part of Eq. 3, so densities are those of the raw pose vector.
+  log-determinant is part of Eq. 3, so densities are those of the raw pose vector. Its
+  statistics are those of what the flow is trained on — the rotations *plus* the dequantisation
+  noise (:func:`training_statistics`): on the clean CMU rotations four knee/elbow coordinates
+  have zero spread, and a std clamped to 1e-3 made those inputs arrive ~50× too large (f⁻¹ then
+  exploded for codes near 3σ).
 * The split point is ``d = D // 2`` (Eq. 4); the linear layer before each step mixes all
   coordinates, so no explicit permutation is needed between steps.
 
@@ -41,6 +45,14 @@ from torch import Tensor, nn
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def training_statistics(data: Tensor, noise: float = 0.0, min_std: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """(mean, std) per coordinate of ``data + N(0, noise²)``, the samples a prior is trained on
+    (dequantisation, :mod:`weakpose.methods.flows.priors.bundle`): ``std = sqrt(var + noise²)``, floored at
+    ``min_std`` (only reached by a zero-spread coordinate trained without noise)."""
+    std = (data.var(0) + float(noise) ** 2).sqrt().clamp_min(min_std)
+    return data.mean(0), std
+
+
 class Standardize(nn.Module):
     """Fixed affine bijection ``y = (x - mean) / std`` (a buffer, not trained)."""
 
@@ -49,9 +61,11 @@ class Standardize(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
-    def set_statistics(self, data: Tensor, min_std: float = 1e-3) -> None:
-        self.mean.copy_(data.mean(0))
-        self.std.copy_(data.std(0).clamp_min(min_std))
+    def set_statistics(self, data: Tensor, noise: float = 0.0, min_std: float = 1e-3) -> None:
+        """Standardise what the flow sees: ``data`` with training noise of σ = ``noise``."""
+        mean, std = training_statistics(data, noise, min_std)
+        self.mean.copy_(mean)
+        self.std.copy_(std)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         y = (x - self.mean) / self.std

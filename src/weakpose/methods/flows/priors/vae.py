@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from weakpose.methods.flows.priors.flow import training_statistics
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -55,9 +57,11 @@ class PoseVAE(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent
 
-    def set_statistics(self, data: Tensor, min_std: float = 1e-3) -> None:
-        self.mean.copy_(data.mean(0))
-        self.std.copy_(data.std(0).clamp_min(min_std))
+    def set_statistics(self, data: Tensor, noise: float = 0.0, min_std: float = 1e-3) -> None:
+        """Input standardisation from ``data`` with training noise of σ = ``noise`` (as the flows)."""
+        mean, std = training_statistics(data, noise, min_std)
+        self.mean.copy_(mean)
+        self.std.copy_(std)
 
     def encode(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior ``q(z|θ)``: (mean, log σ) each [B, latent]."""
