@@ -6,7 +6,9 @@ frame, root-relative) for the M frames where a person was found, passing through
 detections, ``frame_index``, ``source`` and listing ``frames_without_person`` -- a frame
 without a person gets no made-up pose. A figure shows the photo with its 2D skeleton and the
 3D skeleton from the camera's viewpoint and from the side (PNG for a photo; GIF, or MP4 when
-the figure path ends in .mp4, for a video).
+the figure path ends in .mp4, for a video). ``guessed`` [M, 17] marks the joints the detector
+did not see (outside the picture or hidden): their 3D positions are the lifter's guess, drawn
+dashed in the figure and in ``weakpose view``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def _bone_color(child: int) -> str:
 
 def draw_prediction(image: np.ndarray, kp2d: np.ndarray | None, conf: np.ndarray | None, pose3d: np.ndarray | None, title: str = ""):
     """A matplotlib figure: image with 2D skeleton | 3D front view | 3D side view.
-    Left limbs red, right blue; joints with confidence 0 are not drawn in 2D."""
+    Left limbs red, right blue; joints with confidence 0 are not drawn in 2D, and in 3D they are
+    open grey circles joined by dashed grey bones (the lifter's guess, ``guessed`` in the file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,9 +71,17 @@ def draw_prediction(image: np.ndarray, kp2d: np.ndarray | None, conf: np.ndarray
         ax.tick_params(labelsize=7)
         if pose3d is None:
             continue
+        guessed = np.zeros(17, bool) if conf is None else conf <= 0
         for p, c in H36M17.bones:
-            ax.plot(pose3d[[p, c], a], pose3d[[p, c], b], "-", color=_bone_color(c), lw=2)
-        ax.scatter(pose3d[:, a], pose3d[:, b], s=8, c="k", zorder=3)
+            if guessed[p] or guessed[c]:
+                ax.plot(pose3d[[p, c], a], pose3d[[p, c], b], "--", color="0.6", lw=1.5)
+            else:
+                ax.plot(pose3d[[p, c], a], pose3d[[p, c], b], "-", color=_bone_color(c), lw=2)
+        ax.scatter(pose3d[~guessed, a], pose3d[~guessed, b], s=8, c="k", zorder=3)
+        ax.scatter(pose3d[guessed, a], pose3d[guessed, b], s=14, facecolors="w", edgecolors="0.5", zorder=3,
+                   label="guessed (not seen)" if guessed.any() else None)
+    if conf is not None and (conf <= 0).any():
+        axes[1].legend(loc="lower right", fontsize=7)
     axes[1].set_xlabel("x (mm)", fontsize=7)
     axes[2].set_xlabel("z (mm, relative to the pelvis)", fontsize=7)
     fig.tight_layout()
@@ -143,6 +154,7 @@ def predict_media(args: argparse.Namespace) -> int:
     pred = lift(predictor, arrays, source)
     out = dict(arrays)
     out.update({k: np.asarray(v) for k, v in pred.items()})
+    out["guessed"] = arrays["confidence"] <= 0   # joints the detector did not see: the lifter's guess
     out["units"] = np.array("mm")
     out["frame"] = np.array("camera (OpenCV, assumed intrinsics), root-relative at the pelvis")
     save_npz_atomic(output, **out)
