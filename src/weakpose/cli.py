@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", nargs="+", metavar="PHOTO", help="photo(s): detect 2D with MediaPipe, then lift")
     p.add_argument("--video", metavar="FILE", help="video: detect 2D per frame, then lift")
     p.add_argument("--figure", metavar="PNG", help="figure/animation to write for --image/--video")
+    p.add_argument("--no-figure", action="store_true", help="--image/--video: write the npz only (fastest)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="--video: stop after N frames")
+    p.add_argument("--smooth", choices=["one-euro", "none"], default="one-euro",
+                   help="--video: one-euro filter on the tracked 2D keypoints and the 3D joints (default), or none")
+    p.add_argument("--smooth-min-cutoff", type=float, metavar="HZ", help="one-euro cut-off at rest (default 1.0 Hz)")
+    p.add_argument("--smooth-beta", type=float, metavar="B", help="one-euro speed coefficient (default 1.0 per body size/s)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score predictions against a benchmark file", epilog=EPILOG,

@@ -118,6 +118,43 @@ def _write_animation(frames: list[np.ndarray], path: Path, fps: float) -> None:
     tmp.replace(path)
 
 
+def temporal_options(args: argparse.Namespace):
+    """The one-euro parameters of ``--smooth``/``--smooth-min-cutoff``/``--smooth-beta`` (None: off)."""
+    from weakpose.inference.temporal import OneEuro
+
+    if getattr(args, "smooth", "one-euro") == "none":
+        return None
+    default = OneEuro()
+    params = OneEuro(min_cutoff=getattr(args, "smooth_min_cutoff", None) or default.min_cutoff,
+                     beta=default.beta if getattr(args, "smooth_beta", None) is None else args.smooth_beta)
+    if params.min_cutoff <= 0 or params.beta < 0:
+        raise InputError("command line: --smooth-min-cutoff must be > 0 and --smooth-beta >= 0")
+    return params
+
+
+def track_and_smooth_2d(arrays: dict[str, np.ndarray], smoothing) -> dict[str, np.ndarray]:
+    """Video detections -> the one tracked person (:func:`~weakpose.inference.temporal.follow_one_person`),
+    with ``timestamp`` (s) per frame and, unless ``smoothing`` is None, one-euro filtered
+    ``keypoints_2d`` (the detector's are kept as ``keypoints_2d_detected``)."""
+    from weakpose.inference.temporal import follow_one_person, smooth_keypoints_2d
+
+    n = len(arrays["keypoints_2d"])
+    fps = float(arrays.get("fps", 30.0))
+    keep = follow_one_person(arrays["frame_index"], arrays["keypoints_2d"], arrays["confidence"], fps)
+    out = {k: (v[keep] if np.ndim(v) and len(v) == n and k != "frames_without_person" else v) for k, v in arrays.items()}
+    if (~keep).any():
+        dropped = arrays["frame_index"][~keep]
+        print(f"tracking: {len(dropped)} frame(s) showed somebody else than the tracked person; no pose written for them")
+        out["frames_without_person"] = np.sort(np.concatenate([arrays["frames_without_person"], dropped]))
+        out["frames_other_person"] = dropped.astype(np.int64)
+    out["timestamp"] = (out["frame_index"] / fps).astype(np.float64)
+    if smoothing is not None:
+        out["keypoints_2d_detected"] = out["keypoints_2d"]
+        out["keypoints_2d"] = smooth_keypoints_2d(out["keypoints_2d"], out["confidence"], out["timestamp"], smoothing)
+        out["smoothing"] = np.array(f"one-euro min_cutoff={smoothing.min_cutoff} Hz beta={smoothing.beta} (2D before lifting, 3D after)")
+    return out
+
+
 def predict_media(args: argparse.Namespace) -> int:
     """Entry point of ``weakpose predict --image/--video`` (see module docstring).
 
@@ -139,27 +176,39 @@ def predict_media(args: argparse.Namespace) -> int:
     output = Path(args.output)
     min_conf = getattr(args, "min_confidence", None) or 0.5
     predictor = load_predictor(args.checkpoint)
+    figure_wanted = not getattr(args, "no_figure", False)
+    smoothing = temporal_options(args)
     if image:
         run = detect_images(image, min_conf)
         frames = [read_image(p) for p in image]
         source = str(image[0])
     else:
-        run, frames = detect_video(video, min_conf, getattr(args, "max_frames", None), keep_frames=True)
+        found = detect_video(video, min_conf, getattr(args, "max_frames", None), keep_frames=figure_wanted, progress=True)
+        run, frames = found if figure_wanted else (found, [])
         source = str(video)
     report_missing(run)
     arrays = run.keypoint_arrays()
+    if video:
+        arrays = track_and_smooth_2d(arrays, smoothing)
     observed = (arrays["confidence"] > 0).sum(-1)
     if (observed < 8).any():
         print(f"warning: {int((observed < 8).sum())} frame(s) show fewer than 8 of 17 joints; their unseen joints are the lifter's guess")
-    pred = lift(predictor, arrays, source)
+    pred = lift(predictor, {k: v for k, v in arrays.items() if k != "keypoints_2d_detected"}, source)
     out = dict(arrays)
     out.update({k: np.asarray(v) for k, v in pred.items()})
+    if video and smoothing is not None:
+        from weakpose.inference.temporal import smooth_positions_3d
+
+        out["positions_3d_unsmoothed"] = out["positions_3d"]
+        out["positions_3d"] = smooth_positions_3d(out["positions_3d"], out["timestamp"], smoothing)
     out["guessed"] = arrays["confidence"] <= 0   # joints the detector did not see: the lifter's guess
     out["units"] = np.array("mm")
     out["frame"] = np.array("camera (OpenCV, assumed intrinsics), root-relative at the pelvis")
     save_npz_atomic(output, **out)
     print(f"wrote {output}: positions_3d {tuple(out['positions_3d'].shape)} (mm, camera frame, root-relative)")
 
+    if not figure_wanted:
+        return 0
     figure = getattr(args, "figure", None)
     figure = Path(figure) if figure else output.with_suffix(".png" if image else ".gif")
     index = {int(f): i for i, f in enumerate(arrays["frame_index"])}
