@@ -155,6 +155,19 @@ def track_and_smooth_2d(arrays: dict[str, np.ndarray], smoothing) -> dict[str, n
     return out
 
 
+def video_keypoints(video: str | Path, min_confidence: float = 0.5, max_frames: int | None = None, smoothing=None,
+                    keep_frames: bool = False):
+    """Detect (with a progress bar), follow one person and optionally smooth: the 2D keypoint
+    arrays of a video (see :func:`track_and_smooth_2d`); with ``keep_frames`` also the frames."""
+    from weakpose.inference.detect import detect_video, report_missing
+
+    found = detect_video(video, min_confidence, max_frames, keep_frames=keep_frames, progress=True)
+    run, frames = found if keep_frames else (found, [])
+    report_missing(run)
+    arrays = track_and_smooth_2d(run.keypoint_arrays(), smoothing)
+    return (arrays, run, frames) if keep_frames else arrays
+
+
 def predict_media(args: argparse.Namespace) -> int:
     """Entry point of ``weakpose predict --image/--video`` (see module docstring).
 
@@ -163,7 +176,7 @@ def predict_media(args: argparse.Namespace) -> int:
     .png/.gif; several photos get ``_<i>`` suffixes), ``args.max_frames`` and
     ``args.min_confidence``.
     """
-    from weakpose.inference.detect import detect_images, detect_video, read_image, report_missing
+    from weakpose.inference.detect import detect_images, read_image, report_missing
     from weakpose.inference_api import load_predictor
 
     image, video = getattr(args, "image", None), getattr(args, "video", None)
@@ -182,14 +195,15 @@ def predict_media(args: argparse.Namespace) -> int:
         run = detect_images(image, min_conf)
         frames = [read_image(p) for p in image]
         source = str(image[0])
+        report_missing(run)
+        arrays = run.keypoint_arrays()
     else:
-        found = detect_video(video, min_conf, getattr(args, "max_frames", None), keep_frames=figure_wanted, progress=True)
-        run, frames = found if figure_wanted else (found, [])
+        max_frames = getattr(args, "max_frames", None)
+        if figure_wanted:
+            arrays, run, frames = video_keypoints(video, min_conf, max_frames, smoothing, keep_frames=True)
+        else:
+            arrays = video_keypoints(video, min_conf, max_frames, smoothing)
         source = str(video)
-    report_missing(run)
-    arrays = run.keypoint_arrays()
-    if video:
-        arrays = track_and_smooth_2d(arrays, smoothing)
     observed = (arrays["confidence"] > 0).sum(-1)
     if (observed < 8).any():
         print(f"warning: {int((observed < 8).sum())} frame(s) show fewer than 8 of 17 joints; their unseen joints are the lifter's guess")
