@@ -1,41 +1,12 @@
-"""A rendered video clip for the video-path tests (needs OpenCV to write it)."""
+"""The rendered clip of the video-path tests: 24 frames of a walk, frames 11-14 show somebody else."""
 
 from __future__ import annotations
 
-import numpy as np
+from functools import partial
 
-from weakpose.camera import look_at
-from weakpose.data.mocap import TEST_SUBJECTS, center_horizontally, load_cmu
-from weakpose.data.paths import data_root
-from weakpose.rendering.scenes import render_scene
+from weakpose.rendering.clips import write_walk_clip
 
 SIZE, FRAMES, FPS = 320, 24, 30.0
 INTRUDER = [11, 12, 13, 14]   # frames that show somebody else
 
-
-def render_clip(path, frames=FRAMES, intruder: list[int] | None = INTRUDER):
-    """A walking test subject (30 fps) seen by a still camera 5 m away; frames ``intruder``
-    show another person instead, nearer and off to the side. Returns the true 2D joints."""
-    mocap = load_cmu(data_root(), TEST_SUBJECTS)
-    walk = center_horizontally(mocap.positions[:frames]).astype(np.float64)
-    target = walk[:, 0].mean(0) + np.array([0.0, 150.0, 0.0])
-    fwd = np.cross(walk[0, 4] - walk[0, 1], walk[0, 8] - walk[0, 0])
-    heading = np.arctan2(fwd[0], fwd[2]) + np.deg2rad(30)
-    eye = target + np.array([5000 * np.sin(heading), 300.0, 5000 * np.cos(heading)])
-    R, t = look_at(eye[None], target[None])
-    K = np.array([[[1.15 * SIZE, 0, (SIZE - 1) / 2], [0, 1.15 * SIZE, (SIZE - 1) / 2], [0, 0, 1]]])
-    scene = render_scene(walk, K, R, t, np.array([[SIZE, SIZE]]), subject=mocap.subject[:frames], seed=3)
-    out = scene.render.numpy()
-    rgb, j2d = out["rgb"][:, 0], out["joints_2d"][:, 0]
-    if intruder is not None:
-        ground = np.array([1.0, 0.0, 1.0])   # the other person stands 1 m to the camera's right and 1.5 m nearer
-        other = walk[[0]] - walk[0, 0] * ground + target * ground + (1000.0 * R[0, 0] - 1500.0 * R[0, 2]) * ground
-        rgb[intruder] = render_scene(other, K, R, t, np.array([[SIZE, SIZE]]), subject=mocap.subject[[-1]],
-                                     seed=11).render.numpy()["rgb"][0, 0]
-    import cv2
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (SIZE, SIZE))
-    for im in rgb:
-        writer.write(cv2.cvtColor((255 * im).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
-    writer.release()
-    return j2d
+render_clip = partial(write_walk_clip, frames=FRAMES, size=SIZE, fps=FPS, intruder=INTRUDER)
