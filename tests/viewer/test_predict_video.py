@@ -11,6 +11,7 @@ mp = pytest.importorskip("mediapipe")
 cv2 = pytest.importorskip("cv2")
 
 from weakpose.cli import main  # noqa: E402
+from weakpose.data.paths import data_root  # noqa: E402
 
 from .clips import FPS, FRAMES, INTRUDER, SIZE, render_clip  # noqa: E402
 
@@ -63,3 +64,49 @@ def test_video_is_tracked_smoothed_and_timed(lifter, tmp_path, capfd):
     assert "positions_3d_unsmoothed" not in p.files and "keypoints_2d_detected" not in p.files
     np.testing.assert_allclose(p["keypoints_2d"], z["keypoints_2d_detected"], atol=1e-4)
     assert _jitter(p["positions_3d"][seg]) > _jitter(z["positions_3d"][seg])
+
+
+def _grace_hopper():
+    import matplotlib.cbook as cbook
+
+    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+def test_photo_marks_unseen_joints_as_guessed(lifter, tmp_path):
+    from weakpose.inference.wild import draw_prediction
+    from weakpose.skeleton import H36M17
+
+    out = tmp_path / "gh.npz"
+    assert main(["predict", "--checkpoint", str(lifter), "--image", str(_grace_hopper()), "--output", str(out)]) == 0
+    z = np.load(out)
+    assert z["guessed"][0, [1, 2, 3, 4, 5, 6]].all()          # hips and legs are below the picture
+    assert not z["guessed"][0, [8, 9, 10, 11, 14]].any()       # thorax, neck, head, shoulders are seen
+    fig = draw_prediction(np.zeros((10, 10, 3), np.uint8), z["keypoints_2d"][0], z["confidence"][0], z["positions_3d"][0])
+    legend = fig.axes[1].get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["guessed (not seen)"]
+    dashed = [ln for ln in fig.axes[1].get_lines() if ln.get_linestyle() == "--"]
+    g = z["guessed"][0]
+    assert len(dashed) == sum(1 for p, c in H36M17.bones if g[p] or g[c]) >= 6    # every bone touching a guessed joint
+
+
+@pytest.mark.slow
+def test_photos_get_human_bone_lengths_with_a_truncation_trained_lifter(tmp_path):
+    """The reference lifter trained with truncation (3000 steps, ~5 min on an idle machine) on
+    the two upper-body photos: every bone within 25 % of the training subjects' mean."""
+    skdata = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    from weakpose.data.statistics import training_bone_lengths
+    from weakpose.engine.trainer import train
+    from weakpose.skeleton import H36M17
+
+    train("supervised", tmp_path / "run", overrides=["steps=3000", "truncate_fraction=0.3"], progress=False)
+    astronaut = tmp_path / "astronaut.png"
+    Image.fromarray(skdata.astronaut()).save(astronaut)
+    out = tmp_path / "photos.npz"
+    assert main(["predict", "--checkpoint", str(tmp_path / "run"), "--image", str(astronaut), str(_grace_hopper()),
+                 "--output", str(out)]) == 0
+    z = np.load(out)
+    ratio = H36M17.bone_lengths(z["positions_3d"]) / training_bone_lengths(data_root())
+    assert (np.abs(ratio - 1) <= 0.25).all(), ratio.round(2)
+    assert z["guessed"][:, [2, 3, 5, 6]].all()
