@@ -91,7 +91,7 @@ def test_photo_marks_unseen_joints_as_guessed(lifter, tmp_path):
 
 @pytest.mark.slow
 def test_photos_get_human_bone_lengths_with_a_truncation_trained_lifter(tmp_path):
-    """The reference lifter trained with truncation (3000 steps, ~5 min on an idle machine) on
+    """The reference lifter trained with truncation (default config, 3000 steps) on
     the two upper-body photos: every bone within 25 % of the training subjects' mean."""
     skdata = pytest.importorskip("skimage.data")
     from PIL import Image

@@ -242,6 +242,8 @@ def load_view_data(pred_path: str | Path, images: list[str | Path] | None = None
             raise InputError(f"{video}: has no frame {missing[0]} (key 'frame_index' of {pred_path})")
     times = arrays.get("timestamp")
     labels = [f"{int(frame_index[r])}" + (f" ({float(times[r]):.2f} s)" if times is not None else "") for r in rows]
+    if images:
+        labels = [Path(images[int(r)] if len(images) > 1 else images[0]).name for r in rows]
     hyp = arrays.get("hypotheses")
     return ViewData(
         positions_3d=pos[rows], keypoints_2d=None if kp is None else np.asarray(kp, np.float64)[rows],
