@@ -14,7 +14,6 @@ from weakpose.data.noise import MIN_SEEN_JOINTS, border_truncation
 from weakpose.data.paths import data_root
 from weakpose.data.sampling import ViewSampler
 from weakpose.metrics import seen_unseen_errors
-from weakpose.skeleton import H36M17
 
 LEGS, WRISTS = [1, 2, 3, 4, 5, 6], [13, 16]
 
@@ -82,9 +81,9 @@ def test_lifter_trained_with_truncation_keeps_unseen_limbs_human(tmp_path, test_
     """Two small reference lifters, the same budget and seed, with and without truncation: on
     truncated test-subject samples the truncation-trained one places unseen joints better and
     gives more of the unseen bones a human length."""
+    from weakpose.data.contracts import validate_keypoints_2d
     from weakpose.engine.trainer import train
     from weakpose.inference_api import load_predictor
-    from weakpose.data.contracts import validate_keypoints_2d
 
     rows = np.arange(0, len(test_file["keypoints_2d"]), 8)
     sub = {k: v[rows] for k, v in test_file.items() if np.ndim(v) and len(v) == len(test_file["keypoints_2d"])}
