@@ -57,6 +57,16 @@ def test_video_is_tracked_smoothed_and_timed(lifter, tmp_path, capfd):
     err_raw = np.linalg.norm(z["keypoints_2d_detected"] - j2d[frames], axis=-1)[:, LIMBS].mean()
     assert err_smooth < 1.15 * err_raw + 0.5 and err_smooth < 0.04 * SIZE
 
+    # the viewer embeds the tracked frames of the video (every one, or an even sample of them)
+    page = tmp_path / "walk.html"
+    assert main(["view", str(out), "--video", str(clip), "--out", str(page)]) == 0
+    html = page.read_text()
+    # one picture per animation frame, plus the first frame's in the initial view
+    assert f'data-frames="{len(frames)}"' in html and html.count("jpeg;base64,") == len(frames) + 1
+    assert main(["view", str(out), "--video", str(clip), "--out", str(page), "--max-frames", "5"]) == 0
+    html = page.read_text()
+    assert 'data-frames="5"' in html and html.count("jpeg;base64,") == 5 + 1
+
     plain = tmp_path / "plain.npz"
     assert main(["predict", "--checkpoint", str(lifter), "--video", str(clip), "--output", str(plain),
                  "--no-figure", "--smooth", "none"]) == 0
