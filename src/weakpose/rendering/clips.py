@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weakpose.camera import look_at
+from weakpose.camera import image_intrinsics, look_at
 from weakpose.data.mocap import TEST_SUBJECTS, center_horizontally, load_cmu
 from weakpose.data.paths import data_root
 from weakpose.rendering.scenes import render_scene
@@ -15,9 +15,10 @@ from weakpose.rendering.scenes import render_scene
 def write_walk_clip(path: str | Path, frames: int = 24, size: int = 320, fps: float = 30.0,
                     intruder: list[int] | None = None, seed: int = 3) -> np.ndarray:
     """Write an MJPG video of the first ``frames`` frames (30 fps mocap) of CMU test subject 2
-    walking, seen by a still camera 5 m away (focal length 1.15 × ``size``, what the detector
-    assumes); the frames listed in ``intruder`` show another person instead, nearer and off to
-    the side (for tracking tests). Returns the true 2D joints [frames, 17, 2] px."""
+    walking, seen by a still camera 5 m away (the one default camera of
+    :func:`weakpose.camera.image_intrinsics`, what the detector assumes); the frames listed in
+    ``intruder`` show another person instead, nearer and off to the side (for tracking tests).
+    Returns the true 2D joints [frames, 17, 2] px."""
     mocap = load_cmu(data_root(), TEST_SUBJECTS)
     walk = center_horizontally(mocap.positions[:frames]).astype(np.float64)
     target = walk[:, 0].mean(0) + np.array([0.0, 150.0, 0.0])
@@ -25,7 +26,7 @@ def write_walk_clip(path: str | Path, frames: int = 24, size: int = 320, fps: fl
     heading = np.arctan2(fwd[0], fwd[2]) + np.deg2rad(30)
     eye = target + np.array([5000 * np.sin(heading), 300.0, 5000 * np.cos(heading)])
     R, t = look_at(eye[None], target[None])
-    K = np.array([[[1.15 * size, 0, (size - 1) / 2], [0, 1.15 * size, (size - 1) / 2], [0, 0, 1]]])
+    K = image_intrinsics(np.array([size, size])).astype(np.float64)   # the camera the detector assumes
     scene = render_scene(walk, K, R, t, np.array([[size, size]]), subject=mocap.subject[:frames], seed=seed)
     out = scene.render.numpy()
     rgb, j2d = out["rgb"][:, 0], out["joints_2d"][:, 0]
