@@ -113,12 +113,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                          f"but {args.gt} has {len(gt.positions_3d)}")
     results = evaluate_predictions(pred["positions_3d"], gt.positions_3d, gt.action, pred.get("hypotheses"))
     print(format_table(results, f"{args.pred} vs {args.gt}"))
+    unseen = _unseen_joints(args.gt, gt)
+    if unseen is not None:
+        from weakpose.metrics import format_seen_unseen, seen_unseen_errors
+
+        results["truncation"] = seen_unseen_errors(pred["positions_3d"], gt.positions_3d, unseen)
+        print(format_seen_unseen(results["truncation"]))
     if args.json:
         from weakpose.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps(results, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def _unseen_joints(path, gt):
+    """[N, 17] joints missing from the 2D input of a benchmark file: its ``truncated`` key
+    (``benchmark --truncate``), else None (detector-noise drop-outs are not truncation)."""
+    import numpy as np
+
+    with np.load(path) as z:
+        if "truncated" not in z.files:
+            return None
+        unseen = z["truncated"]
+    if unseen.shape != gt.positions_3d.shape[:2]:
+        raise InputError(f"{path}: key 'truncated': shape {unseen.shape}, expected {list(gt.positions_3d.shape[:2])}")
+    return unseen.astype(bool)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -132,6 +152,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if rig not in ("h36m", "wild"):
         rig = load_rig(rig)
     arrays = make_split(root, tuple(args.subjects), rig, args.noise, args.seed, args.multiview, args.stride, args.views)
+    if args.truncate:
+        from weakpose.data.benchmark import truncate_split
+
+        if args.multiview:
+            raise InputError("command line: --truncate takes single-view files (no --multiview)")
+        arrays = truncate_split(arrays, args.seed)
     if args.drop_3d:   # 2D only: no 3D poses and no extrinsics (what a user's unlabeled data holds)
         for key in ("positions_3d", "rotations", "translations"):
             arrays.pop(key, None)
@@ -203,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", metavar="FILE",
                    help="video: detect 2D per frame, then lift (image models: crop the detected person)")
     p.add_argument("--figure", metavar="PNG", help="figure/animation to write for --image/--video")
+    p.add_argument("--no-figure", action="store_true", help="--image/--video: write the npz only (fastest)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="--video: stop after N frames")
+    p.add_argument("--smooth", choices=["one-euro", "none"], default="one-euro",
+                   help="--video: one-euro filter on the tracked 2D keypoints and the 3D joints (default), or none")
+    p.add_argument("--smooth-min-cutoff", type=float, metavar="HZ", help="one-euro cut-off at rest (default 1.0 Hz)")
+    p.add_argument("--smooth-beta", type=float, metavar="B",
+                   help="one-euro speed coefficient (default 1.0 per body size/s)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score predictions against a benchmark file", epilog=EPILOG,
@@ -232,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=1, help="keep every STRIDE-th frame")
     p.add_argument("--drop-3d", action="store_true", help="write 2D only: leave out positions_3d and the camera "
                    "extrinsics (unlabeled 2D for --train-2d / --train-multiview, docs/own-data.md)")
+    p.add_argument("--truncate", action="store_true",
+                   help="cut every body with the image border like photos do (lower body, one side, or below the "
+                        "elbows; data.noise.border_truncation); the file gets 'truncated' [N, 17], and "
+                        "`weakpose evaluate` then reports seen and unseen joints separately")
     p.add_argument("--out", required=True, help="npz file to write")
     p.set_defaults(func=cmd_benchmark)
 

@@ -161,3 +161,42 @@ def format_table(results: dict, title: str = "") -> str:
         o = results["oracle"]
         lines.append(row(f"ORACLE best-of-{o['num_hypotheses']}", o))
     return "\n".join(lines)
+
+
+#: A predicted bone counts as human when its length is within this fraction of the truth's.
+BONE_TOLERANCE = 0.25
+
+
+def seen_unseen_errors(pred: Array, gt: Array, unseen: np.ndarray) -> dict:
+    """Errors on inputs with joints cut off (``unseen`` [N, 17] bool, e.g. ``truncated`` of
+    ``weakpose benchmark --truncate``): root-relative MPJPE over the seen and over the unseen
+    joints (the pelvis, the origin of both, is left out), and for the bones that end at an
+    unseen joint ("unseen limbs") the mean |L_pred / L_gt − 1| and the share within
+    :data:`BONE_TOLERANCE` of the true length."""
+    from weakpose.skeleton import H36M17
+
+    p = np.asarray(pred, np.float64)
+    g = np.asarray(gt, np.float64)
+    unseen = np.asarray(unseen, bool)
+    err = np.linalg.norm((p - p[:, :1]) - (g - g[:, :1]), axis=-1)
+    mask = np.ones_like(unseen)
+    mask[:, 0] = False
+    parents, children = zip(*H36M17.bones)
+    ratio = H36M17.bone_lengths(p) / np.maximum(H36M17.bone_lengths(g), 1e-9)
+    limb = unseen[:, list(children)]
+    rel = np.abs(ratio - 1.0)[limb]
+    return {
+        "mpjpe_seen": float(err[mask & ~unseen].mean()) if (mask & ~unseen).any() else float("nan"),
+        "mpjpe_unseen": float(err[mask & unseen].mean()) if (mask & unseen).any() else float("nan"),
+        "unseen_joint_share": float(unseen[:, 1:].mean()),
+        "unseen_bone_error": float(rel.mean()) if rel.size else float("nan"),
+        "unseen_bones_within_tolerance": float((rel <= BONE_TOLERANCE).mean() * 100) if rel.size else float("nan"),
+        "num_unseen_bones": int(rel.size),
+    }
+
+
+def format_seen_unseen(r: dict) -> str:
+    return (f"seen joints {r['mpjpe_seen']:.1f} mm, unseen joints {r['mpjpe_unseen']:.1f} mm MPJPE "
+            f"({100 * r['unseen_joint_share']:.0f} % of the joints unseen); bones of unseen limbs: length error "
+            f"{100 * r['unseen_bone_error']:.1f} %, {r['unseen_bones_within_tolerance']:.1f} % within "
+            f"{100 * BONE_TOLERANCE:.0f} % ({r['num_unseen_bones']} bones)")

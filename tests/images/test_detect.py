@@ -151,7 +151,8 @@ def test_predict_video_reports_frames_without_person(lifter, tmp_path, capsys):
     import cv2
 
     rgb, _ = _rendered_people(3, 320, seed=5, full=True)
-    frames = [rgb[0], rgb[1], np.full_like(rgb[0], 90), rgb[2]]  # frame 2: nobody
+    # one person (predict --video follows one person; different people would be dropped), frame 2: nobody
+    frames = [rgb[0], rgb[0], np.full_like(rgb[0], 90), rgb[0]]
     video = tmp_path / "clip.mp4"
     vw = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 320))
     for f in frames:

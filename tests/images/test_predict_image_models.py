@@ -150,3 +150,9 @@ def test_predict_video_with_an_image_model(runs, photos, tmp_path):
     assert z["frames_without_person"].tolist() == [1] and z["frame_index"].tolist() == [0, 2]
     assert z["positions_3d"].shape == (2, 17, 3) and z["box"].shape == (2, 4)
     assert Path(out.with_suffix(".gif")).read_bytes()[:3] == b"GIF"
+    # without a figure the frames are still kept: the image model crops them (viewer's --no-figure)
+    quiet = tmp_path / "quiet.npz"
+    assert main(["predict", "--checkpoint", str(runs["multiview"]), "--video", str(video), "--output", str(quiet),
+                 "--no-figure"]) == 0
+    assert not quiet.with_suffix(".gif").exists()
+    np.testing.assert_allclose(np.load(quiet)["positions_3d"], z["positions_3d"], atol=1e-4)

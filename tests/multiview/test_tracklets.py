@@ -20,9 +20,8 @@ from weakpose.methods.multiview.tracklets import (
     build_tracklets,
     keep_pose,
     main,
-    pose_similarity,
-    track,
 )
+from weakpose.vision.tracking import pose_similarity, track
 
 K = np.array([[1000.0, 0, 500], [0, 1000.0, 500], [0, 0, 1]])
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from weakpose.camera import load_rig, project, sample_wild_cameras
 from weakpose.data.mocap import center_horizontally, load_cmu
-from weakpose.data.noise import detector_noise
+from weakpose.data.noise import border_truncation, detector_noise
 from weakpose.data.paths import h36m_rig
 from weakpose.skeleton import H36M17_NAMES
 
@@ -147,3 +147,17 @@ def training_monitor_split(root: Path, samples: int, seed: int = 0) -> dict[str,
     C = len(views["keypoints_2d"]) // len(frames)
     rows = np.arange(len(frames)) * C + rng.integers(0, C, len(frames))
     return {k: views[k][rows] for k in ("keypoints_2d", "confidence", "intrinsics", "positions_3d")}
+
+
+def truncate_split(arrays: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """A single-view split with every body cut by its image border
+    (:func:`~weakpose.data.noise.border_truncation` with fraction 1, generator seeded with
+    ``seed + 1000`` so it does not repeat the noise draws): ``keypoints_2d`` and ``confidence``
+    lose the cut joints, ``truncated`` [N, 17] marks them, and the protocol string says so."""
+    rng = np.random.default_rng(seed + 1000)
+    kp, conf, cut = border_truncation(arrays["keypoints_2d"], arrays["confidence"], arrays["image_size"], rng, 1.0)
+    out = dict(arrays, keypoints_2d=kp, confidence=conf, truncated=cut)
+    protocol = json.loads(str(arrays["protocol"]))
+    protocol["truncation"] = {"fraction": 1.0, "seed": seed + 1000, "function": "weakpose.data.noise.border_truncation"}
+    out["protocol"] = np.asarray(json.dumps(protocol))
+    return out

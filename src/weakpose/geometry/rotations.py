@@ -127,3 +127,38 @@ def euler_to_matrix(angles, order: str = "ZYX", degrees: bool = True):
     for i in range(1, len(order)):
         R = R @ _axis_rotation(order[i], angles[..., i])
     return R
+
+
+def matrix_to_euler(R: torch.Tensor, order: str = "ZYX", degrees: bool = True) -> torch.Tensor:
+    """Inverse of :func:`euler_to_matrix` for ``order="ZYX"``: ``[..., 3, 3]`` -> ``[..., 3]``
+    angles ``(a0, a1, a2)`` with ``R = Rz(a0) @ Ry(a1) @ Rx(a2)`` and ``a1 ∈ [−90°, 90°]``.
+
+    At gimbal lock (``|a1| = 90°``) only ``a0 ∓ a2`` is determined; ``a2 = 0`` is returned.
+    """
+    if order != "ZYX":
+        raise ValueError(f"matrix_to_euler supports order 'ZYX' (the BVH Zrotation Yrotation Xrotation), got {order!r}")
+    sy = (-R[..., 2, 0]).clamp(-1.0, 1.0)
+    cy = torch.sqrt(R[..., 0, 0] ** 2 + R[..., 1, 0] ** 2)
+    lock = cy < 1e-9
+    a0 = torch.where(lock, torch.atan2(-R[..., 0, 1], R[..., 1, 1]), torch.atan2(R[..., 1, 0], R[..., 0, 0]))
+    a1 = torch.atan2(sy, cy)
+    a2 = torch.where(lock, torch.zeros_like(a0), torch.atan2(R[..., 2, 1], R[..., 2, 2]))
+    out = torch.stack([a0, a1, a2], -1)
+    return torch.rad2deg(out) if degrees else out
+
+
+def rotation_between(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The smallest rotation ``[..., 3, 3]`` that turns direction ``u`` into direction ``v``
+    (``[..., 3]``, any lengths > 0); a half turn about an axis perpendicular to ``u`` when they
+    are opposite."""
+    u = torch.nn.functional.normalize(u, dim=-1)
+    v = torch.nn.functional.normalize(v, dim=-1)
+    axis = torch.cross(u, v, dim=-1)
+    sin = axis.norm(dim=-1, keepdim=True)
+    cos = (u * v).sum(-1, keepdim=True)
+    angle = torch.atan2(sin, cos)
+    # a perpendicular axis for the (anti)parallel case: u × e, with e the least aligned basis vector
+    e = torch.nn.functional.one_hot(u.abs().argmin(-1), 3).to(u.dtype)
+    fallback = torch.nn.functional.normalize(torch.cross(u, e, dim=-1), dim=-1)
+    unit = torch.where(sin > 1e-9, axis / sin.clamp_min(1e-12), fallback)
+    return axis_angle_to_matrix(unit * angle)

@@ -1,4 +1,4 @@
-"""``weakpose render`` and ``weakpose detect`` sub-commands (listed in ``cli_plugins``)."""
+"""``weakpose render``, ``detect`` and ``view`` sub-commands (listed in ``cli_plugins``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    """Add ``render`` and ``detect`` to the ``weakpose`` command."""
+    """Add ``render``, ``detect`` and ``view`` to the ``weakpose`` command."""
     p = subparsers.add_parser(
         "render",
         help="render CMU motion as synthetic person images (contact sheet PNG and/or npz)",
@@ -53,6 +53,29 @@ def register(subparsers) -> None:
     d.add_argument("--max-frames", type=int, default=None, help="stop after this many video frames")
     d.set_defaults(func=_detect_command)
 
+    v = subparsers.add_parser(
+        "view",
+        help="one self-contained HTML page to look at a prediction (3D skeleton you can turn, 2D over the frame)",
+        description="Writes an HTML file that opens offline: the 2D keypoints over the photo or video frame, the "
+                    "3D skeleton (drag to rotate, scroll to zoom), a time slider and play button for sequences, "
+                    "extra hypotheses as thin lines, and joints the detector did not see drawn as open grey "
+                    "markers with dashed bones (the lifter's guess). Needs plotly: pip install 'weakpose[view]'.",
+        epilog="example: weakpose predict --checkpoint RUN --image photo.jpg --output pred.npz && "
+               "weakpose view pred.npz --image photo.jpg --out view.html",
+    )
+    v.add_argument("prediction", type=Path, metavar="PRED.npz", help="prediction file (positions_3d, optional "
+                   "keypoints_2d, confidence or guessed, hypotheses, frame_index, timestamp)")
+    vsrc = v.add_mutually_exclusive_group()
+    vsrc.add_argument("--image", type=Path, nargs="+", metavar="PHOTO",
+                      help="the photo(s) the prediction was made from")
+    vsrc.add_argument("--video", type=Path, metavar="CLIP", help="the video the prediction was made from")
+    v.add_argument("--out", type=Path, required=True, metavar="VIEW.html", help="HTML file to write")
+    v.add_argument("--max-frames", type=int, default=150,
+                   help="show at most this many evenly spaced frames of a sequence (default 150)")
+    v.add_argument("--image-size", type=int, default=360,
+                   help="longer side (px) of the embedded frame pictures (default 360)")
+    v.set_defaults(func=_view_command)
+
 
 def _render_command(args: argparse.Namespace) -> int:
     import numpy as np
@@ -95,6 +118,12 @@ def _render_command(args: argparse.Namespace) -> int:
                                arr["joints_cam"].reshape(-1, 17, 3), np.repeat(scene.subject, args.views))
         print(f"wrote {n} images and {args.folder / '2d.npz'}")
     return 0
+
+
+def _view_command(args: argparse.Namespace) -> int:
+    from weakpose.inference.viewer import view_command
+
+    return view_command(args)
 
 
 def _detect_command(args: argparse.Namespace) -> int:

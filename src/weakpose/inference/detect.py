@@ -91,7 +91,8 @@ class MediaPipePoseDetector:
 
 
 def iter_video(path: str | Path, max_frames: int | None = None) -> tuple[float, Iterator[np.ndarray]]:
-    """(fps, RGB uint8 frames) of a video file, read with OpenCV (installed with mediapipe)."""
+    """(fps, RGB uint8 frames) of a video file, read with OpenCV (installed with mediapipe).
+    The generator's ``len`` hint is in :func:`video_frame_count`."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -118,6 +119,20 @@ def iter_video(path: str | Path, max_frames: int | None = None) -> tuple[float, 
             cap.release()
 
     return fps, frames()
+
+
+def video_frame_count(path: str | Path, max_frames: int | None = None) -> int | None:
+    """Number of frames the container declares (capped at ``max_frames``), None if unknown."""
+    try:
+        import cv2
+    except ImportError:
+        return max_frames
+    cap = cv2.VideoCapture(str(path))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    cap.release()
+    if n <= 0:
+        return max_frames
+    return n if max_frames is None else min(n, max_frames)
 
 
 @dataclass
@@ -175,11 +190,15 @@ def detect_images(paths: list[str | Path], min_confidence: float = 0.5) -> Detec
     return DetectionRun(dets, np.array(sizes, np.int32), [str(p) for p in paths])
 
 
-def detect_video(
-    path: str | Path, min_confidence: float = 0.5, max_frames: int | None = None, keep_frames: bool = False
-):
-    """Detections of every frame; with ``keep_frames`` also returns the frames (for drawing)."""
+def detect_video(path: str | Path, min_confidence: float = 0.5, max_frames: int | None = None,
+                 keep_frames: bool = False, progress: bool = False):
+    """Detections of every frame; with ``keep_frames`` also returns the frames (for drawing);
+    ``progress`` shows a bar with frames/s and the time left (stderr)."""
     fps, frames = iter_video(path, max_frames)
+    if progress:
+        from tqdm import tqdm
+
+        frames = tqdm(frames, total=video_frame_count(path, max_frames), unit="frame", desc=f"detect {Path(path).name}")
     dets, sizes, kept = [], [], []
     with MediaPipePoseDetector(min_confidence, video=True) as det:
         for f in frames:

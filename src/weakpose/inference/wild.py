@@ -7,7 +7,9 @@ frame, root-relative) for the M frames where a person was found, passing through
 detections, ``frame_index``, ``source`` and listing ``frames_without_person`` -- a frame
 without a person gets no made-up pose. A figure shows the photo with its 2D skeleton and the
 3D skeleton from the camera's viewpoint and from the side (PNG for a photo; GIF, or MP4 when
-the figure path ends in .mp4, for a video).
+the figure path ends in .mp4, for a video). ``guessed`` [M, 17] marks the joints the detector
+did not see (outside the picture or hidden): their 3D positions are the lifter's guess, drawn
+dashed in the figure and in ``weakpose view``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from weakpose.data.contracts import save_npz_atomic, validate_keypoints_2d
 from weakpose.errors import InputError
 from weakpose.inference.prediction import FRAME_ASSUMED, prediction_arrays, summary
+from weakpose.inference.temporal import temporal_options, video_keypoints
 from weakpose.skeleton import H36M17
 
 _LEFT = set(H36M17.left)
@@ -34,7 +37,8 @@ def draw_prediction(
     image: np.ndarray, kp2d: np.ndarray | None, conf: np.ndarray | None, pose3d: np.ndarray | None, title: str = ""
 ):
     """A matplotlib figure: image with 2D skeleton | 3D front view | 3D side view.
-    Left limbs red, right blue; joints with confidence 0 are not drawn in 2D."""
+    Left limbs red, right blue; joints with confidence 0 are not drawn in 2D, and in 3D they are
+    open grey circles joined by dashed grey bones (the lifter's guess, ``guessed`` in the file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,9 +70,17 @@ def draw_prediction(
         ax.tick_params(labelsize=7)
         if pose3d is None:
             continue
+        guessed = np.zeros(17, bool) if conf is None else conf <= 0
         for p, c in H36M17.bones:
-            ax.plot(pose3d[[p, c], a], pose3d[[p, c], b], "-", color=_bone_color(c), lw=2)
-        ax.scatter(pose3d[:, a], pose3d[:, b], s=8, c="k", zorder=3)
+            if guessed[p] or guessed[c]:
+                ax.plot(pose3d[[p, c], a], pose3d[[p, c], b], "--", color="0.6", lw=1.5)
+            else:
+                ax.plot(pose3d[[p, c], a], pose3d[[p, c], b], "-", color=_bone_color(c), lw=2)
+        ax.scatter(pose3d[~guessed, a], pose3d[~guessed, b], s=8, c="k", zorder=3)
+        ax.scatter(pose3d[guessed, a], pose3d[guessed, b], s=14, facecolors="w", edgecolors="0.5", zorder=3,
+                   label="guessed (not seen)" if guessed.any() else None)
+    if conf is not None and (conf <= 0).any():
+        axes[1].legend(loc="lower right", fontsize=7)
     axes[1].set_xlabel("x (mm)", fontsize=7)
     axes[2].set_xlabel("z (mm, relative to the pelvis)", fontsize=7)
     fig.tight_layout()
@@ -110,11 +122,14 @@ def predict_media(args: argparse.Namespace) -> int:
 
     Uses ``args.checkpoint``, ``args.image`` (one or more photos) or ``args.video``,
     ``args.output`` and, when present, ``args.figure`` (default: the output path with
-    .png/.gif; several photos get ``_<i>`` suffixes), ``args.max_frames`` and
-    ``args.min_confidence``.
+    .png/.gif; several photos get ``_<i>`` suffixes), ``args.max_frames``,
+    ``args.min_confidence``, ``args.no_figure`` and the ``--smooth`` options
+    (:func:`temporal_options`). A video is tracked and smoothed around the one prediction path
+    (:func:`weakpose.inference.prediction.prediction_arrays`): 2D before lifting, 3D after.
     """
     from weakpose.api import load
-    from weakpose.inference.detect import detect_images, detect_video, read_image, report_missing
+    from weakpose.inference.detect import detect_images, read_image, report_missing
+    from weakpose.inference.prediction import takes_images
 
     image, video = getattr(args, "image", None), getattr(args, "video", None)
     if isinstance(image, (str, Path)):
@@ -126,27 +141,42 @@ def predict_media(args: argparse.Namespace) -> int:
     output = Path(args.output)
     min_conf = getattr(args, "min_confidence", None) or 0.5
     model = load(args.checkpoint)
+    figure_wanted = not getattr(args, "no_figure", False)
+    smoothing = temporal_options(args)
     if image:
         run = detect_images(image, min_conf)
         frames = [read_image(p) for p in image]
         source = str(image[0])
+        report_missing(run)
+        arrays = run.keypoint_arrays()
     else:
-        run, frames = detect_video(video, min_conf, getattr(args, "max_frames", None), keep_frames=True)
+        max_frames = getattr(args, "max_frames", None)
+        if figure_wanted or takes_images(model.predictor):
+            arrays, run, frames = video_keypoints(video, min_conf, max_frames, smoothing, keep_frames=True)
+        else:
+            arrays, frames = video_keypoints(video, min_conf, max_frames, smoothing), None
         source = str(video)
-    report_missing(run)
-    arrays = run.keypoint_arrays()
     observed = (arrays["confidence"] > 0).sum(-1)
     if (observed < 8).any():
         print(
             f"warning: {int((observed < 8).sum())} frame(s) show fewer than 8 of 17 joints; their unseen joints "
             "are the lifter's guess"
         )
-    inputs = validate_keypoints_2d(dict(arrays), Path(source))
-    pred = prediction_arrays(model.predictor, inputs, [frames[int(f)] for f in arrays["frame_index"]], FRAME_ASSUMED)
+    inputs = validate_keypoints_2d({k: v for k, v in arrays.items() if k != "keypoints_2d_detected"}, Path(source))
+    photos = None if frames is None else [frames[int(f)] for f in arrays["frame_index"]]
+    pred = prediction_arrays(model.predictor, inputs, photos, FRAME_ASSUMED)
     out = {**{k: v for k, v in arrays.items() if k not in pred}, **pred}
+    if video and smoothing is not None:
+        from weakpose.inference.temporal import smooth_positions_3d
+
+        out["positions_3d_unsmoothed"] = out["positions_3d"]
+        out["positions_3d"] = smooth_positions_3d(out["positions_3d"], out["timestamp"], smoothing)
+    out["guessed"] = arrays["confidence"] <= 0   # joints the detector did not see: the lifter's guess
     save_npz_atomic(output, **out)
     print(f"wrote {output}: {summary(out)}")
 
+    if not figure_wanted:
+        return 0
     figure = getattr(args, "figure", None)
     figure = Path(figure) if figure else output.with_suffix(".png" if image else ".gif")
     index = {int(f): i for i, f in enumerate(arrays["frame_index"])}

@@ -42,6 +42,7 @@ class SupervisedConfig(TrainConfig):
     wild_fraction: float = 0.3      # share of samples seen by random wild cameras
     noise_fraction: float = 0.5     # share of samples with simulated detector noise
     augment: bool = True            # mirror and turn the training poses (ViewSampler.sample)
+    truncate_fraction: float = 0.0  # share of samples cut by the image border (data.noise.border_truncation)
     eval_every: int = 2000
     checkpoint_every: int = 2000
 
@@ -106,7 +107,8 @@ class SupervisedMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        b = self.sampler.sample(self.rng, c.batch_size, c.wild_fraction, c.noise_fraction, c.augment)
+        b = self.sampler.sample(self.rng, c.batch_size, c.wild_fraction, c.noise_fraction, c.augment,
+                                c.truncate_fraction)
         idx = shard(np.arange(c.batch_size), self.dist)
         kp, conf, K = (torch.from_numpy(a[idx]).to(self.device) for a in (b.keypoints_2d, b.confidence, b.intrinsics))
         target = torch.from_numpy(b.positions_3d[idx]).to(self.device)

@@ -73,6 +73,7 @@ class FlowsWSConfig(TrainConfig):
     mask_size: int = 64              # crop size the masks are rendered at
     mask_pixels: int = 128           # mask pixels per sample used by L_BA
     noise_fraction: float = 0.0      # share of samples with the benchmark's detector noise
+    truncate_fraction: float = 0.0   # share of samples cut by the image border (data.noise.border_truncation)
     variant: str = "keypoint"        # network input: keypoint | image (multi-stage image network)
     width: int = 512                 # keypoint network: residual MLP width / blocks / dropout / norm
     blocks: int = 2
@@ -214,7 +215,8 @@ class FlowsWSMethod(Method):
         c = self.config
         if self.pool is not None:
             return self.pool.sample(self.rng, c.batch_size, supervised)
-        return self.sampler.sample(self.rng, c.batch_size, supervised, c.noise_fraction)
+        return self.sampler.sample(self.rng, c.batch_size, supervised, c.noise_fraction,
+                                   truncate_fraction=c.truncate_fraction)
 
     def losses(self, batch: PoseBatch, fs: bool) -> dict[str, torch.Tensor]:
         """Loss terms of one batch (per sample, or scalars for the image stages); ``total`` is

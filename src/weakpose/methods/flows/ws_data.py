@@ -101,6 +101,7 @@ class PoseSampler:
         self.K = np.stack([c.K for c in cams])
         self.R = np.stack([c.R for c in cams])
         self.t = np.stack([c.t for c in cams])
+        self.size = np.stack([np.asarray(c.image_size, np.float64) for c in cams])
         self.betas = subject_betas(body, data.offsets)[data.subject_index]
         self.supervised = supervised_clips(data.seq_id, supervised_fraction, seed)
         self.sup_frames = np.flatnonzero(self.supervised)
@@ -117,8 +118,10 @@ class PoseSampler:
         return len(self.world)
 
     def sample(self, rng: np.random.Generator, batch_size: int, supervised: bool = False,
-               noise_fraction: float = 0.0, frames: np.ndarray | None = None) -> PoseBatch:
-        """``supervised``: draw only from the supervised partition (else from all frames)."""
+               noise_fraction: float = 0.0, frames: np.ndarray | None = None,
+               truncate_fraction: float = 0.0) -> PoseBatch:
+        """``supervised``: draw only from the supervised partition (else from all frames);
+        ``truncate_fraction``: share of bodies cut by the image border (:func:`weakpose.data.sampling.observe`)."""
         if frames is None:
             if supervised:
                 if len(self.sup_frames) == 0:
@@ -131,7 +134,7 @@ class PoseSampler:
         X = np.einsum("bij,bkj->bki", Y, self.world[frames])
         cam = rng.integers(0, len(self.K), B)
         K, R, t = self.K[cam], self.R[cam], self.t[cam]
-        cam3d, kp, conf = observe(X, K, R, t, noise_fraction, rng)
+        cam3d, kp, conf = observe(X, K, R, t, noise_fraction, rng, self.size[cam], truncate_fraction)
         g = R @ Y @ self.data.global_rot[frames].astype(np.float64)
         return PoseBatch(kp.astype(np.float32), conf.astype(np.float32), K.astype(np.float32), cam3d.astype(np.float32),
                          self.data.local[frames], g.astype(np.float32), self.betas[frames], frames)

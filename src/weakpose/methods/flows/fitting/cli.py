@@ -20,10 +20,14 @@ def register(subparsers) -> None:
         description="Per-frame (or temporal, --window) L-BFGS fitting of weakpose's body model: keypoint "
                     "alignment, optional semantic body-part alignment, the prior, and a shape term.",
         epilog=EPILOG)
-    p.add_argument(
-        "--prior", required=True, metavar="RUN_DIR", help="a `weakpose train prior` run (folder or model.pt)"
-    )
-    p.add_argument("--input", required=True, metavar="2D.npz", help="2D keypoint file (DESIGN.md §4)")
+    p.add_argument("--prior", required=True, metavar="RUN_DIR",
+                   help="a `weakpose train prior` run (folder or model.pt)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", metavar="2D.npz", help="2D keypoint file (DESIGN.md §4)")
+    src.add_argument("--video", metavar="CLIP",
+                     help="a video: MediaPipe detection per frame, one tracked person (extra 'detect'); use --window "
+                          "for the temporal smoothness of Eq. 12 on the latent codes (e.g. --window 8)")
+    p.add_argument("--max-frames", type=int, default=None, help="--video: stop after N frames")
     p.add_argument("--output", required=True, metavar="3D.npz", help="prediction file to write")
     p.add_argument("--masks", metavar="MASKS.npz",
                    help="part masks: key 'parts' [N, H, W] with the renderer's labels (0 = background) and optional "
@@ -61,7 +65,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"command line: --window must be ≥ 1, got {args.window}")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     bundle, cfg = load_prior_run(args.prior)
-    inputs = load_keypoints_2d(args.input)
+    if args.video:
+        inputs = _video_inputs(args.video, args.max_frames)
+    else:
+        inputs = load_keypoints_2d(args.input)
     if inputs.multiview:
         raise InputError(f"{args.input}: key 'keypoints_2d': fit takes single-view samples [N, 17, 2]")
     masks = None
@@ -86,6 +93,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         stage2_starts=args.stage2_starts)
     t0 = time.time()
     seq = inputs.extras.get("sequence")
+    if args.video:   # Eq. 12 windows never span a gap in the track
+        seq = np.concatenate([[0], np.cumsum(np.diff(inputs.extras["frame_index"]) > 1)]).astype(str)
     cam = inputs.extras.get("camera_index")
     if seq is not None and cam is not None:
         seq = np.char.add(np.asarray(seq).astype(str), np.char.add("/", np.asarray(cam).astype(str)))
@@ -111,3 +120,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"wrote {out}: positions_3d {list(result['positions_3d'].shape)} mm, camera frame, root-relative "
           f"({1000 * seconds / max(inputs.num_samples, 1):.0f} ms/frame)")
     return 0
+
+
+def _video_inputs(video: str, max_frames: int | None):
+    """The tracked person's 2D keypoints of a video (no one-euro filter: Eq. 12 smooths the fit)."""
+    from pathlib import Path
+
+    from weakpose.data.contracts import validate_keypoints_2d
+    from weakpose.inference.temporal import video_keypoints
+
+    return validate_keypoints_2d(video_keypoints(video, max_frames=max_frames), Path(video))
