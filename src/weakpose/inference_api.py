@@ -24,5 +24,7 @@ def predictor_from_payload(payload: dict, checkpoint: str | Path) -> Predictor:
         return get_method(name).load_predictor(payload)
     except (KeyError, RuntimeError) as e:
         raise InputError(
-            f"{checkpoint}: key 'modules': does not fit the {name} model ({str(e).splitlines()[0][:160]})"
+            f"{checkpoint}: key 'modules': does not fit the {name} model of this weakpose version; a checkpoint "
+            f"written before a change of its network (e.g. Deep NRSfM's bias-free decoder, docs/nrsfm.md) must be "
+            f"retrained ({str(e).splitlines()[0][:160]})"
         ) from None

@@ -179,3 +179,22 @@ def test_every_code_is_non_negative_and_the_decoder_has_no_bias():
     _, phi1 = net.decode(phi_n)
     expected = phi_n @ net.dictionary(3).T @ net.dictionary(2).T
     assert torch.allclose(phi1, expected, atol=1e-6)
+
+
+def test_checkpoint_from_before_the_bias_free_decoder_is_a_one_line_error(tmp_path):
+    """A Deep NRSfM run saved with the old decoder biases (before unit-norm atoms and the
+    bias-free Eq. 3 decoder) cannot load into today's network: one line saying to retrain."""
+    from weakpose.engine.config import config_to_dict
+    from weakpose.errors import InputError
+    from weakpose.inference_api import predictor_from_payload
+    from weakpose.methods.registry import get_method
+
+    cls = get_method("nrsfm")
+    config = cls.Config()
+    modules = {k: m.state_dict() for k, m in cls.build_modules(config).items()}
+    net = next(iter(modules))
+    modules[net]["dec_bias.0"] = torch.zeros(3)  # what the old decoder stored
+    payload = {"method": "nrsfm", "config": config_to_dict(config), "modules": modules}
+    with pytest.raises(InputError, match="must be retrained") as err:
+        predictor_from_payload(payload, tmp_path / "old.pt")
+    assert "\n" not in str(err.value)
