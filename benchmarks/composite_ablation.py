@@ -41,9 +41,9 @@ ROWS = ("mc", "mmd", "flow", "distill", "mc+mmd", "mc+flow", "mc+distill", "flow
 OWN_ROWS = ("mmd", "flow", "distill", "flow+distill", "mmd+flow+distill")
 SIZES = {
     # what ran on the shared 2-core machine (docs/composite.md)
-    "reduced": {"composite": {"steps": 1500, "width": 256, "blocks": 2, "batch_size": 64, "mv_batch_size": 16, "stride": 4,
-                                  "flow_fit_steps": 800, "eval_every": 0, "checkpoint_every": 1500, "log_every": 100},
-                "teacher": {"steps": 3000, "stride": 4}},
+    "reduced": {"composite": {"steps": 800, "width": 256, "blocks": 2, "batch_size": 64, "mv_batch_size": 16, "stride": 4,
+                                  "flow_fit_steps": 400, "eval_every": 0, "checkpoint_every": 800, "log_every": 100},
+                "teacher": {"steps": 2000, "stride": 4}},
     # the composite's and the nrsfm method's defaults
     "full": {"composite": {"stride": 1}, "teacher": {"steps": 12000}},
 }
