@@ -182,6 +182,24 @@ def rebuild_with_fixed_root(points: torch.Tensor, z_root: torch.Tensor, z_rel: t
     return (z_root.detach()[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
 
 
+def estimate_2d_loss(xy_n: torch.Tensor, labels: torch.Tensor, K: torch.Tensor, center: torch.Tensor,
+                     scale: torch.Tensor) -> torch.Tensor:
+    """The 2D term (L_H's role) per pose [N]: squared error of the network's normalised 2D
+    estimate ``xy_n`` [N, J, 2] against the 2D labels [N, J, 2] px mapped into the codec's frame
+    (``center``, ``scale`` of :func:`weakpose.codec.encode_2d`), summed over joints."""
+    target_n = (normalized_coordinates(labels, K) - center[:, None]) / scale[:, None, None]
+    return ((xy_n - target_n) ** 2).sum((-1, -2))
+
+
+def weak_poses(uv: torch.Tensor, z_rel: torch.Tensor, K: torch.Tensor, scale_pair: tuple[int, int],
+               root_depth_grad: bool = False) -> torch.Tensor:
+    """Scale-normalised camera-frame poses [N, J, 3] of the weak losses: Eq. 2-3 from the 2D
+    ``uv`` and relative depths, with the root depth constant for autograd unless
+    ``root_depth_grad`` (:func:`rebuild_with_fixed_root`)."""
+    pts, z_root = reconstruct_from_2p5d(uv, z_rel, K, scale_pair=tuple(scale_pair), C=1.0)
+    return pts if root_depth_grad else rebuild_with_fixed_root(pts, z_root, z_rel)
+
+
 def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
     """The input keypoints where observed, the network's estimate where missing (conf 0)."""
     return torch.where((conf > 0)[..., None], kp, uv_est)
@@ -312,8 +330,7 @@ class MultiviewMethod(Method):
         flat = lambda x: x.reshape(B * C, *x.shape[2:])  # noqa: E731
         z_rel, uv_est, xy_n, (center, scale) = self.net(flat(kp), flat(conf), flat(K))
         # 2D term (L_H's role): the exact projections in the codec's normalised frame.
-        target_n = (normalized_coordinates(flat(labels), flat(K)) - center[:, None]) / scale[:, None, None]
-        out = {"l2d": ((xy_n - target_n) ** 2).reshape(B, -1).sum(-1).mean()}
+        out = {"l2d": estimate_2d_loss(xy_n, flat(labels), flat(K), center, scale).reshape(B, -1).sum(-1).mean()}
         if c.supervision == "2d_only":
             out["total"] = c.w2d * out["l2d"]
             return out
@@ -332,10 +349,7 @@ class MultiviewMethod(Method):
             out["lz"] = loss_fs(z_rel.reshape(B, C, J), z_gt.reshape(B, C, J))
             out["total"] = c.w2d * out["l2d"] + c.psi * out["lz"]
             return out
-        pts, z_root = reconstruct_from_2p5d(uv, z_rel, flat(K), scale_pair=tuple(c.scale_pair), C=1.0)
-        if not c.root_depth_grad:
-            pts = rebuild_with_fixed_root(pts, z_root, z_rel)
-        poses = pts.reshape(B, C, J, 3)
+        poses = weak_poses(uv, z_rel, flat(K), tuple(c.scale_pair), c.root_depth_grad).reshape(B, C, J, 3)
         phi_v = phi.reshape(B, C, J)
         rot = t(batch.rotations) if c.supervision == "ws_r" else None
         out["lmc"] = loss_mc(poses, phi_v, rot)
