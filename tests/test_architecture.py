@@ -21,3 +21,10 @@ def test_architecture_doc_matches_the_layers_contract():
         documented[int(number)].append(unit)
     assert [sorted(documented[k]) for k in sorted(documented)] == layers
 
+
+
+def test_architecture_doc_lists_every_unit_of_the_method_packages_contract():
+    contract = _contract("one package per paper: the methods are independent of each other")
+    units = {u.strip() for layer in contract["layers"] for u in layer.split("|")}
+    documented = set(re.findall(r"^\| `methods\.(\w+)` \|", (ROOT / "docs/architecture.md").read_text(), re.M))
+    assert documented == units

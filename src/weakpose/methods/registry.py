@@ -20,6 +20,7 @@ METHOD_MODULES: dict[str, str] = {
     "multiview": "weakpose.methods.multiview",               # Iqbal et al. 2020: multi-view consistency, 2.5D
     "prior": "weakpose.methods.flows:PRIOR",                 # Zanfir et al. 2020 §2.1: normalizing-flow prior
     "flows-ws": "weakpose.methods.flows:FLOWS_WS",           # Zanfir et al. 2020 §2.3: weakly supervised network
+    "composite": "weakpose.methods.composite",               # issue 17: the four weak signals on one lifter
 }
 
 

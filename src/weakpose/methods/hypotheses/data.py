@@ -41,11 +41,14 @@ def torso_template(positions_mm: np.ndarray) -> np.ndarray:
     return (t / 1000.0).astype(np.float32)
 
 
-def align_to_template(poses: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+def align_to_template(poses: torch.Tensor, template: torch.Tensor, transform_grad: bool = True) -> torch.Tensor:
     """Similarity-align poses [N, 17, 3] (any frame, any scale) to the torso template [4, 3] by
-    Procrustes on hips and shoulders (no reflection), then re-centre at the pelvis."""
+    Procrustes on hips and shoulders (no reflection), then re-centre at the pelvis. With
+    ``transform_grad=False`` the fitted similarity is a constant for autograd (gradients reach
+    the poses only, as for the Procrustes fit of Iqbal et al. Eq. 10)."""
     src = poses[:, list(TORSO)]
-    R, s, t = procrustes(src, template.expand_as(src).to(poses.dtype), scale=True, reflection=False)
+    with torch.set_grad_enabled(transform_grad and torch.is_grad_enabled()):
+        R, s, t = procrustes(src, template.expand_as(src).to(poses.dtype), scale=True, reflection=False)
     out = s[:, None, None] * poses @ R.transpose(-1, -2)
     return out - out[:, PELVIS : PELVIS + 1]
 

@@ -185,6 +185,26 @@ def rebuild_with_fixed_root(points: torch.Tensor, z_root: torch.Tensor, z_rel: t
     return (z_root.detach()[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
 
 
+def estimate_2d_loss(xy_n: torch.Tensor, labels: torch.Tensor, K: torch.Tensor, center: torch.Tensor,
+                     scale: torch.Tensor, labelled: torch.Tensor | None = None) -> torch.Tensor:
+    """The 2D term (L_H's role) per pose [N]: squared error of the network's normalised 2D
+    estimate ``xy_n`` [N, J, 2] against the 2D labels [N, J, 2] px mapped into the codec's frame
+    (``center``, ``scale`` of :func:`weakpose.codec.encode_2d`), summed over the joints that
+    ``labelled`` [N, J] marks (all when None; a missing detection never pulls towards (0, 0))."""
+    target_n = (normalized_coordinates(labels, K) - center[:, None]) / scale[:, None, None]
+    err = ((xy_n - target_n) ** 2).sum(-1)
+    return (err if labelled is None else err * labelled.to(err.dtype)).sum(-1)
+
+
+def weak_poses(uv: torch.Tensor, z_rel: torch.Tensor, K: torch.Tensor, scale_pair: tuple[int, int],
+               root_depth_grad: bool = False) -> torch.Tensor:
+    """Scale-normalised camera-frame poses [N, J, 3] of the weak losses: Eq. 2-3 from the 2D
+    ``uv`` and relative depths, with the root depth constant for autograd unless
+    ``root_depth_grad`` (:func:`rebuild_with_fixed_root`)."""
+    pts, z_root = reconstruct_from_2p5d(uv, z_rel, K, scale_pair=tuple(scale_pair), C=1.0)
+    return pts if root_depth_grad else rebuild_with_fixed_root(pts, z_root, z_rel)
+
+
 def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
     """The input keypoints where observed, the network's estimate where missing (conf 0)."""
     return torch.where((conf > 0)[..., None], kp, uv_est)
@@ -338,12 +358,11 @@ class MultiviewMethod(Method):
         flat = lambda x: x.reshape(B * C, *x.shape[2:])  # noqa: E731
         z_rel, uv_est, xy_n, (center, scale) = self.net(flat(kp), flat(conf), flat(K))
         # 2D term (L_H's role): the exact projections in the codec's normalised frame.
-        target_n = (normalized_coordinates(flat(labels), flat(K)) - center[:, None]) / scale[:, None, None]
         # phi of the labels: 1 for exact projections, the detector's confidence for detections
         # (0 = missing: such a joint never contributes to L_2D, L_MC or L_B).
         label_conf = torch.ones_like(flat(conf)) if batch.label_confidence is None else flat(t(batch.label_confidence))
-        labelled = (label_conf > 0).to(xy_n.dtype)[..., None]
-        out = {"l2d": (((xy_n - target_n) ** 2) * labelled).reshape(B, -1).sum(-1).mean()}
+        l2d = estimate_2d_loss(xy_n, flat(labels), flat(K), center, scale, labelled=label_conf > 0)
+        out = {"l2d": l2d.reshape(B, -1).sum(-1).mean()}
         if c.supervision == "2d_only":
             out["total"] = c.w2d * out["l2d"]
             return out
@@ -364,10 +383,7 @@ class MultiviewMethod(Method):
             out["lz"] = loss_fs(z_rel.reshape(B, C, J), z_gt.reshape(B, C, J))
             out["total"] = c.w2d * out["l2d"] + c.psi * out["lz"]
             return out
-        pts, z_root = reconstruct_from_2p5d(uv, z_rel, flat(K), scale_pair=tuple(c.scale_pair), C=1.0)
-        if not c.root_depth_grad:
-            pts = rebuild_with_fixed_root(pts, z_root, z_rel)
-        poses = pts.reshape(B, C, J, 3)
+        poses = weak_poses(uv, z_rel, flat(K), tuple(c.scale_pair), c.root_depth_grad).reshape(B, C, J, 3)
         phi_v = phi.reshape(B, C, J)
         rot = t(batch.rotations) if c.supervision == "ws_r" else None
         out["lmc"] = loss_mc(poses, phi_v, rot)

@@ -1,0 +1,293 @@
+"""``weakpose train composite``: one 2.5D lifter trained by any weighted combination of the four
+papers' weak signals (see :mod:`weakpose.methods.composite.objective` for the terms).
+
+Phases, all inside the method (the engine sees one run):
+
+1. data sources (:func:`~weakpose.methods.composite.data.load_sources`);
+2. the flow prior, fitted by maximum likelihood (Zanfir et al. Eq. 1) on the unpaired 3D, when
+   the ``flow`` term is on; it is frozen afterwards and saved with the run;
+3. the Deep NRSfM teacher (Wang et al. §3), trained on the single-view 2D with the ``nrsfm``
+   method's own training step, or loaded from ``teacher=RUN``, when the ``distill`` term is on;
+4. the lifter: per step one critic update (when ``mmd`` is on, Li & Lee's L_D) and one lifter
+   update on ``sum_k w_k L_k``.
+
+Monitoring (never used to select the model, which is the last step's) scores a fixed subset of
+2D views of the **training** subjects; the test files are never read while training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.engine.distributed import DistInfo
+from weakpose.methods.base import Method
+from weakpose.methods.composite.config import TERMS, CompositeConfig
+from weakpose.methods.composite.data import TrainingSources, draw_batch, load_sources
+from weakpose.methods.composite.objective import (
+    CompositeObjective,
+    flow_features,
+    to_template,
+)
+from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
+from weakpose.methods.hypotheses.data import torso_template
+from weakpose.methods.hypotheses.networks import PoseCritic
+from weakpose.methods.multiview.method import (
+    KeypointTwoPointFive,
+    MultiviewPredictor,
+    training_bone_statistics,
+)
+from weakpose.methods.nrsfm.distill_loss import DistillationOperator
+from weakpose.methods.nrsfm.network import DeepNRSfM, gauge_matrix, reduced_gauge_basis
+from weakpose.skeleton import H36M17
+
+J = H36M17.num_joints
+#: which source kinds each term reads (a term is off when none of a group is present)
+TERM_SOURCES: dict[str, tuple[frozenset[str], ...]] = {
+    "2d": (frozenset({"single_2d", "multiview_2d", "paired"}),),
+    "mc": (frozenset({"multiview_2d"}),),
+    "mmd": (frozenset({"unpaired_3d"}), frozenset({"single_2d", "multiview_2d"})),
+    "flow": (frozenset({"unpaired_3d"}), frozenset({"single_2d", "multiview_2d"})),
+    "distill": (frozenset({"single_2d", "multiview_2d"}),),
+    "sup": (frozenset({"paired"}),),
+}
+
+
+def term_weights(cfg: CompositeConfig) -> dict[str, float]:
+    return {"2d": cfg.w2d, "mc": cfg.w_mc, "mmd": cfg.w_mmd, "flow": cfg.w_flow, "distill": cfg.w_distill,
+            "sup": cfg.w_sup}
+
+
+def active_terms(cfg: CompositeConfig, present: set[str]) -> set[str]:
+    """Terms with a positive weight whose data sources are present. Distillation also needs a
+    teacher: ``teacher=RUN`` or single-view 2D to train one on."""
+    on = set()
+    for term in TERMS:
+        if term_weights(cfg)[term] > 0 and all(group & present for group in TERM_SOURCES[term]):
+            on.add(term)
+    if "distill" in on and not cfg.teacher and "single_2d" not in present:
+        on.discard("distill")
+    return on
+
+
+def parts_needed(active: set[str]) -> set[str]:
+    """Source kinds to draw each step for the active terms."""
+    parts = set()
+    if active & {"2d", "mmd", "flow", "distill"}:
+        parts |= {"single_2d", "multiview_2d"}
+    if "mc" in active:
+        parts.add("multiview_2d")
+    if active & {"2d", "sup"}:
+        parts.add("paired")
+    if "mmd" in active:
+        parts.add("unpaired_3d")
+    return parts
+
+
+def fit_flow(flow: NormalizingFlow, data: torch.Tensor, steps: int, batch_size: int, lr: float, noise: float,
+             seed: int) -> float:
+    """Maximum likelihood (Zanfir et al. Eq. 1) of ``flow`` on pose vectors ``data`` [N, D] with
+    dequantisation noise; returns the last batch's NLL per dimension. The flow is frozen after."""
+    gen = torch.Generator().manual_seed(seed)
+    flow.standardize.set_statistics(data)
+    opt = torch.optim.Adam(flow.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+    nll = float("nan")
+    for _ in range(steps):
+        idx = torch.randint(len(data), (batch_size,), generator=gen)
+        x = data[idx] + noise * torch.randn(batch_size, data.shape[1], generator=gen)
+        loss = -flow.log_prob(x).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        nll = float(loss.detach()) / data.shape[1]
+    flow.eval()
+    for p in flow.parameters():
+        p.requires_grad_(False)
+    return nll
+
+
+@dataclass
+class Teacher:
+    """A frozen Deep NRSfM teacher and what Eq. 12-14 need of it."""
+
+    model: DeepNRSfM
+    depth_sign: float
+    center: str | int
+    gauge: torch.Tensor
+    operator: DistillationOperator
+
+    @classmethod
+    def from_model(cls, model: DeepNRSfM, depth_sign: float, center: str | int, damping: float) -> Teacher:
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        p = model.num_points
+        op = DistillationOperator(model.shape_dictionary().detach(), reduced_gauge_basis(p, center), damping)
+        return cls(model, float(depth_sign), center, gauge_matrix(p, center), op)
+
+
+def build_teacher(cfg: CompositeConfig, root) -> Teacher:
+    """``teacher=RUN``, or a Deep NRSfM trained here on the single-view 2D source (the nrsfm
+    method's defaults, ``teacher_steps`` steps; progress printed)."""
+    import time
+
+    from weakpose.methods.nrsfm.distill import load_teacher
+    from weakpose.methods.nrsfm.teacher import NRSfMConfig, NRSfMMethod, parse_center
+
+    if cfg.teacher:
+        model, tconf, sign = load_teacher(cfg.teacher)
+        return Teacher.from_model(model, sign, parse_center(tconf.center), cfg.damping)
+    tcfg = NRSfMConfig(steps=cfg.teacher_steps, rig=cfg.rig, noise=cfg.noise, stride=cfg.stride, seed=cfg.seed)
+    teacher = NRSfMMethod(tcfg, root)
+    t0 = time.perf_counter()
+    every = max(1, cfg.teacher_steps // 10)
+    for step in range(cfg.teacher_steps):
+        logs = teacher.train_step(step)
+        if (step + 1) % every == 0:
+            el = time.perf_counter() - t0
+            eta = el / (step + 1) * (cfg.teacher_steps - step - 1)
+            print(f"[composite] teacher phase: step {step + 1}/{cfg.teacher_steps}, loss {logs['train/loss']:.4f}, "
+                  f"ETA {eta:.0f} s", flush=True)
+    sign = teacher.predictor_state()["depth_sign"]
+    return Teacher.from_model(teacher.model, sign, teacher.center, cfg.damping)
+
+
+def start_depthless(lifter: KeypointTwoPointFive) -> None:
+    """Zero the depth rows of the lifter's output layer, so training starts from the depth-less
+    pose (every joint at the root depth). From a random start the untrained depths are large,
+    every bone points almost along the viewing ray, and the terms that judge a pose's shape
+    alone (flow, critic, teacher) get vanishing direction gradients there (measured with the
+    flow term alone: 342 mm PA-MPJPE after 400 steps from a random start)."""
+    with torch.no_grad():
+        lifter.mlp.head.weight[:J].zero_()
+        lifter.mlp.head.bias[:J].zero_()
+
+
+def validate(cfg: CompositeConfig) -> None:
+    for key in ("w2d", "w_mc", "w_mmd", "w_flow", "w_distill", "w_sup", "alpha", "beta", "lambda_gp"):
+        if getattr(cfg, key) < 0:
+            raise InputError(f"config: key '{key}': {getattr(cfg, key)} is negative")
+    if not 2 <= cfg.views <= 4:
+        raise InputError(f"config: key 'views': {cfg.views} (multi-view consistency uses 2 to 4 views)")
+    if cfg.batch_size < 2 or cfg.mv_batch_size < 1:
+        raise InputError("config: keys 'batch_size'/'mv_batch_size': batch_size >= 2 and mv_batch_size >= 1 required")
+    sp = tuple(cfg.scale_pair)
+    if len(sp) != 2 or len(set(sp)) != 2 or not all(0 <= i < J for i in sp):
+        raise InputError(f"config: key 'scale_pair': {cfg.scale_pair} is not two distinct joint indices")
+    if not 0 <= cfg.noise_fraction <= 1 or not 0 <= cfg.wild_fraction <= 1:
+        raise InputError("config: keys 'noise_fraction'/'wild_fraction': must be in [0, 1]")
+
+
+class CompositeMethod(Method):
+    name = "composite"
+    Config = CompositeConfig
+
+    def __init__(self, config: CompositeConfig, data_root, device: str = "cpu", dist: DistInfo | None = None,
+                 sources: TrainingSources | None = None):
+        validate(config)
+        super().__init__(config, data_root, device, dist or DistInfo())
+        c = config
+        self.sources = load_sources(self.data_root, c) if sources is None else sources
+        self.active = active_terms(c, self.sources.present())
+        if not self.active:
+            raise InputError(f"config: no loss term is on: present sources {sorted(self.sources.present()) or 'none'}, "
+                             f"weights {term_weights(c)}")
+        self.parts = parts_needed(self.active)
+        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair))
+        self.lifter = self.nets["lifter"]
+        template = None
+        if self.active & {"mmd", "flow"}:
+            template = torch.from_numpy(torso_template(self.sources.unpaired_3d))
+        if "flow" in self.active:
+            real = to_template(torch.from_numpy(self.sources.unpaired_3d), template)
+            self.flow_nll = fit_flow(self.nets["flow"], flow_features(real), c.flow_fit_steps, 256, 1e-3,
+                                     c.flow_noise, c.seed)
+        teacher = build_teacher(c, self.data_root) if "distill" in self.active else None
+        self.objective = CompositeObjective(c, self.lifter, torch.as_tensor(norm), self.active,
+                                            self.nets["critic"], self.nets["flow"], template, teacher)
+        self.gen = torch.Generator().manual_seed(c.seed)
+        self.opt = torch.optim.Adam(self.lifter.parameters(), lr=c.lr)
+        self.sched = torch.optim.lr_scheduler.MultiStepLR(
+            self.opt, milestones=[max(1, round(c.lr_drop * c.steps))], gamma=c.lr_final / c.lr)
+        self.opt_d = torch.optim.Adam(self.nets["critic"].parameters(), lr=c.critic_lr, betas=(0.5, 0.9))
+        print(f"[composite] terms on: {', '.join(t for t in TERMS if t in self.active)}; "
+              f"sources: {', '.join(sorted(self.sources.present()))}", flush=True)
+
+    @classmethod
+    def build_modules(cls, config: CompositeConfig) -> dict[str, torch.nn.Module]:
+        lifter = KeypointTwoPointFive(config.width, config.blocks, config.dropout, tuple(config.scale_pair),
+                                      config.pair_depth_bound)
+        if config.depthless_start:
+            start_depthless(lifter)
+        return {
+            "lifter": lifter,
+            "critic": PoseCritic(J, len(H36M17.bones), config.critic_pose_width, config.critic_kcs_width,
+                                 config.critic_out, config.critic_blocks),
+            "flow": NormalizingFlow(FlowConfig(3 * len(H36M17.bones), "realnvp", config.flow_steps, config.flow_hidden,
+                                               2, config.seed)),
+        }
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.opt, "critic": self.opt_d}
+
+    def schedulers(self) -> dict[str, Any]:
+        return {"step": self.sched}
+
+    def extra_state(self) -> dict:
+        return {"gen": self.gen.get_state()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
+    def train_step(self, step: int) -> dict[str, float]:
+        batch = draw_batch(self.sources, self.config, self.rng, self.parts)
+        lifted = self.objective.lift_batch(batch)
+        logs: dict[str, float] = {}
+        if "mmd" in self.active:
+            loss_d = self.objective.critic_loss(lifted, self.gen)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            logs["train/critic"] = float(loss_d.detach())
+        terms = self.objective.terms(lifted)
+        self.opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.opt.step()
+        self.sched.step()
+        logs |= {f"train/{k}": float(v.detach()) for k, v in terms.items()}
+        logs["train/lr"] = self.sched.get_last_lr()[0]
+        return logs
+
+    def predictor_state(self) -> dict[str, Any]:
+        return {"mean_bones_mm": self.mean_bones_mm.tolist()}
+
+    @classmethod
+    def make_predictor(cls, config: CompositeConfig, nets: dict[str, torch.nn.Module], state: dict[str, Any]
+                       ) -> MultiviewPredictor:
+        return MultiviewPredictor(nets["lifter"], np.asarray(state["mean_bones_mm"], np.float32), config.scale_pair)
+
+    def monitor_set(self):
+        """A fixed subset of h36m-rig gt2d views of the **training** subjects (with their 3D, for
+        monitoring only; runs are never selected on it)."""
+        if self._monitor is None:
+            from weakpose.data.benchmark import make_split
+            from weakpose.data.mocap import TRAIN_SUBJECTS
+
+            s = make_split(self.data_root, TRAIN_SUBJECTS, rig="h36m", noise="gt", seed=self.config.seed + 1,
+                           stride=16)
+            n = len(s["positions_3d"])
+            idx = np.sort(np.random.default_rng(1).choice(n, min(n, self.config.monitor_samples), replace=False))
+            sub = Keypoints2D(s["keypoints_2d"][idx].astype(np.float32), s["confidence"][idx].astype(np.float32),
+                              s["intrinsics"][idx].astype(np.float32))
+            self._monitor = (sub, s["positions_3d"][idx])
+        return self._monitor
+
+
+METHOD = CompositeMethod
