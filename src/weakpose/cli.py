@@ -13,6 +13,15 @@ import json
 import sys
 from pathlib import Path
 
+from weakpose.cli_support import (
+    WeakposeParser,
+    add_threads_option,
+    check_declared_paths,
+    configure_threads,
+    declare_paths,
+    int_at_least,
+    progress_bar,
+)
 from weakpose.data.contracts import InputError
 
 EPILOG = "Conventions: mm, Human3.6M-17 joint order, OpenCV camera frame (x right, y down, z forward)."
@@ -51,7 +60,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise InputError("command line: predict needs --output FILE.npz")
     predictor = load_predictor(args.checkpoint)
     inputs = load_keypoints_2d(args.input)
-    result = predictor.predict(inputs)
+    result = _predict_in_blocks(predictor, inputs, progress=not args.no_progress)
     passthrough = {k: v for k, v in inputs.per_sample_extras().items() if k not in result and k != "positions_3d"}
     out = save_npz_atomic(args.output, **passthrough, keypoints_2d=inputs.keypoints_2d,
                           confidence=inputs.confidence, **result,
@@ -60,6 +69,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"wrote {out}: positions_3d {list(shape)} mm, camera frame, root-relative"
           + (f"; hypotheses {list(result['hypotheses'].shape)}" if "hypotheses" in result else ""))
     return 0
+
+
+PREDICT_BLOCK = 256
+"""Samples per predictor call in ``weakpose predict``: the progress bar's step (fitting-based
+predictors take ~0.1-1 s per sample; lifters take microseconds, so blocks cost nothing)."""
+
+
+def _predict_in_blocks(predictor, inputs, progress: bool) -> dict:
+    """``predictor.predict`` over blocks of :data:`PREDICT_BLOCK` samples, with a progress bar
+    (predictions are per sample, so blocks give the same result as one call)."""
+    import numpy as np
+
+    from weakpose.data.contracts import Keypoints2D
+
+    n = inputs.num_samples
+    if n <= PREDICT_BLOCK:
+        return predictor.predict(inputs)
+    parts = []
+    with progress_bar(progress, n, "predict", "sample") as bar:
+        for i in range(0, n, PREDICT_BLOCK):
+            sl = slice(i, min(i + PREDICT_BLOCK, n))
+            extras = {k: (v[sl] if v.ndim >= 1 and v.shape[0] == n else v) for k, v in inputs.extras.items()}
+            K = inputs.intrinsics[sl] if inputs.intrinsics is not None else None
+            parts.append(predictor.predict(Keypoints2D(inputs.keypoints_2d[sl], inputs.confidence[sl], K, extras,
+                                                       inputs.path)))
+            bar.update(sl.stop - sl.start)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -106,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from weakpose.methods.registry import available_methods
 
-    parser = argparse.ArgumentParser(
+    parser = WeakposeParser(
         prog="weakpose",
         description="Monocular 3D human pose learned without 3D annotations of the training images.",
         epilog=EPILOG,
@@ -122,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "benchmark test files and writes a PNG of test poses.", epilog=EPILOG)
     _add_data_option(p)
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: the demo config's)")
+    p.add_argument("--steps", type=int_at_least(1), default=None, help="training steps (default: the demo config's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
+    declare_paths(p, output_folders=("out",))
 
     p = sub.add_parser("train", help="train a method", epilog=EPILOG,
                        description="Train METHOD into RUN_DIR. Without --config it trains the method's "
@@ -135,11 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML/JSON config file (keys = config fields)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
     p.add_argument("--teacher", metavar="RUN_DIR", help="teacher run (for `distill`)")
-    p.add_argument("--stop-after", type=int, metavar="N", help="checkpoint and stop after N steps (resume later)")
+    p.add_argument("--stop-after", type=int_at_least(1), metavar="N", help="checkpoint and stop after N steps (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_option(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. steps=500 lr=1e-4")
     p.set_defaults(func=cmd_train)
+    declare_paths(p, output_folders=("out",))
 
     p = sub.add_parser("predict", help="lift 2D keypoints (or a photo/video) to 3D with a trained model", epilog=EPILOG,
                        description="Writes positions_3d [N,17,3] (mm, camera frame, root-relative) and, for "
@@ -150,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", nargs="+", metavar="PHOTO", help="photo(s): detect 2D with MediaPipe, then lift")
     p.add_argument("--video", metavar="FILE", help="video: detect 2D per frame, then lift")
     p.add_argument("--figure", metavar="PNG", help="figure/animation to write for --image/--video")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (shown for inputs over "
+                   "256 samples)")
     p.set_defaults(func=cmd_predict)
+    declare_paths(p, inputs=("input", "checkpoint", "image", "video"), outputs=("output", "figure"))
 
     p = sub.add_parser("evaluate", help="score predictions against a benchmark file", epilog=EPILOG,
                        description="Prints MPJPE, N-MPJPE, PA-MPJPE (no reflections), PCK@150 and AUC overall "
@@ -159,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt", required=True, metavar="TEST.npz", help="file with ground-truth positions_3d")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=cmd_evaluate)
+    declare_paths(p, inputs=("pred", "gt"), outputs=("json",))
 
     p = sub.add_parser("benchmark", help="generate CMU-WS samples (protocol v1) for any subjects, rig and noise", epilog=EPILOG,
                        description="`weakpose benchmark --subjects 2 9 --rig h36m --noise gt --seed 0 --out f.npz` "
@@ -167,12 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", type=int, nargs="+", required=True, help="CMU subjects (train: 1 3 5 6 7 8; test: 2 9)")
     p.add_argument("--rig", default="h36m", help="h36m, wild, or a rig JSON file")
     p.add_argument("--noise", default="gt", choices=["gt", "detector"], help="exact projections or detector-like noise")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--multiview", action="store_true", help="one sample per frame with a view axis [N, C, J, 2]")
-    p.add_argument("--views", type=int, default=4, help="views per frame for --rig wild --multiview")
-    p.add_argument("--stride", type=int, default=1, help="keep every STRIDE-th frame")
+    p.add_argument("--views", type=int_at_least(1), default=4, help="views per frame for --rig wild --multiview")
+    p.add_argument("--stride", type=int_at_least(1), default=1, help="keep every STRIDE-th frame")
     p.add_argument("--out", required=True, help="npz file to write")
     p.set_defaults(func=cmd_benchmark)
+    declare_paths(p, inputs=("rig",), outputs=("out",))
 
     for module_name in importlib.import_module("weakpose.cli_plugins").COMMAND_MODULES:
         try:
@@ -182,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # plug-in not part of this installation
             raise
         module.register(sub)
+    add_threads_option(parser, top_level=True)
     return parser
 
 
@@ -197,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
+        check_declared_paths(args)
+        configure_threads(args.threads)
         return int(args.func(args) or 0)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -159,7 +159,8 @@ def _add_h36m(sub: Any) -> None:
             "Convert VideoPose3D's preprocessed Human3.6M files: positions_3d {subject: {sequence: [T,32,3] m}} "
             "and optionally a 2D file positions_2d {subject: {sequence: [4 x [T,17,2] px]}} (ground truth or "
             "detections such as CPN; h36m or coco layout). Without a 2D file the 2D is projected with the "
-            "published cameras. These files hold pickled dicts: only convert files from a trusted source."
+            "published cameras. These files hold pickled dicts; they are read with a restricted unpickler "
+            "that only builds containers of arrays, so a crafted file cannot run code."
         ),
     )
     p.add_argument("--positions-3d", required=True, type=Path, help="data_3d_h36m.npz")

@@ -29,6 +29,14 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise InputError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
 
 
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """All arrays of an npz file (no pickles); ``InputError`` for a missing or unreadable file."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an npz file")
+    return _load_npz(path)
+
+
 def _check_finite(path: Path, key: str, a: np.ndarray, mask: np.ndarray | None = None) -> None:
     bad = ~np.isfinite(a)
     if mask is not None:
