@@ -4,7 +4,8 @@
 ``np.load(..., allow_pickle=True)`` unpickles with the full :mod:`pickle` machinery, so a
 crafted file can run any code (``__reduce__``). Here object arrays go through an unpickler
 whose ``find_class`` only hands out what plain containers of numpy arrays need: numpy's
-array/dtype/scalar reconstructors and ``collections.OrderedDict``. Anything else (``os.system``,
+array/dtype/scalar reconstructors, ``collections.OrderedDict`` and ``_codecs.encode``
+(protocol-2 bytes). Anything else (``os.system``,
 ``builtins.eval``, a class of the file's choosing) is refused with an :class:`InputError`
 before it can run. Dicts, lists, tuples, strings and numbers are built by pickle opcodes
 and need no class look-up.
@@ -30,6 +31,7 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
     ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles (str -> bytes, runs no user code)
 })  # fmt: skip
 """(module, name) pairs a pickled container of arrays may refer to; nothing else is resolved."""
 
