@@ -101,7 +101,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             return float(value)
         if tp is str:
             return str(value)
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError):
         raise InputError(f"{source}: key '{key}': {value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
     return value
 
