@@ -128,9 +128,9 @@ def default_threads() -> int:
     """Torch threads when neither ``--threads`` nor ``$OMP_NUM_THREADS`` says: the cores that
     the 1-minute load average leaves idle, at least 1 and at most :data:`MAX_AUTO_THREADS`.
 
-    A busy machine therefore gets 1 thread: on a loaded 2-core machine two threads were many
-    times slower than one (docs/cli.md), because each torch operation waits for its slowest
-    thread, which the scheduler keeps descheduled.
+    A busy machine therefore gets 1 thread: on a loaded 2-core machine two threads were 4.9x
+    slower than one (docs/cli.md, "CPU threads"), because each torch operation waits for its
+    slowest thread, which the scheduler keeps descheduled.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
