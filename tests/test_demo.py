@@ -10,7 +10,7 @@ import numpy as np
 def test_demo_with_few_steps_writes_results_and_figure(tmp_path):
     out = tmp_path / "demo"
     argv = [sys.executable, "-m", "weakpose.cli", "demo", "--steps", "5", "--out", str(out), "--no-progress"]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     results = json.loads((out / "demo_results.json").read_text())
     assert set(results) == {"h36mrig_gt2d", "h36mrig_det2d", "wild_det2d"}

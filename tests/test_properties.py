@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import weakpose.cli as cli
+from weakpose import cli
 from weakpose.data.contracts import InputError
 
 EXAMPLES = int(os.environ.get("WEAKPOSE_HYPOTHESIS_EXAMPLES", "40"))   # raise it for a deeper search
