@@ -90,9 +90,11 @@ class Model:
         """True for image-input variants: use :meth:`lift_image` (or ``lift`` with ``images=``)."""
         return takes_images(self.predictor)
 
-    def predict(self, inputs: Keypoints2D, images: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        """The prediction arrays of a validated 2D input (what ``weakpose predict`` writes)."""
-        return prediction_arrays(self.predictor, inputs, images)
+    def predict(self, inputs: Keypoints2D, images: Sequence[np.ndarray] | None = None,
+                progress: bool = False) -> dict[str, np.ndarray]:
+        """The prediction arrays of a validated 2D input (what ``weakpose predict`` writes);
+        ``progress`` shows a progress bar on long keypoint inputs."""
+        return prediction_arrays(self.predictor, inputs, images, progress=progress)
 
     def lift(self, keypoints_2d, confidence=None, intrinsics=None, joint_names: str | Sequence[str] | None = None,
              images: Sequence | None = None) -> dict[str, np.ndarray]:

@@ -180,26 +180,58 @@ class PerspectiveCamera:
         return -self.R.T @ self.t
 
 
+SUBJECT_VOLUME_MM = np.array([[x, y, z] for x in (-1000.0, 1000.0) for y in (0.0, 2000.0) for z in (-1000.0, 1000.0)])
+"""Corners of the space a benchmark subject occupies (world mm, y up, centred on the origin as
+:func:`weakpose.data.benchmark.center_horizontally` places it); every rig camera must see it
+in front of itself."""
+
+MIN_DEPTH_MM = 100.0
+
+
 def load_rig(path: str | Path) -> list[PerspectiveCamera]:
-    """Cameras of a rig JSON file (``cameras``: list of ``K``, ``R``, ``t``, ``image_size``)."""
+    """Cameras of a rig JSON file (``cameras``: list of ``K``, ``R``, ``t``, ``image_size``).
+
+    Validated: at least one camera; finite values; ``K`` with positive focal lengths; ``R`` a
+    rotation; positive image size; the subject volume (:data:`SUBJECT_VOLUME_MM`) at least
+    :data:`MIN_DEPTH_MM` in front of every camera. Problems raise a one-line ``InputError``.
+    """
     from weakpose.errors import InputError
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a rig JSON file")
     try:
         spec = json.loads(path.read_text())
+        if not isinstance(spec, dict) or not isinstance(spec.get("cameras"), list) or not spec["cameras"]:
+            raise InputError(f"{path}: key 'cameras': expected a non-empty list of cameras")
         cams = []
         for i, c in enumerate(spec["cameras"]):
             K, R, t = (np.asarray(c[k], dtype=np.float64) for k in ("K", "R", "t"))
             if K.shape != (3, 3) or R.shape != (3, 3) or t.shape != (3,):
                 raise InputError(f"{path}: camera {i}: K, R must be 3x3 and t length 3")
-            if abs(np.linalg.det(R) - 1.0) > 1e-4:
+            if not (np.isfinite(K).all() and np.isfinite(R).all() and np.isfinite(t).all()):
+                raise InputError(f"{path}: camera {i}: K, R, t contain NaN or inf")
+            if K[0, 0] <= 0 or K[1, 1] <= 0:
+                raise InputError(f"{path}: camera {i}: key 'K': focal lengths must be positive, "
+                                 f"got {K[0, 0]:g}, {K[1, 1]:g}")
+            if abs(np.linalg.det(R) - 1.0) > 1e-4 or not np.allclose(R @ R.T, np.eye(3), atol=1e-4):
                 raise InputError(f"{path}: camera {i}: R is not a rotation (det {np.linalg.det(R):.4f})")
-            cams.append(PerspectiveCamera(K, R, t, tuple(int(v) for v in c["image_size"])))
+            size = tuple(int(v) for v in c["image_size"])
+            if len(size) != 2 or min(size) <= 0:
+                raise InputError(f"{path}: camera {i}: key 'image_size': expected [width, height] > 0, "
+                                 f"got {list(size)}")
+            cam = PerspectiveCamera(K, R, t, size)
+            depth = cam.world_to_camera(SUBJECT_VOLUME_MM)[:, 2].min()
+            if depth < MIN_DEPTH_MM:
+                raise InputError(f"{path}: camera {i}: the subject (within 1 m of the world origin, 0-2 m high) "
+                                 "is not in "
+                                 f"front of the camera (depth down to {depth:.0f} mm)")
+            cams.append(cam)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, InputError):
-            raise
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError, AttributeError, OverflowError) as e:
         raise InputError(f"{path}: not a rig file ({type(e).__name__}: {e})") from None
     return cams
 

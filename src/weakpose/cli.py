@@ -13,6 +13,16 @@ import json
 import sys
 from pathlib import Path
 
+from weakpose.cli_support import (
+    WeakposeParser,
+    add_threads_option,
+    check_declared_paths,
+    configure_threads,
+    declare_paths,
+    int_at_least,
+    nonnegative_float,
+    positive_float,
+)
 from weakpose.errors import InputError
 
 EPILOG = "Conventions: mm, Human3.6M-17 joint order, OpenCV camera frame (x right, y down, z forward)."
@@ -96,9 +106,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.output is None:
         raise InputError("command line: predict needs --output FILE.npz")
     model = load(args.checkpoint)
-    out = model.predict(load_keypoints_2d(args.input))
-    save_npz_atomic(args.output, **out)
-    print(f"wrote {args.output}: {summary(out)}")
+    out = model.predict(load_keypoints_2d(args.input), progress=not args.no_progress)
+    written = save_npz_atomic(args.output, **out)
+    print(f"wrote {written}: {summary(out)}")
     return 0
 
 
@@ -175,7 +185,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from weakpose.methods.registry import available_methods
 
-    parser = argparse.ArgumentParser(
+    parser = WeakposeParser(
         prog="weakpose",
         description="Monocular 3D human pose learned without 3D annotations of the training images.",
         epilog=EPILOG,
@@ -191,9 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "benchmark test files and writes a PNG of test poses.", epilog=EPILOG)
     _add_data_option(p)
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: the demo config's)")
+    p.add_argument("--steps", type=int_at_least(1), default=None, help="training steps (default: the demo config's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
+    declare_paths(p, output_folders=("out",))
 
     p = sub.add_parser("train", help="train a method", epilog=EPILOG,
                        description="Train METHOD into RUN_DIR. Without --config it trains the method's "
@@ -204,12 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML/JSON config file (keys = config fields)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
     p.add_argument("--teacher", metavar="RUN_DIR", help="teacher run (for `distill`)")
-    p.add_argument("--stop-after", type=int, metavar="N", help="checkpoint and stop after N steps (resume later)")
+    p.add_argument("--stop-after", type=int_at_least(1), metavar="N",
+                   help="checkpoint and stop after N steps (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_option(p)
     _add_data_file_options(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. steps=500 lr=1e-4")
     p.set_defaults(func=cmd_train)
+    declare_paths(p, output_folders=("out",))
 
     p = sub.add_parser("predict", help="lift 2D keypoints (or a photo/video) to 3D with a trained model", epilog=EPILOG,
                        description="Writes positions_3d [N,17,3] (mm, camera frame, root-relative) and, for "
@@ -230,13 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video: detect 2D per frame, then lift (image models: crop the detected person)")
     p.add_argument("--figure", metavar="PNG", help="figure/animation to write for --image/--video")
     p.add_argument("--no-figure", action="store_true", help="--image/--video: write the npz only (fastest)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="--video: stop after N frames")
+    p.add_argument("--max-frames", type=int_at_least(1), metavar="N", help="--video: stop after N frames")
     p.add_argument("--smooth", choices=["one-euro", "none"], default="one-euro",
                    help="--video: one-euro filter on the tracked 2D keypoints and the 3D joints (default), or none")
-    p.add_argument("--smooth-min-cutoff", type=float, metavar="HZ", help="one-euro cut-off at rest (default 1.0 Hz)")
-    p.add_argument("--smooth-beta", type=float, metavar="B",
+    p.add_argument("--smooth-min-cutoff", type=positive_float, metavar="HZ",
+                   help="one-euro cut-off at rest (default 1.0 Hz)")
+    p.add_argument("--smooth-beta", type=nonnegative_float, metavar="B",
                    help="one-euro speed coefficient (default 1.0 per body size/s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (shown for inputs over "
+                   "256 samples)")
     p.set_defaults(func=cmd_predict)
+    declare_paths(p, inputs=("input", "checkpoint", "image", "video"), outputs=("output", "figure"))
 
     p = sub.add_parser("evaluate", help="score predictions against a benchmark file", epilog=EPILOG,
                        description="Prints MPJPE, N-MPJPE, PA-MPJPE (no reflections), PCK@150 and AUC overall "
@@ -245,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt", required=True, metavar="TEST.npz", help="file with ground-truth positions_3d")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=cmd_evaluate)
+    declare_paths(p, inputs=("pred", "gt"), outputs=("json",))
 
     p = sub.add_parser(
         "benchmark",
@@ -259,10 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rig", default="h36m", help="h36m, wild, or a rig JSON file")
     p.add_argument("--noise", default="gt", choices=["gt", "detector"], help="exact projections or detector-like noise")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--multiview", action="store_true", help="one sample per frame with a view axis [N, C, J, 2]")
-    p.add_argument("--views", type=int, default=4, help="views per frame for --rig wild --multiview")
-    p.add_argument("--stride", type=int, default=1, help="keep every STRIDE-th frame")
+    p.add_argument("--views", type=int_at_least(1), default=4, help="views per frame for --rig wild --multiview")
+    p.add_argument("--stride", type=int_at_least(1), default=1, help="keep every STRIDE-th frame")
     p.add_argument("--drop-3d", action="store_true", help="write 2D only: leave out positions_3d and the camera "
                    "extrinsics (unlabeled 2D for --train-2d / --train-multiview, docs/own-data.md)")
     p.add_argument("--truncate", action="store_true",
@@ -271,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "`weakpose evaluate` then reports seen and unseen joints separately")
     p.add_argument("--out", required=True, help="npz file to write")
     p.set_defaults(func=cmd_benchmark)
+    declare_paths(p, inputs=("rig",), outputs=("out",))
 
     for module_name in importlib.import_module("weakpose.cli_plugins").COMMAND_MODULES:
         try:
@@ -280,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # plug-in not part of this installation
             raise
         module.register(sub)
+    add_threads_option(parser, top_level=True)
     return parser
 
 
@@ -295,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
+        check_declared_paths(args)
+        configure_threads(args.threads)
         return int(args.func(args) or 0)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

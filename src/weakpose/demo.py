@@ -28,7 +28,7 @@ def run_demo(args: argparse.Namespace) -> int:
     root = data_root(args.data)
     out = Path(args.out)
     run = out / "supervised"
-    overrides = list(DEMO_OVERRIDES) + ([f"steps={args.steps}"] if args.steps else [])
+    overrides = list(DEMO_OVERRIDES) + ([f"steps={args.steps}"] if args.steps is not None else [])
     if (run / FINAL_MODEL).exists():
         print(f"using the trained model in {run} (delete the folder to retrain)")
     else:

@@ -263,10 +263,12 @@ def test_flows_ws_training_lowers_the_error_and_predicts_through_the_cli(patched
     )
     pred = np.load(tmp_path / "3d.npz")
     assert pred["positions_3d"].shape == (32, 17, 3) and pred["betas"].shape == (32, 2)
+    # NOT a depth test: on these 32 rows the run scores 124.4 mm MPJPE / 89.1 PA against 127.6 / 92.6
+    # for the depth-less baseline (measured, issue 15); beating it needs a trained prior and a longer run
     assert main(["evaluate", "--pred", str(tmp_path / "3d.npz"), "--gt", str(tmp_path / "2d.npz"),
                  "--json", str(tmp_path / "e.json")]) == 0
     # WS fine-tuning from this run (init=) keeps the weights
-    m2 = _method(patched, prior_run, f"init={run}", "steps=0", "fs_steps=0")
+    m2 = _method(patched, prior_run, f"init={run}", "steps=1", "fs_steps=0")
     assert torch.equal(m2.nets["net"].mlp.head.weight, m.nets["net"].mlp.head.weight)
 
 

@@ -108,6 +108,11 @@ def test_tracklet_views_are_consistent_multi_view_samples(tmp_path):
     # consistency loss of the exact projections is ~0 (Eq. 8).
     z = np.load(out)
     rows = ts.groups[0][:4]
+    # every stored view is person A's detection of that frame (a tracking mix-up stores B's)
+    for r in ts.groups[0]:
+        same_frame = np.flatnonzero(f == z["frame_index"][r])
+        match = same_frame[(kp[same_frame] == z["keypoints_2d"][r]).all(axis=(1, 2))]
+        assert len(match) == 1 and who[match[0]] == 0, (r, who[same_frame])
     person_rows = np.flatnonzero(who == 0)
     order = [person_rows[np.flatnonzero(f[person_rows] == fi)[0]] for fi in z["frame_index"][rows]]
     P = torch.from_numpy(cam[order])

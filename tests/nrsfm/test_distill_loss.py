@@ -170,3 +170,23 @@ def test_fast_operator_equals_the_explicit_rotated_dictionary():
     assert torch.allclose(torch.einsum("bpk,bk->bp", b_z, op.project(phi, r, z.detach())), z.detach(), atol=1e-10)
     with pytest.raises(ValueError):
         DistillationOperator(d[:, :, :10], q)  # 10 atoms < 16 depths
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_teacher_batch_folds_the_teachers_depth_sign(sign):
+    """The student learns the teacher's depths *with the run's global depth sign* (distill.py):
+    depths and rotation must be those of the teacher's camera frame with z times the sign."""
+    from weakpose.methods.nrsfm.distill import DistillMethod
+    from weakpose.methods.nrsfm.network import DeepNRSfM
+
+    torch.manual_seed(0)
+    method = object.__new__(DistillMethod)          # only the teacher and its sign are needed here
+    method.teacher, method.depth_sign = DeepNRSfM(17, (12, 6), center=0), sign
+    w = torch.randn(6, 17, 2)
+    t = method.teacher_batch(w)
+    out = method.teacher(w)
+    expected = out.camera_frame(sign)
+    assert torch.allclose(t["depth"], expected[..., 2], atol=1e-5)
+    assert torch.allclose(out.shape @ t["rotation"], expected, atol=1e-5)
+    assert torch.allclose(torch.linalg.det(t["rotation"]), torch.full((6,), sign), atol=1e-4)
+    assert torch.allclose(t["rotation"][..., :2], complete_rotation(out.camera.mT).mT[..., :2])

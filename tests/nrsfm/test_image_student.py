@@ -10,6 +10,7 @@ from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.errors import InputError
+from weakpose.geometry.scale import bone_length_scale
 from weakpose.methods.nrsfm.distill import student_loss
 from weakpose.methods.nrsfm.distill_image import ImageBatch, image_batch, render_image_set, student_xyz
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
@@ -118,33 +119,59 @@ def test_image_student_config_errors(tiny_teacher, tmp_path):
                                                     "steps=1"], progress=False)
 
 
-def test_tiny_image_run_lowers_its_error(tiny_teacher, tmp_path):
-    """160 steps of Eq. 15 on 32-px rendered crops of the training subjects: on fixed crops of the
-    test subjects the 3D error (own 2D) drops by at least 30 mm PA-MPJPE from the initial network
-    (measured: 235 → 165 mm),
-    and `weakpose predict` on a keypoint file is refused with a clear error."""
+@pytest.fixture(scope="module")
+def image_runs(tiny_teacher, tmp_path_factory):
+    """Image students after 1 and 160 steps of Eq. 15 on 32-px rendered crops of the training
+    subjects, and fixed crops of the test subjects with their ground truth."""
+    tmp_path = tmp_path_factory.mktemp("image_student")
     common = [f"teacher={tiny_teacher}", "variant=image", "crop_size=32", "batch_size=16", "lr=3e-3",
               "eval_every=0", "checkpoint_every=100000", "image_samples=32", "monitor_samples=32"]
-    runs = {}
+    preds = {}
     for steps in (1, 160):
-        runs[steps] = tmp_path / f"s{steps}"
+        run = tmp_path / f"s{steps}"
         train(
             "distill",
-            runs[steps],
+            run,
             overrides=common + [f"steps={steps}", "lr_final=3e-3" if steps == 1 else "lr_final=1e-4"],
             progress=False,
         )
+        preds[steps] = get_method("distill").load_predictor(load_checkpoint(run))
     batch = render_image_set(data_root(), TEST_SUBJECTS, 48, 32, seed=7)
     gt = (batch.joints_cam - batch.joints_cam[:, :1]).numpy()
-    err = {}
-    for steps, run in runs.items():
-        pred = get_method("distill").load_predictor(load_checkpoint(run))
-        err[steps] = float(pa_mpjpe(pred.predict_images(batch)["positions_3d"], gt).mean())
+    return preds, batch, gt
+
+
+def _depthless(poses: np.ndarray, mean_bone_lengths) -> np.ndarray:
+    """The depth-less baseline (DESIGN.md §5) on a prediction's own 2D: depth removed, bone scale."""
+    flat = poses.astype(np.float64) - poses[:, :1]
+    flat[..., 2] = 0.0
+    return flat * bone_length_scale(flat, mean_bone_lengths)[:, None, None]
+
+
+def test_tiny_image_run_lowers_its_error(image_runs):
+    """On fixed crops of the test subjects the 3D error (own 2D) drops by at least 30 mm
+    PA-MPJPE from the initial network (measured: 234 → 164 mm), and `weakpose predict` on a
+    keypoint file is refused with a clear error."""
+    preds, batch, gt = image_runs
+    err = {steps: float(pa_mpjpe(p.predict_images(batch)["positions_3d"], gt).mean()) for steps, p in preds.items()}
     assert err[160] < err[1] - 30.0, err
     from weakpose.data.contracts import Keypoints2D
 
     with pytest.raises(InputError, match="image-input student"):
-        pred.predict(Keypoints2D(np.zeros((1, 17, 2)), np.ones((1, 17)), None))
+        preds[160].predict(Keypoints2D(np.zeros((1, 17, 2)), np.ones((1, 17)), None))
+
+
+@pytest.mark.xfail(strict=True, reason="measured: at test size the image student learns no depth: PA-MPJPE 164.4 mm "
+                   "vs 164.9 mm for its own 2D with the depth removed (99.0 vs 98.9 mm on the true 2D); 600 steps: "
+                   "160.2 vs 161.1 mm. The 30 mm drop above is 2D. Remove this mark when it beats the baseline.")
+def test_tiny_image_student_learns_depth(image_runs):
+    preds, batch, gt = image_runs
+    pred = preds[160]
+    for true_2d in (False, True):
+        own = pred.predict_images(batch, true_2d=true_2d)["positions_3d"]
+        err = float(pa_mpjpe(own, gt).mean())
+        depthless = float(pa_mpjpe(_depthless(own, pred.mean_bone_lengths), gt).mean())
+        assert err < depthless - 5.0, (true_2d, err, depthless)
 
 
 def test_image_student_trains_from_image_files(tiny_teacher, tmp_path):

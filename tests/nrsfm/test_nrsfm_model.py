@@ -72,7 +72,13 @@ def test_unrolled_shapes(atoms):
     out = net(w)
     assert out.shape.shape == (5, 17, 3) and out.camera.shape == (5, 3, 2)
     assert out.code.shape == (5, atoms[0]) and (out.code >= 0).all()
-    assert torch.allclose(out.projection, out.shape @ out.camera)
+    # the camera is orthonormal (Eq. 1), so the camera frame is a rigid motion of the shape and its
+    # image an orthographic view: no distance grows in the image, none changes in the camera frame
+    eye = torch.eye(2).expand(5, 2, 2)
+    assert torch.allclose(out.camera.transpose(1, 2) @ out.camera, eye, atol=1e-5)
+    d_shape, d_image = torch.cdist(out.shape, out.shape), torch.cdist(out.projection, out.projection)
+    assert (d_image <= d_shape + 1e-4).all()
+    assert torch.allclose(torch.cdist(out.camera_frame(), out.camera_frame()), d_shape, atol=1e-4)
     assert torch.allclose(out.shape[:, 0], torch.zeros(5, 3), atol=1e-6)  # root-relative gauge
     with pytest.raises(ValueError):
         net.encode(torch.randn(5, 16, 2))

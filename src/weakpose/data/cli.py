@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from weakpose.cli_support import declare_paths, int_at_least
+
 __all__ = ["register"]
 
 
@@ -78,12 +80,13 @@ def _add_cmu(sub: Any) -> None:
     p.add_argument("--trials", default=None, help="comma-separated trials to convert (default: all in the index)")
     p.add_argument(
         "--stride",
-        type=int,
+        type=int_at_least(1),
         default=4,
         help="keep every STRIDE-th source frame of each clip (default 4: 120 -> 30 fps)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=lambda args: _convert_cmu(args))
+    declare_paths(p, inputs=("bvh_root", "index"), outputs=("out",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,7 +98,7 @@ def _h36m_common(p: Any) -> None:
     p.add_argument("--split", choices=("train", "test", "all"), default="all",
                    help="train = S1 S5 S6 S7 S8, test = S9 S11 (default: all)")
     p.add_argument("--subjects", default=None, help="comma-separated subjects (e.g. S9,S11); overrides --split")
-    p.add_argument("--stride", type=int, default=1,
+    p.add_argument("--stride", type=int_at_least(1), default=1,
                    help="keep every STRIDE-th frame of each sequence (64: the test subsampling of Li & Lee)")
     p.add_argument("--multiview", action="store_true", help="group the 4 synchronised views of a frame into one sample")
     p.add_argument("--no-distortion", action="store_true",
@@ -158,6 +161,7 @@ def _add_h36m(sub: Any) -> None:
                    help="2D from projecting the 3D (default) or from the release's D2_Positions")
     _h36m_common(p)
     p.set_defaults(func=lambda args: _convert_h36m(args))
+    declare_paths(p, inputs=("root",), outputs=("out",))
 
     p = sub.add_parser(
         "convert-h36m-vp3d",
@@ -166,13 +170,15 @@ def _add_h36m(sub: Any) -> None:
             "Convert VideoPose3D's preprocessed Human3.6M files: positions_3d {subject: {sequence: [T,32,3] m}} "
             "and optionally a 2D file positions_2d {subject: {sequence: [4 x [T,17,2] px]}} (ground truth or "
             "detections such as CPN; h36m or coco layout). Without a 2D file the 2D is projected with the "
-            "published cameras. These files hold pickled dicts: only convert files from a trusted source."
+            "published cameras. These files hold pickled dicts; they are read with a restricted unpickler "
+            "that only builds containers of arrays, so a crafted file cannot run code."
         ),
     )
     p.add_argument("--positions-3d", required=True, type=Path, help="data_3d_h36m.npz")
     p.add_argument("--positions-2d", type=Path, default=None, help="data_2d_h36m_<source>.npz (optional)")
     _h36m_common(p)
     p.set_defaults(func=lambda args: _convert_h36m_vp3d(args))
+    declare_paths(p, inputs=("positions_3d", "positions_2d"), outputs=("out",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,9 +219,7 @@ def _convert_3dhp(args: argparse.Namespace) -> int:
 def _evaluate_3dhp(args: argparse.Namespace) -> int:
     import json
 
-    import numpy as np
-
-    from weakpose.data.contracts import load_benchmark, load_predictions
+    from weakpose.data.contracts import load_benchmark, load_npz, load_predictions
     from weakpose.data.converters import mpi_inf_3dhp as m3
     from weakpose.errors import InputError
 
@@ -223,8 +227,7 @@ def _evaluate_3dhp(args: argparse.Namespace) -> int:
     gt = load_benchmark(args.gt)
     if len(pred) != len(gt.positions_3d):
         raise InputError(f"{args.pred}: key 'positions_3d': {len(pred)} samples, {args.gt} has {len(gt.positions_3d)}")
-    with np.load(args.gt) as d:
-        scenes = d["scene"] if "scene" in d.files else None
+    scenes = load_npz(args.gt).get("scene")
     res = m3.evaluate_3dhp(pred, gt.positions_3d, gt.action, scenes)
     print(f"MPI-INF-3DHP ({res['n']} samples, 14 joints, root-relative): "
           f"PCK@150 {res['pck150']:.1f}  AUC {res['auc']:.1f}  MPJPE {res['mpjpe14']:.1f} mm")  # fmt: skip
@@ -232,7 +235,9 @@ def _evaluate_3dhp(args: argparse.Namespace) -> int:
         for name, r in res.get(group, {}).items():
             print(f"  {name:14s} PCK {r['pck150']:5.1f}  AUC {r['auc']:5.1f}  MPJPE {r['mpjpe14']:6.1f}  (n={r['n']})")
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
+        from weakpose.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(res, indent=1))
     return 0
 
 
@@ -254,7 +259,7 @@ def _add_3dhp(sub: Any) -> None:
     p.add_argument("--sequences", default=None, help="train only: comma-separated sequence numbers (default 1,2)")
     p.add_argument("--cameras", default="0,1,2,4,5,6,7,8",
                    help="train only: comma-separated cameras or 'all' (default: the 8 usual ones)")
-    p.add_argument("--stride", type=int, default=1, help="keep every STRIDE-th frame")
+    p.add_argument("--stride", type=int_at_least(1), default=1, help="keep every STRIDE-th frame")
     p.add_argument("--universal", action="store_true", help="train only: 3D from univ_annot3 instead of annot3")
     p.add_argument("--multiview", action="store_true", help="train only: one sample per frame, cameras as views")
     p.add_argument("--all-frames", action="store_true", help="test only: keep frames with valid_frame = 0 too")
@@ -263,6 +268,7 @@ def _add_3dhp(sub: Any) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=lambda args: _convert_3dhp(args))
+    declare_paths(p, inputs=("root",), outputs=("out",))
 
     p = sub.add_parser(
         "evaluate-3dhp",
@@ -276,6 +282,7 @@ def _add_3dhp(sub: Any) -> None:
     p.add_argument("--gt", required=True, type=Path, help="test file written by convert-3dhp --split test")
     p.add_argument("--json", default=None, type=Path, help="also write the results as JSON")
     p.set_defaults(func=lambda args: _evaluate_3dhp(args))
+    declare_paths(p, inputs=("pred", "gt"), outputs=("json",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +331,7 @@ def _add_image2d(sub: Any) -> None:
         p.add_argument("--annotations", required=True, type=Path, help="annotation file (.json, or .mat for MPII)")
         p.add_argument("--out", required=True, type=Path, help="output .npz")
         p.add_argument("--image-root", default="", help="prefix for the stored image paths")
-        p.add_argument("--min-joints", type=int, default=1,
+        p.add_argument("--min-joints", type=int_at_least(1), default=1,
                        help="drop people with fewer annotated Human3.6M-17 joints (default 1)")
         if name == "convert-coco":
             p.add_argument("--visible-only", action="store_true",
@@ -334,6 +341,7 @@ def _add_image2d(sub: Any) -> None:
                            help=".mat / CPM JSON: img_train 1 / isValidation 0 (train), the others (test) or all")
         p.add_argument("--quiet", action="store_true", help="no summary")
         p.set_defaults(func=(lambda f: (lambda args: f(args)))(func))
+        declare_paths(p, inputs=("annotations",), outputs=("out",))
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,6 +28,19 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise InputError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
 
 
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """All arrays of an npz file (no pickles); ``InputError`` for a missing or unreadable file."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an npz file")
+    return _load_npz(path)
+
+
+def _check_numeric(path: Path, key: str, a: np.ndarray) -> None:
+    if a.dtype.kind not in "fiub":
+        raise InputError(f"{path}: key '{key}': dtype {a.dtype} is not numeric")
+
+
 def _check_finite(path: Path, key: str, a: np.ndarray, mask: np.ndarray | None = None) -> None:
     bad = ~np.isfinite(a)
     if mask is not None:
@@ -102,6 +115,7 @@ def _validate_keypoints_2d(arrays: dict[str, np.ndarray], path: Path, num_joints
     kp = kp.astype(np.float32)
     if "confidence" in arrays:
         conf = arrays["confidence"]
+        _check_numeric(path, "confidence", conf)
         if conf.shape != kp.shape[:-1]:
             raise InputError(f"{path}: key 'confidence': shape {conf.shape}, expected {kp.shape[:-1]}")
         conf = conf.astype(np.float32)
@@ -120,6 +134,7 @@ def _validate_keypoints_2d(arrays: dict[str, np.ndarray], path: Path, num_joints
         raise InputError(f"{path}: key 'keypoints_2d': values up to {np.abs(kp).max():.3g}, not plausible pixels")
     K = arrays.get("intrinsics")
     if K is not None:
+        _check_numeric(path, "intrinsics", K)
         if K.shape[-2:] != (3, 3) or K.shape[:-2] not in ((), kp.shape[:-2]):
             raise InputError(f"{path}: key 'intrinsics': shape {K.shape}, expected [3, 3] or {kp.shape[:-2] + (3, 3)}")
         K = np.broadcast_to(K.astype(np.float32), kp.shape[:-2] + (3, 3)).copy()
@@ -138,8 +153,9 @@ def load_keypoints_2d(path: str | Path, num_joints: int | None = 17) -> Keypoint
 
 def validate_positions_3d(a: np.ndarray, path: Path, key: str = "positions_3d", n: int | None = None) -> np.ndarray:
     """Check a ``[N, 17, 3]`` mm array: shape, finiteness and plausible units (bones 20–1000 mm)."""
-    if a.ndim != 3 or a.shape[-2:] != (17, 3):
-        raise InputError(f"{path}: key '{key}': shape {a.shape}, expected [N, 17, 3]")
+    _check_numeric(path, key, a)
+    if a.ndim != 3 or a.shape[-2:] != (17, 3) or a.shape[0] == 0:
+        raise InputError(f"{path}: key '{key}': shape {a.shape}, expected [N, 17, 3] with N ≥ 1")
     if n is not None and a.shape[0] != n:
         raise InputError(f"{path}: key '{key}': {a.shape[0]} samples, expected {n}")
     a = a.astype(np.float32)
@@ -187,6 +203,7 @@ def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
     out["positions_3d"] = validate_positions_3d(arrays["positions_3d"], path)
     if "hypotheses" in arrays:
         h = arrays["hypotheses"]
+        _check_numeric(path, "hypotheses", h)
         if h.ndim != 4 or h.shape[0] != len(out["positions_3d"]) or h.shape[-2:] != (17, 3):
             raise InputError(f"{path}: key 'hypotheses': shape {h.shape}, expected [N, H, 17, 3]")
         _check_finite(path, "hypotheses", h)

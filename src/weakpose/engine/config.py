@@ -2,34 +2,68 @@
 command-line overrides change them; the resolved config is saved beside each run.
 
 Config files are TOML (``configs/*.toml``) or JSON with top-level keys equal to field names.
+
+Every value is checked where it enters (:func:`apply_values`): its type, and for numbers
+finiteness and range. A field's range is declared once, in its dataclass ``metadata``
+(:func:`setting`); numeric settings without a declared range must be ≥ 0 (counts, weights,
+rates and lengths are never negative), so a method config only declares stricter bounds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from weakpose.errors import InputError
 
 
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric setting: ``minimum`` ≤ (or <, ``open_min``) value ≤ ``maximum``."""
+
+    minimum: float | None = 0.0
+    maximum: float | None = None
+    open_min: bool = False
+
+    def problem(self, value: float) -> str | None:
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if self.minimum is not None and (value <= self.minimum if self.open_min else value < self.minimum):
+            return f"must be {'>' if self.open_min else '≥'} {self.minimum:g}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be ≤ {self.maximum:g}"
+        return None
+
+
+DEFAULT_RANGE = Range()
+"""Range of a numeric setting that declares none."""
+
+
+def setting(default: Any, minimum: float | None = 0.0, maximum: float | None = None, open_min: bool = False) -> Any:
+    """A dataclass field with a declared :class:`Range` (``steps: int = setting(2000, minimum=1)``).
+    A subclass that only changes the default (``steps: int = 4000``) keeps the base's range."""
+    return field(default=default, metadata={"range": Range(minimum, maximum, open_min)})
+
+
 @dataclass
 class TrainConfig:
     """Settings every method has. Method configs subclass this and add their own."""
 
-    steps: int = 2000               # optimisation steps
-    batch_size: int = 256
-    lr: float = 1e-3
+    steps: int = setting(2000, minimum=1)           # optimisation steps
+    batch_size: int = setting(256, minimum=1)
+    lr: float = setting(1e-3, minimum=0.0, open_min=True)
     seed: int = 0
     eval_every: int = 500           # monitor evaluation period (steps); 0 = only at the end
-    checkpoint_every: int = 500     # checkpoint period (steps)
-    log_every: int = 50             # scalar logging period (steps)
-    monitor_samples: int = 2048     # test-file samples scored while training (monitoring only)
-    device: str = "cpu"
+    checkpoint_every: int = setting(500, minimum=1)  # checkpoint period (steps)
+    log_every: int = setting(50, minimum=1)          # scalar logging period (steps)
+    monitor_samples: int = setting(2048, minimum=1)  # test-file samples scored while training (monitoring only)
+    device: str = "cpu"             # cpu, cuda, cuda:N (checked against the machine)
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -69,13 +103,55 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             return float(value)
         if tp is str:
             return str(value)
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError):
         raise InputError(f"{source}: key '{key}': {value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
     return value
 
 
-def apply_values(config: Any, values: dict[str, Any], source: str) -> Any:
+def setting_range(cls: type, name: str) -> Range:
+    """The declared :class:`Range` of setting ``name``: the nearest class in the MRO whose field
+    declares one (so overriding a default keeps the range), else :data:`DEFAULT_RANGE`."""
+    for klass in cls.__mro__:
+        f = vars(klass).get("__dataclass_fields__", {}).get(name)
+        if f is not None and "range" in f.metadata:
+            return f.metadata["range"]
+    return DEFAULT_RANGE
+
+
+def check_device(device: str, key: str, source: str) -> None:
+    """``InputError`` unless ``device`` names a device this machine has."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"{source}: key '{key}': {device!r} is not a device (cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{source}: key '{key}': {device!r} requested, but this machine has no CUDA device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"{source}: key '{key}': {device!r}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise InputError(f"{source}: key '{key}': device type {dev.type!r} is not supported (cpu or cuda)")
+
+
+def check_value(cls: type, key: str, value: Any, source: str, devices: bool = True) -> None:
+    """Range and finiteness of a converted setting (all numbers, also inside lists)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            problem = setting_range(cls, key).problem(item)
+            if problem:
+                raise InputError(f"{source}: key '{key}': {item!r} {problem}")
+    if key == "device" and devices:
+        check_device(str(value), key, source)
+
+
+def apply_values(config: Any, values: dict[str, Any], source: str, check_devices: bool = True) -> Any:
     """A copy of ``config`` with ``values`` (validated and converted to the field types).
+    ``check_devices=False`` accepts a device this machine lacks (a checkpoint's config, whose
+    predictor runs on the CPU anyway).
 
     A config class may map former setting names to current ones in ``RENAMED_KEYS`` (a
     ``ClassVar``), so that configs and checkpoints written before a rename still load.
@@ -91,6 +167,7 @@ def apply_values(config: Any, values: dict[str, Any], source: str) -> Any:
                 f"(known: {', '.join(sorted(types))})"
             )
         changes[key] = _convert(value, types[key], key, source)
+        check_value(type(config), key, changes[key], source, check_devices)
     return dataclasses.replace(config, **changes)
 
 
@@ -137,4 +214,5 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
     """Rebuild a config from a checkpoint; settings unknown to this version are ignored."""
     known = set(_field_types(cls)) | set(getattr(cls, "RENAMED_KEYS", {}))
-    return apply_values(cls(), {k: v for k, v in values.items() if k in known}, "checkpoint config")
+    return apply_values(cls(), {k: v for k, v in values.items() if k in known}, "checkpoint config",
+                        check_devices=False)

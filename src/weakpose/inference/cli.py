@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from weakpose.cli_support import declare_paths, fraction, int_at_least
+
 
 def register(subparsers) -> None:
     """Add ``render``, ``detect`` and ``view`` to the ``weakpose`` command."""
@@ -23,11 +25,11 @@ def register(subparsers) -> None:
     p.add_argument(
         "--rig", choices=("h36m", "wild"), default="h36m", help="h36m: the benchmark's 4 cameras; wild: random cameras"
     )
-    p.add_argument("--num", type=int, default=4, help="number of instants (default 4)")
-    p.add_argument("--views", type=int, default=4, help="views per instant (default 4)")
-    p.add_argument("--size", type=int, default=128, help="square person-crop size in pixels (default 128)")
+    p.add_argument("--num", type=int_at_least(1), default=4, help="number of instants (default 4)")
+    p.add_argument("--views", type=int_at_least(1), default=4, help="views per instant (default 4)")
+    p.add_argument("--size", type=int_at_least(8), default=128, help="square person-crop size in pixels (default 128)")
     p.add_argument("--full", action="store_true", help="render whole camera images instead of person crops")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--sheet", type=Path, default=None, help="write a PNG contact sheet here")
     p.add_argument("--palette", action="store_true", help="quantise the sheet to 256 colours (smaller file)")
     p.add_argument("--output", type=Path, default=None,
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
                         "the image methods train from with images=DIR/2d.npz (docs/images.md)")
     p.add_argument("--data", default=None, help="data folder (default: $WEAKPOSE_DATA or ../shared/data)")
     p.set_defaults(func=_render_command)
+    declare_paths(p, outputs=("sheet", "output"), output_folders=("folder",))
 
     d = subparsers.add_parser(
         "detect",
@@ -49,9 +52,10 @@ def register(subparsers) -> None:
     src.add_argument("--images", type=Path, nargs="+", help="image files")
     src.add_argument("--video", type=Path, help="a video file")
     d.add_argument("--output", type=Path, required=True, help="2D keypoint npz (DESIGN.md §4)")
-    d.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe detection confidence (default 0.5)")
-    d.add_argument("--max-frames", type=int, default=None, help="stop after this many video frames")
+    d.add_argument("--min-confidence", type=fraction, default=0.5, help="MediaPipe detection confidence (default 0.5)")
+    d.add_argument("--max-frames", type=int_at_least(1), default=None, help="stop after this many video frames")
     d.set_defaults(func=_detect_command)
+    declare_paths(d, inputs=("images", "video"), outputs=("output",))
 
     v = subparsers.add_parser(
         "view",

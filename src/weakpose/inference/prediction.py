@@ -31,6 +31,10 @@ from weakpose.errors import InputError
 from weakpose.methods.base import CropPredictor, Predictor
 
 FRAME = "camera (OpenCV), root-relative at the pelvis"
+
+PREDICT_BLOCK = 256
+"""Samples per predictor call when a progress bar is shown: the bar's step (fitting-based
+predictors take ~0.1-1 s per sample; lifters take microseconds, so blocks cost nothing)."""
 FRAME_ASSUMED = "camera (OpenCV, assumed intrinsics), root-relative at the pelvis"
 
 
@@ -66,6 +70,26 @@ def predict_images(predictor: CropPredictor, images: Sequence[np.ndarray], boxes
     return res
 
 
+def predict_in_blocks(predictor: Predictor, inputs: Keypoints2D, progress: bool) -> dict[str, np.ndarray]:
+    """``predictor.predict`` over blocks of :data:`PREDICT_BLOCK` samples, with a progress bar
+    (predictions are per sample, so blocks give the same result as one call)."""
+    from weakpose.cli_support import progress_bar
+
+    n = inputs.num_samples
+    if not progress or n <= PREDICT_BLOCK:
+        return predictor.predict(inputs)
+    parts = []
+    with progress_bar(progress, n, "predict", "sample") as bar:
+        for i in range(0, n, PREDICT_BLOCK):
+            sl = slice(i, min(i + PREDICT_BLOCK, n))
+            extras = {k: (v[sl] if v.ndim >= 1 and v.shape[0] == n else v) for k, v in inputs.extras.items()}
+            K = inputs.intrinsics[sl] if inputs.intrinsics is not None else None
+            parts.append(predictor.predict(Keypoints2D(inputs.keypoints_2d[sl], inputs.confidence[sl], K, extras,
+                                                       inputs.path)))
+            bar.update(sl.stop - sl.start)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def _image_inputs(inputs: Keypoints2D, images: Sequence[np.ndarray] | None
                   ) -> tuple[list[np.ndarray], np.ndarray, bool]:
     """(photos, cameras K, whether K was assumed) for an image-input model."""
@@ -85,13 +109,14 @@ def _image_inputs(inputs: Keypoints2D, images: Sequence[np.ndarray] | None
 
 
 def prediction_arrays(predictor: Predictor, inputs: Keypoints2D, images: Sequence[np.ndarray] | None = None,
-                      frame: str | None = None) -> dict[str, np.ndarray]:
+                      frame: str | None = None, progress: bool = False) -> dict[str, np.ndarray]:
     """Everything a prediction file holds: the input's per-sample arrays passed through, the
     2D input, the model's outputs (``positions_3d`` [N, 17, 3] mm, camera frame, root-relative;
     ``hypotheses`` for multi-hypothesis models; ...), ``units`` and ``frame``.
 
     ``images`` (RGB uint8, one per sample) are used by image-input models; without them such
     a model reads the file's ``image_path``. ``frame`` overrides the frame description.
+    ``progress`` shows a progress bar for keypoint inputs over :data:`PREDICT_BLOCK` samples.
     """
     assumed = False
     if takes_images(predictor):
@@ -100,7 +125,7 @@ def prediction_arrays(predictor: Predictor, inputs: Keypoints2D, images: Sequenc
         if assumed:
             result["intrinsics"] = K
     else:
-        result = predictor.predict(inputs)
+        result = predict_in_blocks(predictor, inputs, progress)
     if "positions_3d" not in result:
         raise RuntimeError("the model returned no positions_3d")
     passthrough = {k: v for k, v in inputs.per_sample_extras().items() if k not in result and k != "positions_3d"}

@@ -12,7 +12,8 @@ VideoPose3D (Pavllo et al. 2019) preprocessed files:
     ``data_2d_h36m_<source>.npz`` — ``positions_2d``: {subject: {sequence: [4 cameras × [T, 17, 2]
     px]}} and ``metadata`` (``layout_name``: ``h36m`` or ``coco``, ``num_joints``), e.g. ground
     truth (``gt``) or CPN detections (``cpn_ft_h36m_dbb``). These are pickled dicts inside npz
-    files, so they are read with ``allow_pickle=True``: only open files from a source you trust.
+    files; they are read with a restricted unpickler (:mod:`weakpose.data.safe_pickle`) that builds
+    only containers of arrays and refuses anything that would run code.
 
 Conventions (as VideoPose3D, so numbers are comparable with the literature)
 ---------------------------------------------------------------------------
@@ -225,18 +226,14 @@ def _match_length(kp: np.ndarray, n: int, where: str | Path) -> np.ndarray:
 
 
 def _load_pickled_npz(path: Path, key: str) -> tuple[dict, dict | None]:
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    try:
-        with np.load(path, allow_pickle=True) as z:
-            if key not in z.files:
-                raise InputError(f"{path}: key '{key}': missing (keys present: {', '.join(z.files)})")
-            data = z[key].item() if z[key].dtype == object else None
-            meta = z["metadata"].item() if "metadata" in z.files and z["metadata"].dtype == object else None
-    except InputError:
-        raise
-    except Exception as e:
-        raise InputError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
+    from weakpose.data.safe_pickle import load_pickled_npz
+
+    z = load_pickled_npz(path)
+    if key not in z:
+        raise InputError(f"{path}: key '{key}': missing (keys present: {', '.join(z) or 'none'})")
+    data = z[key].item() if z[key].dtype == object and z[key].ndim == 0 else None
+    pickled_meta = "metadata" in z and z["metadata"].dtype == object and z["metadata"].ndim == 0
+    meta = z["metadata"].item() if pickled_meta else None
     if not isinstance(data, dict):
         raise InputError(f"{path}: key '{key}': expected a dict {{subject: {{sequence: array}}}}")
     return data, meta

@@ -350,7 +350,11 @@ def load_pretrained_2d(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"config: key 'pretrained_2d': {p} does not exist")
-    payload = torch.load(p, map_location="cpu", weights_only=False)
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)  # never unpickle code from a user file
+    except Exception as e:  # torch raises many kinds for corrupt, foreign or unsafe files
+        first_line = str(e).splitlines()[0][:120] if str(e) else ""
+        raise InputError(f"{p}: not a readable 2D weight file ({type(e).__name__}: {first_line})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise InputError(
             f"{p}: key 'state_dict': missing (write it with `python -m weakpose.methods.multiview.image pretrain`)"

@@ -149,6 +149,8 @@ def _tracklets_command(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """``weakpose tracklets``: per-frame detections or videos -> multi-view tracklet file."""
+    from weakpose.cli_support import declare_paths, fraction, int_at_least
+
     p = subparsers.add_parser("tracklets", help="multi-view samples from videos of static people (Iqbal et al. §4.1)",
                               description=__doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
@@ -156,11 +158,12 @@ def register(subparsers) -> None:
     src.add_argument("--video", nargs="+", help="video file(s) of static people and a moving camera; each frame "
                      "is detected with MediaPipe Pose (needs the 'detect' extra)")
     p.add_argument("--output", required=True, help="tracklet file to write")
-    p.add_argument("--tau", type=float, default=TAU, help="confidence threshold (default 0.5)")
-    p.add_argument("--min-length", type=int, default=MIN_LENGTH, help="shortest tracklet kept (default 5)")
-    p.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe detection confidence (--video)")
-    p.add_argument("--max-frames", type=int, default=None, help="read at most this many frames per video")
+    p.add_argument("--tau", type=fraction, default=TAU, help="confidence threshold (default 0.5)")
+    p.add_argument("--min-length", type=int_at_least(1), default=MIN_LENGTH, help="shortest tracklet kept (default 5)")
+    p.add_argument("--min-confidence", type=fraction, default=0.5, help="MediaPipe detection confidence (--video)")
+    p.add_argument("--max-frames", type=int_at_least(1), default=None, help="read at most this many frames per video")
     p.set_defaults(func=_tracklets_command)
+    declare_paths(p, inputs=("input", "video"), outputs=("output",))
 
 
 def main(argv: list[str] | None = None) -> int:

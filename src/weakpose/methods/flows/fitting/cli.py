@@ -8,6 +8,13 @@ import time
 
 import numpy as np
 
+from weakpose.cli_support import (
+    declare_paths,
+    int_at_least,
+    nonnegative_float,
+    positive_float,
+    progress_bar,
+)
 from weakpose.errors import InputError
 
 EPILOG = ("example: weakpose fit --prior runs/prior --input 2d.npz --output fit.npz "
@@ -33,37 +40,36 @@ def register(subparsers) -> None:
                    help="part masks: key 'parts' [N, H, W] with the renderer's labels (0 = background) and optional "
                         "'mask_scale' (input pixels per mask pixel, for masks rendered smaller); enables L_BA")
     p.add_argument(
-        "--w-ba", type=float, default=1.0, help="weight of the body-part alignment loss when --masks is given"
+        "--w-ba", type=nonnegative_float, default=1.0,
+        help="weight of the body-part alignment loss when --masks is given",
     )
     p.add_argument(
-        "--window", type=int, default=1, help="temporal windows of N consecutive frames (Eq. 12); 1 = per frame"
+        "--window", type=int_at_least(1), default=1,
+        help="temporal windows of N consecutive frames (Eq. 12); 1 = per frame",
     )
     p.add_argument(
         "--prior-kind", default=None, choices=["nf", "nf-prelu", "gmm", "vae"], help="default: the run's fit_prior"
     )
     p.add_argument("--rep", default=None, choices=["aa", "6d"], help="rotation representation (default: the run's)")
     p.add_argument("--space", default=None, choices=["latent", "ambient"], help="optimise z (Eq. 6) or θ (Eq. 5)")
-    p.add_argument("--iterations", type=int, default=None, help="L-BFGS iterations of the main stage")
-    p.add_argument("--sigma-kp", type=float, default=None, help="keypoint noise (px) that sets the prior weight")
-    p.add_argument("--chunk", type=int, default=256, help="frames per batched L-BFGS run")
-    p.add_argument("--stage2-starts", type=int, default=4,
+    p.add_argument("--iterations", type=int_at_least(1), default=None,
+                   help="L-BFGS iterations of the main stage (default: the run's fit_iterations)")
+    p.add_argument("--sigma-kp", type=positive_float, default=None,
+                   help="keypoint noise (px) that sets the prior weight (default: the run's fit_sigma_kp)")
+    p.add_argument("--chunk", type=int_at_least(1), default=256, help="frames per batched L-BFGS run")
+    p.add_argument("--stage2-starts", type=int_at_least(1, 4), default=4,
                    help="of the 4 starting rotations, how many continue after the rotation/translation stage "
                         "(4 = the paper's protocol; 1 is ~3x faster, ~1.5 mm worse in docs/flows.md)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fit)
+    declare_paths(p, inputs=("prior", "input", "masks"), outputs=("output",))
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    import torch
-
-    from weakpose.data.contracts import load_keypoints_2d, save_npz_atomic
+    from weakpose.data.contracts import load_keypoints_2d, load_npz, save_npz_atomic
     from weakpose.methods.flows.fitting.predictor import FitPredictor, masks_to_pixel_sets
     from weakpose.methods.flows.prior import load_prior_run
 
-    if not 1 <= args.stage2_starts <= 4:
-        raise InputError(f"command line: --stage2-starts must be in 1..4, got {args.stage2_starts}")
-    if args.window < 1:
-        raise InputError(f"command line: --window must be ≥ 1, got {args.window}")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     bundle, cfg = load_prior_run(args.prior)
     if args.video:
         inputs = _video_inputs(args.video, args.max_frames)
@@ -73,22 +79,21 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: key 'keypoints_2d': fit takes single-view samples [N, 17, 2]")
     masks = None
     if args.masks:
-        try:
-            m = np.load(args.masks)
-        except (OSError, ValueError) as e:
-            raise InputError(f"{args.masks}: cannot read npz: {e}") from None
-        if "parts" not in m.files:
+        m = load_npz(args.masks)
+        if "parts" not in m:
             raise InputError(f"{args.masks}: key 'parts': missing")
         parts = m["parts"]
-        if parts.ndim != 3 or parts.shape[0] != inputs.num_samples:
-            raise InputError(
-                f"{args.masks}: key 'parts': expected [{inputs.num_samples}, H, W], got {list(parts.shape)}"
-            )
-        scale = float(m["mask_scale"]) if "mask_scale" in m.files else 1.0
+        if parts.ndim != 3 or parts.shape[0] != inputs.num_samples or parts.dtype.kind not in "iu":
+            raise InputError(f"{args.masks}: key 'parts': expected integer labels [{inputs.num_samples}, H, W], "
+                             f"got {parts.dtype} {list(parts.shape)}")
+        scale = float(m["mask_scale"]) if "mask_scale" in m and m["mask_scale"].size == 1 else 1.0
+        if not (np.isfinite(scale) and scale > 0):
+            raise InputError(f"{args.masks}: key 'mask_scale': must be a positive number, got {scale}")
         masks = masks_to_pixel_sets(parts, scale=scale)
     predictor = FitPredictor(
         bundle, args.prior_kind or cfg.fit_prior, args.rep or cfg.fit_rep, args.space or cfg.fit_space,
-        sigma_kp=args.sigma_kp or cfg.fit_sigma_kp, iterations=args.iterations or cfg.fit_iterations,
+        sigma_kp=cfg.fit_sigma_kp if args.sigma_kp is None else args.sigma_kp,
+        iterations=cfg.fit_iterations if args.iterations is None else args.iterations,
         chunk=args.chunk, w_ba=args.w_ba if masks is not None else 0.0, window=args.window,
         stage2_starts=args.stage2_starts)
     t0 = time.time()
@@ -107,7 +112,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if inputs.intrinsics is not None and inputs.intrinsics.ndim == 2:
         sub.intrinsics = inputs.intrinsics
     sub_masks = None if masks is None else (masks[0][order], masks[1][order])
-    result = predictor.predict(sub, sub_masks, None if seq is None else seq[order])
+    with progress_bar(not args.no_progress, inputs.num_samples, "fit", "frame") as bar:
+        result = predictor.predict(sub, sub_masks, None if seq is None else seq[order], progress=bar.update)
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
     result = {k: v[inverse] for k, v in result.items()}

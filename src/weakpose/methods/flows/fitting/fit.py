@@ -27,6 +27,7 @@ Choices the paper leaves open (docs/flows.md):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,8 +116,9 @@ class Fitter:
 
     # ------------------------------------------------------------------ per frame
     def fit(self, keypoints_2d: Tensor, K: Tensor, confidence: Tensor | None = None,
-            ba: tuple[Tensor, Tensor] | None = None) -> FitResult:
-        """Fit every frame independently (chunks of ``cfg.chunk`` frames × ``cfg.inits`` starts)."""
+            ba: tuple[Tensor, Tensor] | None = None, progress: Callable[[int], None] | None = None) -> FitResult:
+        """Fit every frame independently (chunks of ``cfg.chunk`` frames × ``cfg.inits`` starts);
+        ``progress(frames)`` is called after each chunk."""
         t0 = time.time()
         if ba is not None and self.cfg.w_ba > 0 and not isinstance(ba, GroupedPixels):
             ba = group_pixels(ba[0], ba[1], len(PART_NAMES))
@@ -128,6 +130,8 @@ class Fitter:
             sl = slice(i, min(i + self.cfg.chunk, n))
             parts.append(self._fit_chunk(keypoints_2d[sl], K[sl], None if confidence is None else confidence[sl],
                                          None if ba is None else ba.index(torch.arange(n)[sl])))
+            if progress is not None:
+                progress(sl.stop - sl.start)
         cat = {
             f: torch.cat([getattr(p, f) for p in parts])
             for f in ("joints_cam", "pose", "var", "beta", "global_rot", "transl", "loss")

@@ -53,7 +53,7 @@ class FitPredictor:
         self.fitter = Fitter(bundle.body, self.space, self.config)
 
     def fit(self, inputs: Keypoints2D, masks: tuple[torch.Tensor, torch.Tensor] | None = None,
-            sequence: np.ndarray | None = None) -> FitResult:
+            sequence: np.ndarray | None = None, progress=None) -> FitResult:
         kp = np.array(inputs.keypoints_2d, np.float32)
         if kp.ndim != 3:
             raise InputError("fit: keypoints_2d must be [N, 17, 2] (single view)")
@@ -65,7 +65,7 @@ class FitPredictor:
             else np.array(np.broadcast_to(np.asarray(K, np.float32), (len(kp), 3, 3)))
         )
         kp_t, conf_t, K_t = torch.from_numpy(kp), torch.from_numpy(conf), torch.from_numpy(np.ascontiguousarray(K))
-        res = self.fitter.fit(kp_t, K_t, conf_t, masks)
+        res = self.fitter.fit(kp_t, K_t, conf_t, masks, progress)
         if self.window > 1:
             res = self._temporal(res, kp_t, K_t, conf_t, masks, sequence)
         return res
@@ -100,8 +100,9 @@ class FitPredictor:
             getattr(out, f)[rows] = getattr(ref, f).to(getattr(out, f).dtype)
         return out
 
-    def predict(self, inputs: Keypoints2D, masks=None, sequence=None) -> dict[str, np.ndarray]:
-        res = self.fit(inputs, masks, sequence)
+    def predict(self, inputs: Keypoints2D, masks=None, sequence=None, progress=None) -> dict[str, np.ndarray]:
+        """3D poses and fit parameters; ``progress(frames)`` is called as frames are fitted."""
+        res = self.fit(inputs, masks, sequence, progress)
         return {
             "positions_3d": root_relative(res.joints_cam),
             "fit_loss": res.loss.detach().numpy().astype(np.float32),
