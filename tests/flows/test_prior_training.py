@@ -38,7 +38,9 @@ def test_prior_training_steps_raise_the_likelihood(method):
     after = {n: heldout_loglik(method.nets[n], x) for n in names}
     assert all(torch.isfinite(torch.tensor(list(l.values()))).all() for l in losses)
     for n in ("nf_aa", "nf-prelu_aa"):   # nats per dimension above the diagonal Gaussian it starts as
-        assert after[n] > before[n] + 1.0, (n, before[n], after[n])   # measured: -126.5 -> -1.1, -48.8 -> -1.4
+        # measured with the noise-aware standardisation (issue 16): 0.20 -> 0.43 and -0.19 -> -0.04
+        # nats/dim (before it, -126.5 -> -1.1 and -48.8 -> -1.4); without optimiser steps: no change
+        assert after[n] > before[n] + 0.1, (n, before[n], after[n])
     assert after["vae_aa"] > before["vae_aa"], (before["vae_aa"], after["vae_aa"])
     first = sum(losses[0][f"train/{n}_nll_per_dim"] for n in names)
     last = sum(losses[-1][f"train/{n}_nll_per_dim"] for n in names)
