@@ -194,6 +194,7 @@ class DistillMethod(Method):
             if config.noise != "gt":
                 raise InputError(f"config: key 'noise': {config.noise!r}; the image student trains on exact rendered labels (gt)")
             self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=config.rig, seed=config.seed, stride=config.stride)
+            self.own_generator("renderer", self.images.rng)
             self.mean_bone_lengths = training_bone_lengths(self.data_root)
             self._calib_images = self._monitor_images = None
         else:
@@ -235,13 +236,14 @@ class DistillMethod(Method):
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
         if c.student == "image":
+            # the whole batch is rendered on every process (identically), each trains on its share
             g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
-            b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
+            b = self.shard(image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g))
             b = ImageBatch(*(getattr(b, f).to(self.device) for f in ImageBatch.__dataclass_fields__))
             w, mask, xy_mask = b.w, b.mask, b.inside
             pred = student_xyz(self.student(b.images), b)
         else:
-            idx = torch.as_tensor(self.rng.integers(0, len(self.w), c.batch_size), device=self.device)
+            idx = torch.as_tensor(self.shard(self.rng.integers(0, len(self.w), c.batch_size)), device=self.device)
             w, mask = self.w[idx], self.mask[idx]
             xy_mask = None
             pred = self.student(w, mask)
@@ -291,13 +293,6 @@ class DistillMethod(Method):
         self.student.train()
         gt = (b.joints_cam - b.joints_cam[:, :1]).numpy()
         return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
-
-    def extra_state(self) -> dict:
-        return {"render_rng": self.images.rng.bit_generator.state} if self.config.student == "image" else {}
-
-    def load_extra_state(self, state: dict) -> None:
-        if self.config.student == "image" and "render_rng" in state:
-            self.images.rng.bit_generator.state = state["render_rng"]
 
     @classmethod
     def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor | ImageStudentPredictor:

@@ -171,7 +171,7 @@ class FlowsWSMethod(Method):
 
             self.test_sampler = PoseSampler(pose_data(self._rot, TEST_SUBJECTS), self.nets["body"],
                                             h36m_rig(self.data_root), 1.0, config.seed)
-            self.render_gen = torch.Generator().manual_seed(config.seed + 11)
+            self.render_gen = self.own_generator("renderer", torch.Generator().manual_seed(config.seed + 11))
         elif config.w_ba > 0:
             from weakpose.methods.flows_ws_images import MaskPool
 
@@ -192,11 +192,12 @@ class FlowsWSMethod(Method):
         return self.sampler.sample(self.rng, c.batch_size, supervised, c.noise_fraction)
 
     def losses(self, batch: PoseBatch, fs: bool) -> dict[str, torch.Tensor]:
-        """Loss terms of one batch (per sample, or scalars for the image stages); ``total`` is
-        the phase's objective."""
-        kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
+        """Loss terms of this process's share of a global batch (per sample, or scalars for the
+        image stages); ``total`` is the phase's objective."""
         if self.image:
-            return self._image_losses(batch, fs, kp, conf, K)
+            return self._image_losses(batch, fs)
+        batch = self.shard(batch)
+        kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
         out = self.nets["net"](kp, conf, K)
         masks = None if self.pool is None else self.pool.masks(batch)
         return self._pose_losses(out, batch, fs, kp, conf, K, masks)
@@ -215,15 +216,18 @@ class FlowsWSMethod(Method):
         terms["mpjpe_mm"] = (dec.joints - (gt - gt[:, :1])).norm(dim=-1).mean(-1).detach()  # logged only
         return terms
 
-    def _image_losses(self, batch: PoseBatch, fs: bool, kp, conf, K) -> dict[str, torch.Tensor]:
+    def _image_losses(self, batch: PoseBatch, fs: bool) -> dict[str, torch.Tensor]:
         """Multi-stage network: heatmap and segmentation losses plus the pose losses on every
-        pose stage (:mod:`weakpose.methods.flows_ws_images`)."""
+        pose stage (:mod:`weakpose.methods.flows_ws_images`). The global batch is rendered on
+        every process (identically); each trains on its share."""
         from weakpose.methods.flows_ws_images import full_image_mask_pixels, render_crops, stage_losses
 
         c = self.config
         crops = render_crops(batch, c.image_size, self.render_gen)
-        out = self.nets["net"](crops.rgb)
         masks = full_image_mask_pixels(crops, c.mask_pixels, int(self.rng.integers(1 << 31))) if c.w_ba > 0 else None
+        batch, crops, masks = self.shard((batch, crops, masks))
+        kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
+        out = self.nets["net"](crops.rgb)
         terms = stage_losses(out, crops, self.nets["net"].stride)
         per_stage = [self._pose_losses(o, batch, fs, kp, conf, K, masks) for o in out.stages]
         for k in per_stage[-1]:

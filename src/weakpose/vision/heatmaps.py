@@ -92,10 +92,14 @@ def decode_heatmaps(heatmaps: torch.Tensor, lam: float = IQBAL_LAMBDA, stride: i
     return uv, conf
 
 
-def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                 normaliser: torch.Tensor | float | None = None) -> torch.Tensor:
     """Mean squared error between heatmaps (Iqbal et al. L_H in Eq. 6 and 7), optionally
-    weighted per joint [B, J] (0 for unlabeled joints)."""
+    weighted per joint [B, J] (0 for unlabeled joints): the weighted sum divided by
+    ``normaliser`` (default: the sum of the weights)."""
     se = ((pred - target) ** 2).mean(dim=(-1, -2))
     if weight is None:
         return se.mean()
-    return (se * weight).sum() / weight.sum().clamp_min(1e-9)
+    if normaliser is None:
+        normaliser = weight.sum()
+    return (se * weight).sum() / torch.as_tensor(normaliser, dtype=se.dtype).clamp_min(1e-9)
