@@ -143,8 +143,9 @@ def test_image_variant_config_errors_and_predictor_input(root):
 
 
 def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
-    """The whole image pipeline at toy size: 2D pre-training in-process (vision.training, 200
-    steps of 16 crops), pseudo labels of a 4-instant unlabeled pool, then 20 WS steps. The 2D
+    """The whole image pipeline at toy size, phase by phase as the engine runs it: the
+    pretrain_2d phase (200 steps of 16 crops), pseudo labels of a 4-instant unlabeled pool at
+    the start of the train phase, then 20 WS steps. The 2D
     error on rendered test-subject crops must fall by at least 30 % from the initial network's,
     and every WS term must be finite."""
     torch.manual_seed(0)
@@ -154,8 +155,13 @@ def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
     m = MultiviewMethod(c, root)
     assert isinstance(m, ImageMultiviewMethod)
     before = m.evaluate()
-    for step in range(c.steps):
-        s = m.train_step(step)
+    pretrain, main = m.phases()
+    assert (pretrain.name, pretrain.steps, main.name, main.steps) == ("pretrain_2d", 200, "train", c.steps)
+    for step in range(pretrain.steps):
+        pretrain.step(step)
+    main.begin()
+    for step in range(main.steps):
+        s = main.step(step)
         assert all(np.isfinite(v) for v in s.values())
     assert {"train/lh", "train/lh_pseudo", "train/lmc", "train/lb"} <= set(s)
     assert m.pseudo_w is not None and m.pseudo_w.shape == (4, 4, 17) and m.pseudo_w.sum() > 0
