@@ -196,6 +196,8 @@ def train(
         interrupted["flag"] = True
 
     previous = signal.signal(signal.SIGINT, on_sigint) if info.is_main else None
+    onednn_deterministic = torch.backends.mkldnn.deterministic
+    torch.backends.mkldnn.deterministic = True  # oneDNN (CPU convolutions) without run-to-run variation
     metrics: dict[str, float] = {}
     done = 0  # steps run by this invocation
     try:
@@ -245,6 +247,7 @@ def train(
             save_checkpoint(out / FINAL_MODEL, model_payload(method, step))
             (out / "final_metrics.json").write_text(json.dumps(metrics, indent=2))
     finally:
+        torch.backends.mkldnn.deterministic = onednn_deterministic
         logger.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
