@@ -45,12 +45,16 @@ class HypothesesConfig(HypothesesSettings, TrainConfig):
 class HypothesesMethod(Method):
     name = "hypotheses"
     Config = HypothesesConfig
+    single_process_reason = ("its losses are not means over independent samples (the MMD critic compares the "
+                             "generated and real batches as wholes, the diversity term pairs samples), so a "
+                             "batch split over processes changes the objective")
 
     def __init__(self, config: HypothesesConfig, data_root, device: str = "cpu", dist=None):
         from weakpose.engine.distributed import DistInfo
 
         super().__init__(config, data_root, device, dist or DistInfo())
         self.core = HypothesesCore(config, self.data_root, str(self.device), nets=self.nets)
+        self.own_generator("core", self.core.gen)
 
     @classmethod
     def build_modules(cls, config: HypothesesConfig) -> dict[str, torch.nn.Module]:
