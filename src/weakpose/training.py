@@ -142,8 +142,6 @@ def train(
     phase lengths were set from the old values.
     """
     cls = get_method(method_name)
-    if distributed.world_size_from_env() > 1 and cls.single_process_reason:
-        raise InputError(f"torchrun: method '{method_name}' trains in one process only: {cls.single_process_reason}")
     out = Path(out_dir)
     last = out / LAST_CHECKPOINT
     saved = None
@@ -156,6 +154,10 @@ def train(
     elif last.exists() or (out / FINAL_MODEL).exists():
         raise InputError(f"{out}: already holds a run (use --resume to continue it, or another --out)")
     config = resolve_config(cls.Config, config_file, overrides, base=saved["config"] if saved else None)
+    method_class = cls.method_class(config)
+    if distributed.world_size_from_env() > 1 and method_class.single_process_reason:
+        raise InputError(f"torchrun: method '{method_name}' trains in one process only: "
+                         f"{method_class.single_process_reason}")
     root = find_data_root(data)
     info = distributed.init_from_env(config.device)
     if resume and info.is_main:

@@ -157,6 +157,12 @@ class Method:
         :func:`weakpose.engine.distributed.shard`)."""
         return shard(batch, self.dist)
 
+    @classmethod
+    def method_class(cls, config: Any) -> type[Method]:
+        """The class that trains ``config``: this one (a :class:`Variants` picks it by
+        ``config.variant``), so callers need not tell the two apart."""
+        return cls
+
     def predictor(self) -> Predictor:
         return self.make_predictor(self.config, self.nets, self.predictor_state())
 
