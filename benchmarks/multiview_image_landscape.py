@@ -1,10 +1,11 @@
 """Why the image variant's weak losses cannot learn depth from its own 2D at 64 px: L_MC and L_B
 of unlabeled multi-view crops (subjects 6, 7, 8; 64 instants x 4 h36m-rig views, seed 99) for
 true / predicted 2D combined with true / zero relative depths. The predicted 2D comes from the
-pre-trained 2D model (``python -m weakpose.methods.multiview.image pretrain``); true values
+pre-trained 2D model (a ``weakpose train multiview variant=image`` run stopped after its
+``pretrain_2d`` phase); true values
 are the renderer's labels, used here for scoring only.
 
-    PYTHONPATH=src python benchmarks/multiview_image_landscape.py --pretrained runs/mvimg/pre2d.pt
+    PYTHONPATH=src python benchmarks/multiview_image_landscape.py --pretrained runs/mvimg/pre2d
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main() -> None:
     pool = ViewPool.render(root, c.unlabeled_subjects, a.instants, 4, S, 99, augment=True)
     torch.manual_seed(0)
     net = ImageTwoPointFive(c.backbone, c.lam, tuple(c.scale_pair), c.pair_depth_bound)
-    transfer_2d_weights(net, load_pretrained_2d(a.pretrained)["state_dict"])
+    transfer_2d_weights(net, load_pretrained_2d(a.pretrained, c.backbone))
     N, C = pool.rgb.shape[:2]
     o = run_network(net, pool.rgb.reshape(N * C, S, S, 3))
     P = pool.joints_cam.reshape(N * C, 17, 3)

@@ -5,10 +5,10 @@ unlabeled multi-view training images (2D only, against the renderer's labels tha
 never sees).
 
     # once: the shared 2D pre-training (2D labels of subjects 1, 3, 5, wild cameras)
-    PYTHONPATH=src python -m weakpose.methods.multiview.image pretrain --out runs/mvimg/pre2d.pt \\
-        --config configs/multiview_image_cpu.toml
+    weakpose train multiview --config configs/multiview_image_cpu.toml --out runs/mvimg/pre2d \\
+        --stop-after 2500   # = pretrain_steps: stops after the pretrain_2d phase
     # each row (trains RUN_DIR=runs/mvimg/ROW unless it holds a model, then scores it)
-    PYTHONPATH=src python benchmarks/multiview_image_table.py --pretrained runs/mvimg/pre2d.pt \\
+    PYTHONPATH=src python benchmarks/multiview_image_table.py --pretrained runs/mvimg/pre2d \\
         --runs runs/mvimg --rows 2d_only ws ws_r fs ws_uv1=ws:uv_grad=1
 
 Prints a markdown table; each run's scores go to RUN_DIR/eval_image.json. All rows use
@@ -87,7 +87,7 @@ def main() -> None:
     else:
         torch.manual_seed(base.seed)
         net = ImageTwoPointFive(base.backbone, base.lam, tuple(base.scale_pair), base.pair_depth_bound)
-        transfer_2d_weights(net, load_pretrained_2d(a.pretrained)["state_dict"])
+        transfer_2d_weights(net, load_pretrained_2d(a.pretrained, base.backbone))
         bones_mm, _ = training_bone_statistics(root, tuple(base.scale_pair))
         results["start"] = score(ImagePredictor(net, bones_mm, base.scale_pair, depthless=True), test, pool)
         runs.mkdir(parents=True, exist_ok=True)

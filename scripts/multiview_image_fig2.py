@@ -4,7 +4,7 @@ each view, rigidly aligned to view 1 with the weighted Procrustes of Eq. 10, bef
 (the pre-trained 2D model with untrained depth maps: the start of every row) and after it.
 Top: the four crops with the 2D pose after WS training.
 
-    PYTHONPATH=src python scripts/multiview_image_fig2.py --pretrained runs/mvimg/pre2d.pt \\
+    PYTHONPATH=src python scripts/multiview_image_fig2.py --pretrained runs/mvimg/pre2d \\
         --run runs/mvimg/ws --instant 3 --out docs/figures/multiview_image_fig2.png
 """
 
@@ -58,7 +58,7 @@ def main() -> None:
 
     torch.manual_seed(config.seed)
     start = ImageTwoPointFive(config.backbone, config.lam, tuple(config.scale_pair), config.pair_depth_bound)
-    transfer_2d_weights(start, load_pretrained_2d(args.pretrained)["state_dict"])
+    transfer_2d_weights(start, load_pretrained_2d(args.pretrained, config.backbone))
     bones_mm, _ = training_bone_statistics(root, tuple(config.scale_pair))
     models = {"before WS (pre-trained 2D)": ImagePredictor(start, bones_mm, config.scale_pair),
               "after WS training": MultiviewMethod.load_predictor(ckpt)}

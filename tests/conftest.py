@@ -1,10 +1,12 @@
 import os
 
-import numpy as np
-import pytest
-import torch
+os.environ.setdefault("MKL_CBWR", "AUTO")  # bit-reproducible MKL before torch loads (see weakpose/__init__.py)
 
-from weakpose.data.paths import data_root
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from weakpose.data.paths import data_root  # noqa: E402
 
 # one thread: the test networks are small, and several OpenMP threads spin badly when the CPU is shared
 THREADS = os.environ.get("WEAKPOSE_TEST_THREADS", "1")

@@ -80,3 +80,57 @@ def test_corrupt_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="has no model.pt"):
         load_checkpoint(tmp_path)
+
+
+def test_empty_or_truncated_checkpoint_is_a_one_line_input_error(tmp_path):
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty.pt: not a readable checkpoint \(empty file, 0 bytes\)"):
+        load_checkpoint(empty)
+    train("supervised", tmp_path / "r", overrides=TINY + ["steps=2"], progress=False)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes((tmp_path / "r" / "model.pt").read_bytes()[:300])
+    with pytest.raises(InputError, match="cut.pt: not a readable checkpoint") as e:
+        load_checkpoint(cut)
+    assert "\n" not in str(e.value)
+
+
+def test_checkpoints_are_synced_to_disk_before_the_rename(tmp_path, monkeypatch):
+    import os
+
+    from weakpose.engine.checkpoint import save_checkpoint
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real(fd))
+    save_checkpoint(tmp_path / "c.pt", {"method": "x", "config": {}, "modules": {}})
+    assert any(".c.pt." in p and p.endswith(".tmp.pt") for p in synced)   # the file, before the rename
+    assert str(tmp_path) in synced                                         # the folder, after it
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_resume_cleans_up_after_a_killed_run(tmp_path, capsys):
+    """A kill can leave a checkpoint temporary and logged steps after the last checkpoint; the
+    resumed run removes the one and cuts the other back, so every step is logged once."""
+    run = tmp_path / "r"
+    train("supervised", run, overrides=TINY + ["steps=12", "log_every=1"], progress=False, stop_after=6)
+    stale = run / ".last.pt.k1ll3d.tmp.pt"
+    stale.write_bytes(b"\0" * 1000)
+    with open(run / "metrics.jsonl", "a") as f:   # logged by the killed run after its checkpoint
+        f.write(json.dumps({"step": 7, "phase": "train", "train/loss": 1.0}) + "\n" + '{"step": 8, "pha')
+    train("supervised", run, resume=True, progress=False)
+    assert not stale.exists()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+             if "train/loss" in json.loads(line)]
+    assert steps == list(range(1, 13))
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_resume_warns_when_the_schedule_changes(tmp_path, capsys):
+    run = tmp_path / "r"
+    train("supervised", run, overrides=TINY + ["steps=8"], progress=False, stop_after=3)
+    capsys.readouterr()
+    train("supervised", run, overrides=["steps=10", "lr=0.01", "eval_every=5"], resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1
+    assert "resuming with changed settings (steps 8 -> 10, lr 0.002 -> 0.01)" in err and "eval_every" not in err

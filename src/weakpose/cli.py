@@ -215,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML/JSON config file (keys = config fields)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
     p.add_argument("--teacher", metavar="RUN_DIR", help="teacher run (for `distill`)")
-    p.add_argument("--stop-after", type=int_at_least(1), metavar="N",
-                   help="checkpoint and stop after N steps (resume later)")
+    p.add_argument("--stop-after", type=int_at_least(1), metavar="N", help="checkpoint and stop after N steps, "
+                   "counted over all phases (resume later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_option(p)
     _add_data_file_options(p)

@@ -45,17 +45,24 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     return path
 
 
+def _first_line(e: BaseException) -> str:
+    """``Type: first line of the message`` (the type alone when the message is empty, as for
+    the ``EOFError`` of a truncated file)."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:120]}" if lines else f"{type(e).__name__}: truncated or empty file"
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and check a weakpose checkpoint (``InputError`` for anything else)."""
     path = resolve_checkpoint_path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: not a readable checkpoint (empty file, 0 bytes)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for corrupt or foreign files
-        raise InputError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
-        ) from None
+        raise InputError(f"{path}: not a readable checkpoint ({_first_line(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: key 'format': not a weakpose checkpoint")
     if payload.get("version", 0) > CHECKPOINT_VERSION:

@@ -7,6 +7,20 @@ its optimisers, one training step on a batch it draws itself, and a predictor th
 A method with a keypoint-input and an image-input variant (multiview, distill, flows-ws) is
 registered as one :class:`Variants`: a config field ``variant`` picks the ``Method`` subclass.
 This is the only mechanism for variants.
+
+What the engine promises for every method, and what a method does for it:
+
+* **exact resume**: every random generator the method uses is declared with
+  :meth:`Method.own_generator` (``self.rng`` is); the engine saves and restores them all.
+  Other state that training changes outside networks, optimisers and schedulers goes through
+  :meth:`Method.extra_state` / :meth:`Method.load_extra_state`.
+* **multi-process training** (torchrun): the step draws the global batch with the method's
+  generators (identical on every rank), keeps :meth:`Method.shard` of it, and updates through
+  :func:`weakpose.engine.optim.optimizer_step` (gradients averaged over the ranks before
+  clipping). :meth:`Method.sharded_batch_sizes` names the batch sizes that must split evenly.
+  A method that cannot be split this way sets ``single_process_reason``.
+* **phases**: :meth:`Method.phases` (default: one ``train`` phase of ``config.steps`` steps of
+  :meth:`Method.train_step`).
 """
 
 from __future__ import annotations
@@ -22,7 +36,9 @@ import torch
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sources import DataSources, check_kinds
 from weakpose.engine.config import TrainConfig
-from weakpose.engine.distributed import DistInfo
+from weakpose.engine.distributed import DistInfo, shard
+from weakpose.engine.phases import MAIN_PHASE, Phase
+from weakpose.engine.rng import Generator
 from weakpose.errors import InputError
 
 
@@ -63,6 +79,8 @@ class Method:
     #: replaces the CMU-WS default of that kind (the method reads ``self.sources``). Each
     #: variant declares its own (see :meth:`method_class`).
     data_kinds: ClassVar[tuple[str, ...]] = ("val",)
+    #: Non-empty for a method that refuses torchrun: why its step cannot be split over processes.
+    single_process_reason: ClassVar[str] = ""
 
     def __init__(self, config: Any, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
                  sources: DataSources | None = None):
@@ -75,8 +93,9 @@ class Method:
         self.check_data_kinds(self.sources.given)
         self.device = torch.device(device)
         self.dist = dist
+        self._generators: dict[str, Generator] = {}
         # One generator for all data sampling, identical on every rank (see engine.distributed).
-        self.rng = np.random.default_rng(config.seed)
+        self.rng = self.own_generator("sampling", np.random.default_rng(config.seed))
         self.nets: dict[str, torch.nn.Module] = {
             k: m.to(self.device) for k, m in self.build_modules(config).items()
         }
@@ -117,7 +136,48 @@ class Method:
     def make_predictor(cls, config: Any, nets: dict[str, torch.nn.Module], state: dict[str, Any]) -> Predictor:
         raise NotImplementedError
 
+    def extra_state(self) -> dict[str, Any]:
+        """State besides networks, optimisers, schedulers and generators that training changes
+        and resuming needs (tensors and plain values)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state`."""
+
+    def phases(self) -> tuple[Phase, ...]:
+        """The phases of a run, in order (see :mod:`weakpose.engine.phases`)."""
+        return (Phase(MAIN_PHASE, self.config.steps, self.train_step),)
+
+    def sharded_batch_sizes(self) -> dict[str, int]:
+        """Config keys and values of the global batch sizes that :meth:`shard` splits; each must
+        be a multiple of the number of processes."""
+        return {"batch_size": self.config.batch_size}
+
     # --- provided ---------------------------------------------------------------------------
+    def own_generator(self, name: str, generator: Generator) -> Generator:
+        """Declare a random generator the method draws from while training (numpy ``Generator``
+        or ``torch.Generator``, also one inside a sampler); the engine checkpoints its state.
+        Returns ``generator``."""
+        if name in self._generators and self._generators[name] is not generator:
+            raise ValueError(f"{type(self).__name__}: generator name {name!r} declared twice")
+        self._generators[name] = generator
+        return generator
+
+    def generators(self) -> dict[str, Generator]:
+        """The declared generators by name."""
+        return dict(self._generators)
+
+    def global_count(self, count: float | torch.Tensor) -> float | torch.Tensor:
+        """The normaliser of a weighted mean over the global batch (``count``: the global sum of
+        the weights) for one process's share: the processes' average of ``share_sum /
+        global_count(count)`` is the global mean (``count`` itself in one process)."""
+        return count / self.dist.world_size
+
+    def shard(self, batch: Any) -> Any:
+        """This process's share of a global batch (the whole batch in one process; see
+        :func:`weakpose.engine.distributed.shard`)."""
+        return shard(batch, self.dist)
+
     def predictor(self) -> Predictor:
         return self.make_predictor(self.config, self.nets, self.predictor_state())
 

@@ -20,8 +20,7 @@ from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sampling import PairedFileSampler, ViewSampler
 from weakpose.engine.config import TrainConfig
-from weakpose.engine.distributed import shard, wrap
-from weakpose.engine.optim import adam_with_cosine
+from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
 from weakpose.methods.base import Method, batched
 from weakpose.models.lifter import ResidualMLP
@@ -88,7 +87,7 @@ class SupervisedMethod(Method):
         super().__init__(config, data_root, device, dist or DistInfo(), sources)
         paired = self.sources.train_paired
         self.sampler = ViewSampler(self.data_root) if paired is None else PairedFileSampler(paired)
-        self.model = wrap(self.nets["lifter"], self.dist)
+        self.model = self.nets["lifter"]
         self.opt, self.sched = adam_with_cosine(
             self.nets["lifter"].parameters(), config.lr, config.lr_final, config.steps
         )
@@ -107,22 +106,17 @@ class SupervisedMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
-        b = self.sampler.sample(self.rng, c.batch_size, c.wild_fraction, c.noise_fraction, c.augment,
-                                c.truncate_fraction)
-        idx = shard(np.arange(c.batch_size), self.dist)
-        kp, conf, K = (torch.from_numpy(a[idx]).to(self.device) for a in (b.keypoints_2d, b.confidence, b.intrinsics))
-        target = torch.from_numpy(b.positions_3d[idx]).to(self.device)
+        b = self.shard(self.sampler.sample(self.rng, c.batch_size, c.wild_fraction, c.noise_fraction, c.augment,
+                                           c.truncate_fraction))
+        kp, conf, K = (torch.from_numpy(a).to(self.device) for a in (b.keypoints_2d, b.confidence, b.intrinsics))
+        target = torch.from_numpy(b.positions_3d).to(self.device)
         target = (target - target[:, :1]) / MM_PER_UNIT
         feats, _ = encode_2d(kp, conf, K)
-        pred = self.model(feats).reshape(len(idx), 17, 3)
+        pred = self.model(feats).reshape(len(kp), 17, 3)
         pred = pred - pred[:, :1]
-        loss = ((pred - target) ** 2).sum(-1).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        self.sched.step()
-        mpjpe_mm = (pred - target).norm(dim=-1).mean().item() * MM_PER_UNIT
-        return {"train/loss": loss.item(), "train/mpjpe_mm": mpjpe_mm, "train/lr": self.sched.get_last_lr()[0]}
+        terms = {"loss": ((pred - target) ** 2).sum(-1),
+                 "mpjpe_mm": (pred - target).norm(dim=-1).mean(-1).detach() * MM_PER_UNIT}
+        return optimizer_step(terms, "loss", self.opt, self.sched)
 
     @classmethod
     def make_predictor(cls, config, nets, state) -> LifterPredictor:

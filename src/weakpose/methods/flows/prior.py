@@ -32,6 +32,7 @@ from weakpose.data.converters.cmu import CMURotations, convert_cmu, load_cmu_rot
 from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
+from weakpose.engine.optim import optimizer_step
 from weakpose.errors import InputError
 from weakpose.methods.base import Method
 from weakpose.methods.flows.body import cmu_tree
@@ -64,6 +65,7 @@ class PriorConfig(TrainConfig):
     gmm_iterations: int = 100
     vae_latent: int = 32
     vae_kl_weight: float = 5e-3
+    vae_dropout: float = 0.1         # VPoser's dropout in the VAE's encoder and decoder
     num_betas: int = 4
     # fitting used by the run's predictor (weakpose predict / weakpose fit)
     fit_prior: str = "nf"
@@ -108,7 +110,8 @@ class PriorMethod(Method):
             nets[f"nf_{rep}"] = NormalizingFlow(FlowConfig(d, "realnvp", config.flow_steps, config.flow_hidden,
                                                            config.flow_layers, config.seed))
             nets[f"nf-prelu_{rep}"] = NormalizingFlow(FlowConfig(d, "prelu", config.prelu_steps, seed=config.seed))
-            nets[f"vae_{rep}"] = PoseVAE(VAEConfig(d, config.vae_latent, kl_weight=config.vae_kl_weight))
+            nets[f"vae_{rep}"] = PoseVAE(VAEConfig(d, config.vae_latent, dropout=config.vae_dropout,
+                                                   kl_weight=config.vae_kl_weight))
             nets[f"gmm_{rep}"] = GMMPrior(d, config.gmm_modes)
         return nets
 
@@ -141,7 +144,7 @@ class PriorMethod(Method):
             self.nets[f"vae_{rep}"].set_statistics(x, config.noise)
             noisy = x + config.noise * torch.randn(x.shape, generator=gen)
             self.nets[f"gmm_{rep}"].fit(noisy, iterations=config.gmm_iterations, seed=config.seed)
-        self.gen = torch.Generator().manual_seed(config.seed + 1)
+        self.gen = self.own_generator("noise", torch.Generator().manual_seed(config.seed + 1))
         self._opts = {
             name: torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
             for name, net in self.nets.items() if name.split("_")[0] in ("nf", "nf-prelu", "vae")
@@ -155,27 +158,26 @@ class PriorMethod(Method):
         return self._scheds
 
     def train_step(self, step: int) -> dict[str, float]:
-        """One Adam step of every flow (maximum likelihood, Eq. 1) and VAE on one batch."""
+        """One Adam step of every flow (maximum likelihood, Eq. 1) and VAE on one batch. The
+        dequantisation and reparametrisation noise is drawn for the global batch, so that every
+        process trains on its share of the same samples."""
         cfg = self.config
         n = len(next(iter(self.data.values())))
         idx = torch.from_numpy(self.rng.integers(0, n, cfg.batch_size))
         out: dict[str, float] = {}
         for rep, data in self.data.items():
-            x = data[idx] + cfg.noise * torch.randn((cfg.batch_size, data.shape[1]), generator=self.gen)
+            x = self.shard(data[idx] + cfg.noise * torch.randn((cfg.batch_size, data.shape[1]), generator=self.gen))
             for kind in ("nf", "nf-prelu", "vae"):
                 name = f"{kind}_{rep}"
                 net = self.nets[name]
                 if kind == "vae":
-                    loss, _ = net.loss(x, generator=self.gen)
+                    eps = self.shard(torch.randn((cfg.batch_size, net.latent_dim), generator=self.gen))
+                    loss, _ = net.loss(x, eps=eps)
                 else:
                     loss = -net.log_prob(x).mean()
-                opt = self._opts[name]
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-                opt.step()
-                self._scheds[name].step()
-                out[f"train/{name}_nll_per_dim"] = float(loss.detach()) / data.shape[1]
+                logs = optimizer_step({"nll": loss}, "nll", self._opts[name], self._scheds[name],
+                                      clip=(net.parameters(), 10.0))
+                out[f"train/{name}_nll_per_dim"] = logs["train/nll"] / data.shape[1]
         return out
 
     def evaluate(self) -> dict[str, float]:

@@ -219,8 +219,9 @@ class FlowsWSMethod(Method):
                                    truncate_fraction=c.truncate_fraction)
 
     def losses(self, batch: PoseBatch, fs: bool) -> dict[str, torch.Tensor]:
-        """Loss terms of one batch (per sample, or scalars for the image stages); ``total`` is
-        the phase's objective."""
+        """Loss terms of this process's share of a global batch (per sample, or scalars for the
+        image stages); ``total`` is the phase's objective."""
+        batch = self.shard(batch)
         kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
         out = self.nets["net"](kp, conf, K)
         masks = None if self.pool is None else self.pool.masks(batch)

@@ -58,7 +58,7 @@ class ImageFlowsWSMethod(FlowsWSMethod):
         c = self.config
         self.monitor_sampler = PoseSampler(pose_data(self._rot, TRAIN_SUBJECTS), self.nets["body"],
                                            h36m_rig(self.data_root), 1.0, c.seed)
-        self.render_gen = torch.Generator().manual_seed(c.seed + 11)
+        self.render_gen = self.own_generator("renderer", torch.Generator().manual_seed(c.seed + 11))
         if c.images:
             from weakpose.data.image_files import ImageFiles
 
@@ -71,14 +71,16 @@ class ImageFlowsWSMethod(FlowsWSMethod):
         return super().step_losses(fs)
 
     def losses(self, batch: PoseBatch, fs: bool) -> dict[str, torch.Tensor]:
-        """Heatmap and segmentation losses plus the pose losses on every pose stage."""
+        """Heatmap and segmentation losses plus the pose losses on every pose stage. The global
+        batch is rendered on every process (identically); each trains on its share."""
         from weakpose.methods.flows.ws_rendering import full_image_mask_pixels, render_crops, stage_losses
 
         c = self.config
-        kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
         crops = render_crops(batch, c.image_size, self.render_gen)
-        out = self.nets["net"](crops.rgb)
         masks = full_image_mask_pixels(crops, c.mask_pixels, int(self.rng.integers(1 << 31))) if c.w_ba > 0 else None
+        batch, crops, masks = self.shard((batch, crops, masks))
+        kp, conf, K = (torch.from_numpy(a) for a in (batch.keypoints_2d, batch.confidence, batch.intrinsics))
+        out = self.nets["net"](crops.rgb)
         terms = stage_losses(out, crops, self.nets["net"].stride)
         per_stage = [self._pose_losses(o, batch, fs, kp, conf, K, masks) for o in out.stages]
         for k in per_stage[-1]:
@@ -95,7 +97,7 @@ class ImageFlowsWSMethod(FlowsWSMethod):
         from weakpose.methods.flows.ws_rendering import heatmap_stage_loss
 
         c = self.config
-        crops = self.image_files.sample(self.rng, c.batch_size, c.image_size, augment=False)
+        crops = self.shard(self.image_files.sample(self.rng, c.batch_size, c.image_size, augment=False))
         out = self.nets["net"](crops.rgb)
         kp, conf, K = crops.keypoints_full, crops.confidence, crops.intrinsics
         per_stage = [weakly_supervised_loss(self.space, self.nets["body"], o, decode(self.space, self.nets["body"], o),

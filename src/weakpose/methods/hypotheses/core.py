@@ -309,14 +309,18 @@ class HypothesesCore:
         return {"template": self.template.clone(), "mean_bone_lengths": self.mean_bones.clone()}
 
     def extra_state(self) -> dict:
-        """What resuming needs besides networks and optimisers (sampling state, monitor state)."""
-        return {"lr_scale": self.lr_scale, "restores": self.restores, "rng": self.gen.get_state(),
-                "perm": self._perm.clone()}
+        """What resuming needs besides networks, optimisers and the generator ``gen`` (declared
+        to the engine by the method): the epoch's order, the learning-rate scale and the collapse
+        monitor's last good state."""
+        return {"lr_scale": self.lr_scale, "restores": self.restores, "perm": self._perm.clone(),
+                "good": self._good}
 
     def load_extra_state(self, state: dict) -> None:
         self.lr_scale, self.restores = float(state["lr_scale"]), int(state["restores"])
-        self.gen.set_state(state["rng"])
         self._perm = state["perm"]
+        self._good = state.get("good")
+        if "rng" in state:  # checkpoints that kept the generator here
+            self.gen.set_state(state["rng"])
 
 
 class HypothesesPredictor:

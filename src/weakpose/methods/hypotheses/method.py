@@ -50,6 +50,9 @@ class HypothesesMethod(Method):
     name = "hypotheses"
     Config = HypothesesConfig
     data_kinds = ("train_2d", "train_3d", "val")
+    single_process_reason = ("its losses are not means over independent samples (the MMD critic compares the "
+                             "generated and real batches as wholes, the diversity term pairs samples), so a "
+                             "batch split over processes changes the objective")
 
     def __init__(self, config: HypothesesConfig, data_root, device: str = "cpu", dist=None, sources=None):
         from weakpose.engine.distributed import DistInfo
@@ -58,6 +61,7 @@ class HypothesesMethod(Method):
         config.validate()
         data = TrainingData.from_sources(self.data_root, config, self.sources)
         self.core = HypothesesCore(config, self.data_root, str(self.device), nets=self.nets, data=data)
+        self.own_generator("core", self.core.gen)
 
     @classmethod
     def build_modules(cls, config: HypothesesConfig) -> dict[str, torch.nn.Module]:

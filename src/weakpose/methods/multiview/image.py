@@ -13,12 +13,13 @@ person crops (:mod:`weakpose.rendering`) of the CMU-WS training subjects:
   L_WS = L_H + alpha L_MC + beta L_B (Eq. 7, alpha = 10, beta = 100), L_MC with the no-grad
   weighted Procrustes of Eq. 10 (``ws``) or known rotations (``ws_r``); L_FS = L_H + psi L_z
   (Eq. 6, ``fs``); ``2d_only`` = L_H alone (no L_MC; the 2D-only row, depth-less in 3D).
-* **Training** (supplementary): 2D pre-training (:func:`weakpose.methods.multiview.pretrain.train_heatmap_model`;
-  the depth-map weights are not pre-trained), then mixed batches of ``labelled_batch`` 2D-labelled
-  images and ``batch_size`` unlabeled multi-view samples of ``views`` (C_n <= 4) views
-  (``images = FILE.npz``: the 2D-labelled images are photos on disk, a 2D file with
-  ``image_path`` as the MPII/COCO converters write, :mod:`weakpose.data.image_files`,
-  for the pre-training and L_H alike; default: rendered crops of ``labelled_subjects``); the
+* **Training** (supplementary): 2D pre-training as the engine phase ``pretrain_2d``
+  (:meth:`ImageMultiviewMethod.pretrain_step`; the depth-map weights are not pre-trained), then
+  mixed batches of ``labelled_batch`` 2D-labelled images and ``batch_size`` unlabeled multi-view
+  samples of ``views`` (C_n <= 4) views (``images = FILE.npz``: the 2D-labelled images are photos
+  on disk, a 2D file with ``image_path`` as the MPII/COCO converters write,
+  :mod:`weakpose.data.image_files`, for the pre-training and L_H alike; default: rendered crops of
+  ``labelled_subjects``); the
   unlabeled images get pseudo 2D labels from the pre-trained 2D model where its confidence is
   > tau = 0.5, generated once at the start and kept fixed (the "additional regularisation").
 
@@ -50,7 +51,6 @@ Choices the paper leaves open (docs/multiview.md, "Image variant"):
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
 from weakpose.data.sources import DataSources
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
+from weakpose.engine.phases import MAIN_PHASE, Phase
 from weakpose.errors import InputError
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.methods.base import Method
@@ -74,7 +75,7 @@ from weakpose.methods.multiview.method import (
     bound_pair_depth,
     training_bone_statistics,
 )
-from weakpose.methods.multiview.pretrain import Train2DConfig, train_heatmap_model
+from weakpose.methods.multiview.pretrain import Train2DConfig, batch_from_scene
 from weakpose.models.heatmap_net import HeatmapNet, build_heatmap_net, normalize_images
 from weakpose.rendering.scenes import RenderedMotion, Scene
 from weakpose.vision.crops import apply_affine, color_augment
@@ -329,41 +330,37 @@ def evaluate_views(predictor: ImagePredictor, pool: ViewPool) -> dict[str, float
 # --------------------------------------------------------------------------------------------
 # The method
 # --------------------------------------------------------------------------------------------
-def pretrain_config(c: MultiviewConfig) -> Train2DConfig:
-    """The 2D pre-training of the supplementary, on the 2D-labelled images only."""
-    return Train2DConfig(
-        backbone=c.backbone,
-        crop_size=c.crop_size,
-        batch=c.labelled_batch,
-        steps=c.pretrain_steps,
-        lr=c.pretrain_lr,
-        sigma=c.sigma,
-        lam=c.lam,
-        augment=True,
-        seed=c.seed,
-        wild_fraction=1.0 if c.labelled_rig == "wild" else 0.0,
-        log_every=max(1, c.pretrain_steps // 10),
-    )
+def load_pretrained_2d(path: str | Path, backbone: str) -> dict[str, torch.Tensor]:
+    """The 2D heatmap weights (a J-output :class:`HeatmapNet` state, for :func:`transfer_2d_weights`)
+    of ``pretrained_2d``: a run of ``weakpose train multiview variant=image`` (its folder: the
+    final ``model.pt``, else ``last.pt``; or a checkpoint file), e.g. one stopped after its
+    ``pretrain_2d`` phase with ``--stop-after``. Its depth-map channels are not used. Read with
+    ``weights_only=True``."""
+    from weakpose.engine.checkpoint import FINAL_MODEL, LAST_CHECKPOINT, load_checkpoint
 
-
-def load_pretrained_2d(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"config: key 'pretrained_2d': {p} does not exist")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)  # never unpickle code from a user file
-    except Exception as e:  # torch raises many kinds for corrupt, foreign or unsafe files
-        first_line = str(e).splitlines()[0][:120] if str(e) else ""
-        raise InputError(f"{p}: not a readable 2D weight file ({type(e).__name__}: {first_line})") from None
-    if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise InputError(
-            f"{p}: key 'state_dict': missing (write it with `python -m weakpose.methods.multiview.image pretrain`)"
-        )
-    return payload
+    if p.is_dir() and not (p / FINAL_MODEL).exists():
+        p = p / LAST_CHECKPOINT
+    payload = load_checkpoint(p)
+    cfg = payload["config"]
+    if payload["method"] != "multiview" or cfg.get("variant") != "image":
+        raise InputError(f"{p}: key 'method': a {payload['method']!r} run (variant {cfg.get('variant')!r}); "
+                         "pretrained_2d takes a run of `weakpose train multiview variant=image`")
+    if cfg.get("backbone") != backbone:
+        raise InputError(f"{p}: key 'backbone': {cfg.get('backbone')!r}, this run has {backbone!r}")
+    own = {k[len("net."):]: v for k, v in payload["modules"]["net"].items() if k.startswith("net.")}
+    ref = build_heatmap_net(backbone, J).state_dict()
+    # the output layer has 2J channels (heatmaps, then depth maps): keep the heatmaps
+    return {k: (v[: ref[k].shape[0]] if ref[k].shape != v.shape else v) for k, v in own.items() if k in ref}
 
 
 class ImageMultiviewMethod(MultiviewMethod):
-    """``weakpose train multiview variant=image`` (see the module docstring)."""
+    """``weakpose train multiview variant=image`` (see the module docstring). Two engine phases:
+    ``pretrain_2d`` (``pretrain_steps`` steps of L_H on the 2D-labelled images, its own Adam at
+    ``pretrain_lr``, dropped 10x after 80 % of the phase) and ``train`` (``steps`` steps of the
+    weak losses), which begins by generating the fixed pseudo labels."""
 
     variant = "image"
     #: ``--train-3d`` only (the mean bone lengths): the network trains on rendered images, so 2D
@@ -393,10 +390,23 @@ class ImageMultiviewMethod(MultiviewMethod):
         self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair), self.sources.train_3d)
         self.mean_bones_norm = torch.as_tensor(norm, device=self.device)
         self.net = self.nets["net"]
+        if c.pretrained_2d:
+            transfer_2d_weights(self.net, load_pretrained_2d(c.pretrained_2d, c.backbone))
         self.labelled = RenderedMotion(self.data_root, tuple(c.labelled_subjects), rig=c.labelled_rig, seed=c.seed + 11)
+        self.own_generator("labelled_images", self.labelled.rng)
         self.labelled_files = labelled_image_files(c)
         self.pool = unlabeled_pool(c, self.data_root)
-        self.color = torch.Generator().manual_seed(c.seed + 37)
+        self.color = self.own_generator("colour", torch.Generator().manual_seed(c.seed + 37))
+        # 2D pre-training: its own image stream (rendered crops, or the photos of ``images``),
+        # colour augmentation and optimiser
+        self.pretrain_images = RenderedMotion(self.data_root, tuple(c.labelled_subjects), rig=c.labelled_rig,
+                                              seed=c.seed)
+        self.own_generator("pretrain_images", self.pretrain_images.rng)
+        self.pretrain_files_rng = self.own_generator("pretrain_files", np.random.default_rng(c.seed))
+        self.pretrain_color = self.own_generator("pretrain_colour", torch.Generator().manual_seed(c.seed))
+        self.pretrain_opt = torch.optim.Adam(self.net.parameters(), lr=c.pretrain_lr)
+        self.pretrain_sched = torch.optim.lr_scheduler.MultiStepLR(
+            self.pretrain_opt, [max(1, int(Train2DConfig.lr_drop_at * self.pretrain_steps()))], 0.1)
         self.pseudo_uv = self.pseudo_w = None
         self.prepared = False
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
@@ -417,25 +427,51 @@ class ImageMultiviewMethod(MultiviewMethod):
         return ImagePredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32), config.scale_pair,
                               depthless=config.supervision == "2d_only", crop_size=config.crop_size)
 
-    # --- preparation: 2D pre-training and the fixed pseudo labels ------------------------------
-    def prepare(self) -> None:
-        """2D pre-training (from ``pretrained_2d`` or run here) and the pseudo labels of the
-        unlabeled pool, once; a resumed run restores both from its checkpoint instead."""
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.opt, "pretrain_adam": self.pretrain_opt}
+
+    def schedulers(self) -> dict[str, Any]:
+        return {"step": self.sched, "pretrain_step": self.pretrain_sched}
+
+    def sharded_batch_sizes(self) -> dict[str, int]:
+        return {"batch_size": self.config.batch_size, "labelled_batch": self.config.labelled_batch}
+
+    def pretrain_steps(self) -> int:
+        """Steps of the ``pretrain_2d`` phase: none when ``pretrained_2d`` gives the weights."""
+        return 0 if self.config.pretrained_2d else self.config.pretrain_steps
+
+    def phases(self) -> tuple[Phase, ...]:
+        return (Phase("pretrain_2d", self.pretrain_steps(), self.pretrain_step),
+                Phase(MAIN_PHASE, self.config.steps, self.train_step, begin=self.prepare))
+
+    # --- 2D pre-training (supplementary): L_H on the 2D-labelled images -------------------------
+    def pretrain_step(self, step: int) -> dict[str, float]:
+        """One step of 2D pre-training of the heatmap channels (L_H) on ``labelled_batch``
+        2D-labelled images: rendered crops of the labelled subjects, or the photos of ``images``
+        (scale/rotation and colour augmentation; joints unlabelled or outside the crop weigh 0).
+        The depth-map channels get no gradient, so they keep their initial values ("the
+        additional weights for latent depth-maps are not pre-trained", supp.). The global batch
+        is drawn on every process (identically); each trains on its share, and L_H being a mean
+        over images, the averaged gradients are the one-process ones."""
         c = self.config
-        if c.pretrained_2d:
-            payload = load_pretrained_2d(c.pretrained_2d)
-            if payload.get("backbone", c.backbone) != c.backbone:
-                raise InputError(
-                    f"{c.pretrained_2d}: key 'backbone': {payload.get('backbone')!r}, config has {c.backbone!r}"
-                )
-            state = payload["state_dict"]
-        elif c.pretrain_steps > 0:
-            state = pretrain_2d(c, self.data_root, images=self.labelled_files).state_dict()
+        if self.labelled_files is not None:
+            crops = self.labelled_files.sample(self.pretrain_files_rng, c.labelled_batch, c.crop_size, augment=True)
+            rgb, j2d, weight = crops.rgb, crops.keypoints, crops.weight
         else:
-            state = None
-        if state is not None:
-            transfer_2d_weights(self.net, state)
-        self.net.to(self.device)
+            rgb, j2d, _ = batch_from_scene(self.pretrain_images.sample(c.labelled_batch, 1, c.crop_size, augment=True))
+            weight = inside_crop(j2d, c.crop_size).float()
+        rgb, j2d, weight = self.shard((color_augment(rgb, self.pretrain_color), j2d, weight))
+        heatmaps, _ = self.net.net(normalize_images(rgb.to(self.device)))
+        hm = c.crop_size // self.net.stride
+        target = gaussian_heatmaps(j2d, hm, hm, self.net.stride, c.sigma).to(self.device)
+        loss = heatmap_loss(heatmaps, target, weight.to(self.device))
+        return optimizer_step({"lh_2d": loss}, "lh_2d", self.pretrain_opt, self.pretrain_sched)
+
+    # --- the fixed pseudo labels (beginning of the train phase) ---------------------------------
+    def prepare(self) -> None:
+        """The pseudo labels of the unlabeled pool from the pre-trained network, once; a resumed
+        run restores them from its checkpoint instead."""
+        c = self.config
         if c.pseudo_labels:
             uv, w = pseudo_labels(self.net, self.pool.rgb.reshape(-1, *self.pool.rgb.shape[2:]), c.pseudo_tau)
             self.pseudo_uv = uv.reshape(*self.pool.rgb.shape[:2], J, 2)
@@ -443,17 +479,12 @@ class ImageMultiviewMethod(MultiviewMethod):
         self.prepared = True
 
     def extra_state(self) -> dict[str, Any]:
-        """What resuming needs besides the engine's state: the fixed pseudo labels and the
-        generators of the labelled-image renderer and the colour augmentation."""
-        return {"prepared": self.prepared, "pseudo_uv": self.pseudo_uv, "pseudo_w": self.pseudo_w,
-                "labelled_rng": self.labelled.rng.bit_generator.state, "color_rng": self.color.get_state()}
+        """What resuming needs besides the engine's state: the fixed pseudo labels."""
+        return {"prepared": self.prepared, "pseudo_uv": self.pseudo_uv, "pseudo_w": self.pseudo_w}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.prepared = bool(state.get("prepared", False))
         self.pseudo_uv, self.pseudo_w = state.get("pseudo_uv"), state.get("pseudo_w")
-        if "labelled_rng" in state:
-            self.labelled.rng.bit_generator.state = state["labelled_rng"]
-            self.color.set_state(state["color_rng"])
 
     # --- losses ---------------------------------------------------------------------------------
     def labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -464,9 +495,8 @@ class ImageMultiviewMethod(MultiviewMethod):
             crops = self.labelled_files.sample(self.rng, c.labelled_batch, c.crop_size)
             return color_augment(crops.rgb, self.color), crops.keypoints, (crops.confidence > 0).to(torch.float32)
         scene = self.labelled.sample(c.labelled_batch, 1, c.crop_size, augment=True)
-        r = scene.render
-        rgb = color_augment(r.rgb.reshape(-1, c.crop_size, c.crop_size, 3), self.color)
-        return rgb, r.joints_2d.reshape(-1, J, 2), torch.ones(len(rgb), J)
+        rgb, j2d, _ = batch_from_scene(scene)
+        return color_augment(rgb, self.color), j2d, torch.ones(len(rgb), J)
 
     def unlabeled_batch(self) -> dict[str, torch.Tensor]:
         c = self.config
@@ -474,6 +504,9 @@ class ImageMultiviewMethod(MultiviewMethod):
         views = np.argsort(self.rng.random((c.batch_size, self.pool.rgb.shape[1])), 1)[:, :c.views]
         take = lambda a: a[torch.as_tensor(n)[:, None], torch.as_tensor(views)]  # noqa: E731
         out = {k: take(getattr(self.pool, k)) for k in ("rgb", "crop", "K", "rotations", "joints_cam", "labels_2d")}
+        B, C, S = c.batch_size, c.views, c.crop_size
+        out["rgb"] = color_augment(out["rgb"].reshape(B * C, S, S, 3).to(torch.float32) / 255.0,
+                                   self.color).reshape(B, C, S, S, 3)
         if self.pseudo_uv is not None:
             out["pseudo_uv"], out["pseudo_w"] = take(self.pseudo_uv), take(self.pseudo_w)
         return out
@@ -487,12 +520,12 @@ class ImageMultiviewMethod(MultiviewMethod):
 
     def losses(self, batch) -> dict[str, torch.Tensor]:
         """All loss terms of one mixed batch: ``batch = (labelled rgb, labelled 2D, their weights,
-        unlabeled dict)``."""
+        unlabeled dict)`` (:meth:`labelled_batch`, :meth:`unlabeled_batch`: colour-augmented images)."""
         c = self.config
         rgb_l, j2d_l, w_l, mv = batch
         B, C = mv["rgb"].shape[:2]
         S = c.crop_size
-        rgb_u = color_augment(mv["rgb"].reshape(B * C, S, S, 3).to(torch.float32) / 255.0, self.color)
+        rgb_u = mv["rgb"].reshape(B * C, S, S, 3)
         n_l = len(rgb_l)
         o = self.net(torch.cat([rgb_l, rgb_u]).to(self.device), heatmap_grad=c.uv_grad)
         hm_l, hm_u = o["heatmaps"][:n_l], o["heatmaps"][n_l:]
@@ -533,9 +566,10 @@ class ImageMultiviewMethod(MultiviewMethod):
         return out
 
     def train_step(self, step: int) -> dict[str, float]:
+        """One step of the weak losses on this process's share of the mixed global batch."""
         if not self.prepared:
             self.prepare()
-        terms = self.losses((*self.labelled_batch(), self.unlabeled_batch()))
+        terms = self.losses(self.shard((*self.labelled_batch(), self.unlabeled_batch())))
         return optimizer_step(terms, "total", self.opt, self.sched)
 
     # --- monitoring -----------------------------------------------------------------------------
@@ -562,39 +596,3 @@ def labelled_image_files(c: MultiviewConfig):
 
     return ImageFiles(c.images)
 
-
-def pretrain_2d(c: MultiviewConfig, data_root, progress=None, images=None) -> HeatmapNet:
-    """Run the 2D pre-training of :func:`pretrain_config` (:mod:`weakpose.methods.multiview.pretrain`)
-    and return the model; on the photos of ``images`` (an ImageFiles) when given, else on rendered crops."""
-    res = train_heatmap_model(pretrain_config(c), data_root, subjects=tuple(c.labelled_subjects), progress=progress,
-                              images=images)
-    return res.model
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m weakpose.methods.multiview.image pretrain --out FILE [key=value ...]``: the 2D
-    pre-training of the image variant written to a file for ``pretrained_2d=FILE``."""
-    from weakpose.data.paths import data_root as find_root
-    from weakpose.engine.config import resolve_config
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("command", choices=["pretrain"])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--config")
-    ap.add_argument("--data")
-    ap.add_argument("overrides", nargs="*")
-    a = ap.parse_intermixed_args(argv)
-    c = resolve_config(MultiviewConfig, a.config, ["variant=image", *a.overrides])
-    torch.manual_seed(c.seed)
-    model = pretrain_2d(c, find_root(a.data), progress=lambda e: print(e, flush=True), images=labelled_image_files(c))
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    torch.save({"state_dict": model.state_dict(), "backbone": c.backbone, "crop_size": c.crop_size,
-                "steps": c.pretrain_steps, "subjects": list(c.labelled_subjects)}, tmp)
-    tmp.replace(out)
-    print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    main()

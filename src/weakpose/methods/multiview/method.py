@@ -116,9 +116,9 @@ class MultiviewConfig(TrainConfig):
     mv_labels: bool = False          # multi-view images 2D-annotated (paper rows 2D = H+M; see docs)
     pseudo_labels: bool = True       # the tau regulariser (Iqbal §3.3)
     pseudo_tau: float = 0.5
-    pretrained_2d: str = ""          # file from `python -m weakpose.methods.multiview.image pretrain`
-    pretrain_steps: int = 2000       # 2D pre-training run in-process when pretrained_2d is empty
-    pretrain_lr: float = 1e-3
+    pretrained_2d: str = ""          # a `train multiview variant=image` run: its 2D weights (no pretrain_2d phase)
+    pretrain_steps: int = 2000       # steps of the pretrain_2d phase (2D heatmap pre-training, before `steps`)
+    pretrain_lr: float = 1e-3        # its Adam rate (dropped 10x after 80 % of the phase)
     monitor_instants: int = 32       # rendered test instants (x 4 views) scored while training
     test_seed: int = 2024
 
@@ -405,7 +405,7 @@ class MultiviewMethod(Method):
                 batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction, c.noise_fraction)
             if n_t:
                 batch = concatenate_batches(batch, detections_batch(*self.tracklets.sample(self.rng, n_t, c.views)))
-        return optimizer_step(self.losses(batch), "total", self.opt, self.sched)
+        return optimizer_step(self.losses(self.shard(batch)), "total", self.opt, self.sched)
 
 
 METHOD = Variants("multiview", MultiviewConfig, {

@@ -261,7 +261,7 @@ class KeypointDistillMethod(DistillMethod):
         self.w, self.mask, self.mean_bone_lengths, self.calib = d.w, d.mask, d.mean_bone_lengths, d.calib
 
     def student_batch(self):
-        idx = torch.as_tensor(self.rng.integers(0, len(self.w), self.config.batch_size), device=self.device)
+        idx = torch.as_tensor(self.shard(self.rng.integers(0, len(self.w), self.config.batch_size)), device=self.device)
         w, mask = self.w[idx], self.mask[idx]
         return w, mask, None, self.student(w, mask)
 

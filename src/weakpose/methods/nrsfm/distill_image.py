@@ -209,6 +209,7 @@ class ImageDistillMethod(DistillMethod):
 
         c = self.config   # 'noise' is the keypoint student's: this one trains on rendered crops and their labels
         self.images = RenderedMotion(self.data_root, TRAIN_SUBJECTS, rig=c.rig, seed=c.seed, stride=c.stride)
+        self.own_generator("renderer", self.images.rng)
         self.image_files = None
         if c.images:
             from weakpose.data.image_files import ImageFiles
@@ -218,12 +219,14 @@ class ImageDistillMethod(DistillMethod):
         self._calib_images = self._monitor_images = None
 
     def student_batch(self):
+        # the whole batch is drawn on every process (identically), each trains on its share
         c = self.config
         g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
         if self.image_files is not None:
             b = image_batch_from_crops(self.image_files.sample(self.rng, c.batch_size, c.crop_size), self.center, g)
         else:
             b = image_batch(self.images.sample(c.batch_size, 1, c.crop_size, augment=True), self.center, g)
+        b = self.shard(b)
         b = ImageBatch(*(getattr(b, f).to(self.device) for f in ImageBatch.__dataclass_fields__))
         return b.w, b.mask, b.inside, student_xyz(self.student(b.images), b)
 
@@ -261,13 +264,6 @@ class ImageDistillMethod(DistillMethod):
         self.student.train()
         gt = (b.joints_cam - b.joints_cam[:, :1]).numpy()
         return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
-
-    def extra_state(self) -> dict:
-        return {"render_rng": self.images.rng.bit_generator.state}
-
-    def load_extra_state(self, state: dict) -> None:
-        if "render_rng" in state:
-            self.images.rng.bit_generator.state = state["render_rng"]
 
     @classmethod
     def make_predictor(cls, config: DistillConfig, nets, state) -> ImageStudentPredictor:

@@ -273,7 +273,7 @@ class NRSfMMethod(Method):
         return {"cosine": self.sched}
 
     def train_step(self, step: int) -> dict[str, float]:
-        idx = torch.as_tensor(self.rng.integers(0, len(self.w), self.config.batch_size), device=self.device)
+        idx = torch.as_tensor(self.shard(self.rng.integers(0, len(self.w), self.config.batch_size)), device=self.device)
         w, mask = self.w[idx], self.mask[idx]
         terms = nrsfm_loss(self.model(w), w, mask, self.config.sparsity)
         return optimizer_step(terms, "loss", self.opt, self.sched)

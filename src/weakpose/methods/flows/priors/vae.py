@@ -79,10 +79,14 @@ class PoseVAE(nn.Module):
         ll = -0.5 * (((x - mu) * inv) ** 2 + 2 * self.log_sigma + LOG_2PI).sum(-1)
         return ll - torch.log(self.std).sum()  # density of the raw pose vector
 
-    def loss(self, theta: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float]]:
-        """VPoser-style objective: −E_q log p(θ|z) + kl_weight · KL(q(z|θ) ‖ N(0, I)), per sample mean."""
+    def loss(self, theta: Tensor, generator: torch.Generator | None = None,
+             eps: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        """VPoser-style objective: −E_q log p(θ|z) + kl_weight · KL(q(z|θ) ‖ N(0, I)), per sample mean.
+        ``eps`` [B, latent]: the reparametrisation noise (drawn from ``generator`` when omitted)."""
         mu, log_s = self.encode(theta)
-        z = mu + torch.exp(log_s) * torch.randn(mu.shape, generator=generator)
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator)
+        z = mu + torch.exp(log_s) * eps
         rec = -self._log_lik(theta, z).mean()
         kl = 0.5 * (mu.pow(2) + torch.exp(2 * log_s) - 1 - 2 * log_s).sum(-1).mean()
         total = rec + self.config.kl_weight * kl
