@@ -87,6 +87,13 @@ CASES = registered_cases()
 # where the stopped run stops: inside the train phase, across flows-ws' FS -> WS switch, and
 # inside multiview[image]'s pretrain_2d phase (3 steps) before its 4 train steps
 STOP_AFTER = {"multiview[image]": 2}
+# flows-ws is not bit-reproducible on this CPU even without a resume: two fresh uninterrupted
+# runs in one process differ now and then (measured: ~1 run in 3, up to 2e-3 in the keypoint
+# network's stem, 5e-6 in the image network's conv1, sometimes in other layers too; MKL_CBWR=
+# COMPATIBLE and turning oneDNN off did not remove it; cause not found). For it the resume is
+# checked to 5e-3 per weight, which a lost generator still fails (mutation: the image renderer's
+# generator left undeclared).
+NOT_BIT_REPRODUCIBLE = {"flows-ws", "flows-ws[image]"}
 
 
 # Two-process cases: every case, where a case with several phases is compared on its first
@@ -165,6 +172,9 @@ def test_stop_and_resume_equals_an_uninterrupted_run(case, tiny_root, deps, refe
     a, b = _modules(reference(case)), _modules(tmp_path)
     for net in a:
         for key in a[net]:
+            if case in NOT_BIT_REPRODUCIBLE:
+                assert torch.allclose(a[net][key], b[net][key], rtol=0, atol=5e-3), f"{case}: {net}.{key}"
+                continue
             assert torch.equal(a[net][key], b[net][key]), f"{case}: {net}.{key} differs after resume"
     # every generator the method holds is declared (and so checkpointed)
     cls = get_method(name)
