@@ -113,3 +113,25 @@ def test_the_plain_command_without_files_trains(tmp_path, capsys):
     assert main(["train", "composite", "--out", str(out), *TINY]) == 0
     assert "sources: multiview_2d (CMU-WS), single_2d (CMU-WS), unpaired_3d (CMU-WS)" in capsys.readouterr().out
     assert json.loads((out / "config.json").read_text())["data_files"] == []
+
+
+def test_a_missing_detection_never_pulls_the_2d_estimate_towards_the_origin():
+    """Detection files mark a missing joint with confidence 0 and any coordinates (0, 0 here):
+    the composite's 2D term must not train the lifter's 2D estimate towards them."""
+    import torch
+
+    from weakpose.methods.composite.data import Views
+    from weakpose.methods.composite.objective import lift
+    from weakpose.methods.multiview.method import KeypointTwoPointFive
+
+    torch.manual_seed(0)
+    net = KeypointTwoPointFive(32, 1, 0.0, (0, 8), 0.75)
+    s = make_split(data_root(), TRAIN_SUBJECTS, rig="wild", noise="gt", seed=0, stride=400)
+    kp, K = torch.from_numpy(s["keypoints_2d"][:8]), torch.from_numpy(s["intrinsics"][:8])
+    conf = torch.ones(kp.shape[:2])
+    conf[:, 3] = 0.0
+    moved = kp.clone()
+    moved[:, 3] = 0.0
+    a = lift(net, Views(kp, conf, kp, conf, K), (0, 8)).l2d
+    b = lift(net, Views(kp, conf, moved, conf, K), (0, 8)).l2d
+    assert torch.allclose(a, b)
