@@ -7,13 +7,19 @@ every row (training + evaluation, the row's own process, one thread).
     # full size (e.g. a 16-core machine: 16 rows at once, each single-threaded)
     PYTHONPATH=src python benchmarks/composite_ablation.py --out runs/composite_full --size full --jobs 16 \\
         --seeds 0 1 2 --seed-rows mc mc+flow all
-    # own-domain case: training subjects under wild cameras with detector noise, single-view 2D only
-    # (+ unpaired 3D), scored on cmu_test_wild_det2d.npz
-    PYTHONPATH=src python benchmarks/composite_ablation.py --out runs/composite_own --own-domain --jobs 16
+    # own-domain case (docs/own-data.md): the training subjects' 2D under wild cameras with detector
+    # noise, written as 2D-only files, + CMU-WS unpaired 3D; scored on cmu_test_wild_det2d.npz
+    weakpose benchmark --subjects 1 3 5 6 7 8 --rig wild --noise detector --seed 1 --drop-3d --stride 4 --out own_2d.npz
+    weakpose benchmark --subjects 1 3 5 6 7 8 --rig wild --noise detector --seed 1 --multiview --drop-3d \
+        --stride 4 --out own_multiview.npz
+    PYTHONPATH=src python benchmarks/composite_ablation.py --out runs/composite_own --own-domain \
+        --train-2d own_2d.npz --train-multiview own_multiview.npz --rows mc mc+distill all --jobs 2
 
 Every row is a subprocess with OMP_NUM_THREADS=1; ``--jobs N`` runs N at a time. A Deep NRSfM
 teacher is trained once (``weakpose train nrsfm``) and shared by the rows with distillation
-(``teacher=RUN``); its CPU time is reported separately. Every row also keeps the lifter's 2D
+(``teacher=RUN``) on the rows' single-view 2D (the ``--train-2d`` files when given); its CPU
+time is reported separately. ``--train-2d/--train-multiview/--train-3d`` pass the files to
+every row (and the 2D to the teacher) as ``weakpose train`` does. Every row also keeps the lifter's 2D
 term (``w2d``: the 2D estimate of missing joints). Results: ``OUT/results.json`` and
 ``OUT/table.md``. Monitoring uses training-subject data only; the test files are read only here,
 after training, for the table.
@@ -37,8 +43,10 @@ TERM_KEYS = {"mc": "w_mc", "mmd": "w_mmd", "flow": "w_flow", "distill": "w_disti
 #: rows: each term alone, the pairs with the strongest single term (mc), the single-view pair, all
 ROWS = ("mc", "mmd", "flow", "distill", "mc+mmd", "mc+flow", "mc+distill", "flow+distill", "mmd+flow+distill",
         "all")
-#: own-domain rows (no multi-view source there)
+#: own-domain rows without a multi-view source (with --train-multiview: ROWS)
 OWN_ROWS = ("mmd", "flow", "distill", "flow+distill", "mmd+flow+distill")
+#: the typed data files a row can train from (``weakpose train`` options)
+FILE_OPTIONS = ("train_2d", "train_multiview", "train_3d")
 SIZES = {
     # what ran on the shared 2-core machine (docs/composite.md)
     "reduced": {"composite": {"steps": 800, "width": 256, "blocks": 2, "batch_size": 64, "mv_batch_size": 16,
@@ -94,7 +102,8 @@ def row_main(spec: dict) -> None:
 
     overrides = [f"{k}={v}" for k, v in spec["config"].items()]
     t = time.perf_counter()
-    train("composite", spec["run"], overrides=overrides, data=spec.get("data"), progress=False)
+    train("composite", spec["run"], overrides=overrides, data=spec.get("data"), progress=False,
+          data_files=spec.get("data_files"))
     wall_train = time.perf_counter() - t
     res = evaluate_run(spec["run"], tuple(spec["files"]), spec.get("data"))
     Path(spec["result"]).write_text(json.dumps({"scores": res, "wall_train_s": wall_train}))
@@ -119,8 +128,11 @@ def main() -> None:
     ap.add_argument("--seed-rows", nargs="*", default=[], help="rows run with every seed of --seeds")
     ap.add_argument("--jobs", type=int, default=1, help="rows at a time (each single-threaded)")
     ap.add_argument("--own-domain", action="store_true",
-                    help="training subjects under wild cameras with detector noise, single-view 2D only; "
-                         "scored on cmu_test_wild_det2d")
+                    help="training subjects under wild cameras with detector noise, 2D only (the CMU-WS "
+                         "generator's, or the --train-2d/--train-multiview files); scored on cmu_test_wild_det2d")
+    for kind in FILE_OPTIONS:
+        ap.add_argument("--" + kind.replace("_", "-"), nargs="*", default=[], metavar="FILE",
+                        help="data files for every row (as in weakpose train)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra composite config for every row")
     ap.add_argument("--teacher", default="", help="use this nrsfm run instead of training one")
     ap.add_argument("--data", default=None)
@@ -133,12 +145,13 @@ def main() -> None:
     size = SIZES[args.size]
     base = dict(size["composite"])
     files = FILES
+    data_files = {k: [str(Path(f).resolve()) for f in getattr(args, k)] for k in FILE_OPTIONS if getattr(args, k)}
     if args.own_domain:
         base |= {"rig": "wild", "noise": "detector", "multiview_2d": ""}
         files = ("wild_det2d",)
     extra = dict(kv.split("=", 1) for kv in args.set)
     base |= extra
-    rows = args.rows or list(OWN_ROWS if args.own_domain else ROWS)
+    rows = args.rows or list(OWN_ROWS if args.own_domain and "train_multiview" not in data_files else ROWS)
     jobs: list[tuple[str, int]] = [(r, s) for r in rows
                                    for s in (args.seeds if r in args.seed_rows else args.seeds[:1])]
     teacher, teacher_cpu = args.teacher, 0.0
@@ -146,8 +159,9 @@ def main() -> None:
         teacher = str(out / "teacher")
         if not (Path(teacher) / "model.pt").exists():
             tset = dict(size["teacher"]) | ({"rig": "wild", "noise": "detector"} if args.own_domain else {})
+            own_2d = [a for f in data_files.get("train_2d", []) for a in ("--train-2d", f)]
             cmd = [sys.executable, "-m", "weakpose.cli", "train", "nrsfm", "--out", teacher] + [
-                f"{k}={v}" for k, v in tset.items()]
+                f"{k}={v}" for k, v in tset.items()] + own_2d
             print(f"teacher: {' '.join(cmd)}", flush=True)
             rc, teacher_cpu = run_measured(cmd, out / "teacher.log")
             if rc:
@@ -160,7 +174,7 @@ def main() -> None:
         cfg = base | row_overrides(row, {k: float(v) for k, v in extra.items() if k in TERM_KEYS.values()})
         cfg |= {"seed": seed} | ({"teacher": teacher} if "distill" in row or row == "all" else {})
         spec = {"run": str(out / "runs" / name), "config": cfg, "files": files, "data": args.data,
-                "result": str(out / "runs" / f"{name}.json")}
+                "data_files": data_files, "result": str(out / "runs" / f"{name}.json")}
         if Path(spec["result"]).exists():
             res = json.loads(Path(spec["result"]).read_text())
             return {"row": row, "seed": seed, "config": cfg, **res}
@@ -182,7 +196,8 @@ def main() -> None:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(run_row, jobs))
-    summary = {"size": args.size, "own_domain": args.own_domain, "base_config": base, "teacher": teacher,
+    summary = {"size": args.size, "own_domain": args.own_domain, "data_files": data_files, "base_config": base,
+               "teacher": teacher,
                "teacher_cpu_s": teacher_cpu, "rows": results, "wall_s": time.perf_counter() - t0}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     lines = ["| row | seeds | " + " | ".join(f"{f} MPJPE / PA" for f in files) + " | CPU s (train + eval) |",

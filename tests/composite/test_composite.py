@@ -11,7 +11,7 @@ from weakpose.baselines import depthless_poses
 from weakpose.data.contracts import InputError
 from weakpose.data.paths import data_root
 from weakpose.methods.composite.config import TERMS, CompositeConfig
-from weakpose.methods.composite.data import draw_batch, load_sources
+from weakpose.methods.composite.data import draw_batch, training_sources
 from weakpose.methods.composite.method import CompositeMethod, active_terms
 from weakpose.methods.composite.objective import CompositeObjective
 from weakpose.metrics import mpjpe
@@ -25,13 +25,13 @@ TINY = {"stride": 40, "width": 64, "blocks": 1, "dropout": 0.0, "batch_size": 16
 
 @pytest.fixture(scope="module")
 def sources():
-    return load_sources(data_root(), CompositeConfig(**TINY))
+    return training_sources(data_root(), CompositeConfig(**TINY))
 
 
 @pytest.fixture(scope="module")
 def full(sources):
     torch.manual_seed(0)
-    return CompositeMethod(CompositeConfig(**TINY, w_sup=5.0), data_root(), sources=sources)
+    return CompositeMethod(CompositeConfig(**TINY, w_sup=5.0), data_root(), training_data=sources)
 
 
 def single_term_config(term: str) -> CompositeConfig:
@@ -40,18 +40,18 @@ def single_term_config(term: str) -> CompositeConfig:
 
 def test_all_sources_make_every_term_active(full):
     assert full.active == set(TERMS)
-    assert full.sources.present() == {"single_2d", "multiview_2d", "unpaired_3d", "paired"}
+    assert full.data.present() == {"single_2d", "multiview_2d", "unpaired_3d", "paired"}
     # the weak sources hold no 3D: only the paired one does
-    assert full.sources.single_2d.positions_3d is None
-    assert all(e["positions_3d"] is None and e["rotations"] is None for e in full.sources.multiview_2d.sets)
+    assert full.data.single_2d.positions_3d is None
+    assert all(e["positions_3d"] is None and e["rotations"] is None for e in full.data.multiview_2d.sets)
 
 
 @pytest.mark.parametrize("term", TERMS)
 def test_each_term_alone_trains_and_its_gradient_reaches_the_lifter(term, sources):
     torch.manual_seed(0)
-    m = CompositeMethod(single_term_config(term), data_root(), sources=sources)
+    m = CompositeMethod(single_term_config(term), data_root(), training_data=sources)
     assert m.active == {term}
-    batch = draw_batch(m.sources, m.config, np.random.default_rng(1), m.parts)
+    batch = draw_batch(m.data, m.config, np.random.default_rng(1), m.parts)
     terms = m.objective.terms(m.objective.lift_batch(batch))
     assert set(terms) == {term, "total"} and torch.isfinite(terms["total"])
     m.lifter.zero_grad()
@@ -77,7 +77,7 @@ def test_terms_whose_source_is_absent_are_off():
 def test_composite_equals_the_sum_of_single_term_losses(full):
     for net in full.nets.values():
         net.eval()
-    batch = draw_batch(full.sources, full.config, np.random.default_rng(2), {"single_2d", "multiview_2d",
+    batch = draw_batch(full.data, full.config, np.random.default_rng(2), {"single_2d", "multiview_2d",
                                                                              "unpaired_3d", "paired"})
     obj = full.objective
     with torch.no_grad():
@@ -125,7 +125,7 @@ def test_short_run_without_3d_labels_beats_the_depthless_baseline():
                                      "w_mmd": 0.0,
                                          "teacher_steps": 50, "flow_fit_steps": 100, "noise_fraction": 0.0}))
     m = CompositeMethod(cfg, data_root())
-    assert m.active == {"2d", "mc", "flow", "distill"} and m.sources.paired is None
+    assert m.active == {"2d", "mc", "flow", "distill"} and m.data.paired is None
     inputs, gt = m.monitor_set()
     flat = float(mpjpe(depthless_poses(inputs, m.mean_bones_mm), gt).mean())
     for step in range(cfg.steps):

@@ -3,16 +3,20 @@ papers' weak signals (see :mod:`weakpose.methods.composite.objective` for the te
 
 Phases, all inside the method (the engine sees one run):
 
-1. data sources (:func:`~weakpose.methods.composite.data.load_sources`);
+1. data sources (:func:`~weakpose.methods.composite.data.training_sources`: the user's
+   ``--train-2d/--train-multiview/--train-3d/--train-paired`` files, each replacing the CMU-WS
+   default of its kind);
 2. the flow prior, fitted by maximum likelihood (Zanfir et al. Eq. 1) on the unpaired 3D, when
    the ``flow`` term is on; it is frozen afterwards and saved with the run;
-3. the Deep NRSfM teacher (Wang et al. §3), trained on the single-view 2D with the ``nrsfm``
-   method's own training step, or loaded from ``teacher=RUN``, when the ``distill`` term is on;
+3. the Deep NRSfM teacher (Wang et al. §3), trained on the composite's single-view 2D source
+   (the ``--train-2d`` files when given) with the ``nrsfm`` method's own training step, or loaded
+   from ``teacher=RUN``, when the ``distill`` term is on;
 4. the lifter: per step one critic update (when ``mmd`` is on, Li & Lee's L_D) and one lifter
    update on ``sum_k w_k L_k``.
 
-Monitoring (never used to select the model, which is the last step's) scores a fixed subset of
-2D views of the **training** subjects; the test files are never read while training.
+Monitoring (never used to select the model, which is the last step's) is the base class's
+:meth:`~weakpose.methods.base.Method.monitor_set`: the ``--val`` file, else 2D views of the
+**training** subjects; the test files are never read while training.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from weakpose.data.contracts import InputError, Keypoints2D
+from weakpose.data.contracts import InputError
+from weakpose.data.sources import DataSources, option
 from weakpose.engine.distributed import DistInfo
 from weakpose.methods.base import Method
 from weakpose.methods.composite.config import TERMS, CompositeConfig
-from weakpose.methods.composite.data import TrainingSources, draw_batch, load_sources
+from weakpose.methods.composite.data import FILE_KINDS, Keypoints, TrainingSources, draw_batch, training_sources
 from weakpose.methods.composite.objective import (
     CompositeObjective,
     flow_features,
@@ -133,9 +138,10 @@ class Teacher:
         return cls(model, float(depth_sign), center, gauge_matrix(p, center), op)
 
 
-def build_teacher(cfg: CompositeConfig, root) -> Teacher:
-    """``teacher=RUN``, or a Deep NRSfM trained here on the single-view 2D source (the nrsfm
-    method's defaults, ``teacher_steps`` steps; progress printed)."""
+def build_teacher(cfg: CompositeConfig, root, single_2d: Keypoints | None) -> Teacher:
+    """``teacher=RUN``, or a Deep NRSfM trained here on ``single_2d``, the composite's own
+    single-view 2D source (the user's ``--train-2d`` files or the CMU-WS 2D; the nrsfm method's
+    defaults, ``teacher_steps`` steps; progress printed)."""
     import time
 
     from weakpose.methods.nrsfm.distill import load_teacher
@@ -144,8 +150,12 @@ def build_teacher(cfg: CompositeConfig, root) -> Teacher:
     if cfg.teacher:
         model, tconf, sign = load_teacher(cfg.teacher)
         return Teacher.from_model(model, sign, parse_center(tconf.center), cfg.damping)
+    if single_2d is None:
+        raise InputError("config: key 'teacher': the distill term needs a teacher run (teacher=RUN) or single-view 2D "
+                         "to train one on (--train-2d or single_2d=cmu-train)")
     tcfg = NRSfMConfig(steps=cfg.teacher_steps, rig=cfg.rig, noise=cfg.noise, stride=cfg.stride, seed=cfg.seed)
-    teacher = NRSfMMethod(tcfg, root)
+    teacher = NRSfMMethod(tcfg, root, sources=DataSources(train_2d=single_2d.as_keypoints_2d()))
+    print(f"[composite] teacher phase: Deep NRSfM on {len(teacher.w)} single-view 2D samples", flush=True)
     t0 = time.perf_counter()
     every = max(1, cfg.teacher_steps // 10)
     for step in range(cfg.teacher_steps):
@@ -186,30 +196,46 @@ def validate(cfg: CompositeConfig) -> None:
 
 
 class CompositeMethod(Method):
+    """Data files: ``--train-2d`` (single-view 2D: the 2D, critic, flow and distillation terms
+    and the in-phase teacher), ``--train-multiview`` (L_MC + L_B), ``--train-3d`` (unpaired 3D:
+    critic, flow prior, bone lengths), ``--train-paired`` (the supervised share), ``--val``
+    (monitoring). Each replaces the CMU-WS default of its kind; a file that no active term reads
+    is refused (it would be ignored silently)."""
+
     name = "composite"
     Config = CompositeConfig
+    data_kinds = ("train_2d", "train_multiview", "train_3d", "train_paired", "val")
 
     def __init__(self, config: CompositeConfig, data_root, device: str = "cpu", dist: DistInfo | None = None,
-                 sources: TrainingSources | None = None):
+                 sources: DataSources | None = None, training_data: TrainingSources | None = None):
+        """``sources``: the user's data files (``weakpose train --train-*``); ``training_data``:
+        already loaded source kinds to reuse (several methods on the same data), instead of
+        :func:`training_sources`."""
         validate(config)
-        super().__init__(config, data_root, device, dist or DistInfo())
+        super().__init__(config, data_root, device, dist or DistInfo(), sources)
         c = config
-        self.sources = load_sources(self.data_root, c) if sources is None else sources
-        self.active = active_terms(c, self.sources.present())
+        self.data = training_sources(self.data_root, c, self.sources) if training_data is None else training_data
+        self.active = active_terms(c, self.data.present())
         if not self.active:
-            raise InputError(f"config: no loss term is on: present sources {sorted(self.sources.present()) or 'none'}, "
+            raise InputError(f"config: no loss term is on: present sources {sorted(self.data.present()) or 'none'}, "
                              f"weights {term_weights(c)}")
         self.parts = parts_needed(self.active)
-        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair))
+        unused = [k for k, part in FILE_KINDS.items()
+                  if k != "train_3d" and getattr(self.sources, k) is not None and part not in self.parts]
+        if unused:
+            raise InputError(f"command line: {option(unused[0])}: no active term of composite reads it (terms on: "
+                             f"{', '.join(t for t in TERMS if t in self.active)}); set the weight of a term that uses "
+                             f"it > 0 or leave the file out")
+        self.mean_bones_mm, norm = training_bone_statistics(self.data_root, tuple(c.scale_pair), self.sources.train_3d)
         self.lifter = self.nets["lifter"]
         template = None
         if self.active & {"mmd", "flow"}:
-            template = torch.from_numpy(torso_template(self.sources.unpaired_3d))
+            template = torch.from_numpy(torso_template(self.data.unpaired_3d))
         if "flow" in self.active:
-            real = to_template(torch.from_numpy(self.sources.unpaired_3d), template)
+            real = to_template(torch.from_numpy(self.data.unpaired_3d), template)
             self.flow_nll = fit_flow(self.nets["flow"], flow_features(real), c.flow_fit_steps, 256, 1e-3,
                                      c.flow_noise, c.seed)
-        teacher = build_teacher(c, self.data_root) if "distill" in self.active else None
+        teacher = build_teacher(c, self.data_root, self.data.single_2d) if "distill" in self.active else None
         self.objective = CompositeObjective(c, self.lifter, torch.as_tensor(norm), self.active,
                                             self.nets["critic"], self.nets["flow"], template, teacher)
         self.gen = torch.Generator().manual_seed(c.seed)
@@ -217,8 +243,9 @@ class CompositeMethod(Method):
         self.sched = torch.optim.lr_scheduler.MultiStepLR(
             self.opt, milestones=[max(1, round(c.lr_drop * c.steps))], gamma=c.lr_final / c.lr)
         self.opt_d = torch.optim.Adam(self.nets["critic"].parameters(), lr=c.critic_lr, betas=(0.5, 0.9))
-        print(f"[composite] terms on: {', '.join(t for t in TERMS if t in self.active)}; "
-              f"sources: {', '.join(sorted(self.sources.present()))}", flush=True)
+        origin = {part: option(k) for k, part in FILE_KINDS.items() if getattr(self.sources, k) is not None}
+        print(f"[composite] terms on: {', '.join(t for t in TERMS if t in self.active)}; sources: "
+              + ", ".join(f"{k} ({origin.get(k, 'CMU-WS')})" for k in sorted(self.data.present())), flush=True)
 
     @classmethod
     def build_modules(cls, config: CompositeConfig) -> dict[str, torch.nn.Module]:
@@ -247,7 +274,7 @@ class CompositeMethod(Method):
         self.gen.set_state(state["gen"])
 
     def train_step(self, step: int) -> dict[str, float]:
-        batch = draw_batch(self.sources, self.config, self.rng, self.parts)
+        batch = draw_batch(self.data, self.config, self.rng, self.parts)
         lifted = self.objective.lift_batch(batch)
         logs: dict[str, float] = {}
         if "mmd" in self.active:
@@ -272,22 +299,6 @@ class CompositeMethod(Method):
     def make_predictor(cls, config: CompositeConfig, nets: dict[str, torch.nn.Module], state: dict[str, Any]
                        ) -> MultiviewPredictor:
         return MultiviewPredictor(nets["lifter"], np.asarray(state["mean_bones_mm"], np.float32), config.scale_pair)
-
-    def monitor_set(self):
-        """A fixed subset of h36m-rig gt2d views of the **training** subjects (with their 3D, for
-        monitoring only; runs are never selected on it)."""
-        if self._monitor is None:
-            from weakpose.data.benchmark import make_split
-            from weakpose.data.mocap import TRAIN_SUBJECTS
-
-            s = make_split(self.data_root, TRAIN_SUBJECTS, rig="h36m", noise="gt", seed=self.config.seed + 1,
-                           stride=16)
-            n = len(s["positions_3d"])
-            idx = np.sort(np.random.default_rng(1).choice(n, min(n, self.config.monitor_samples), replace=False))
-            sub = Keypoints2D(s["keypoints_2d"][idx].astype(np.float32), s["confidence"][idx].astype(np.float32),
-                              s["intrinsics"][idx].astype(np.float32))
-            self._monitor = (sub, s["positions_3d"][idx])
-        return self._monitor
 
 
 METHOD = CompositeMethod

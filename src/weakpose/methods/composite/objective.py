@@ -101,7 +101,8 @@ def lift(net: torch.nn.Module, views: Views, scale_pair: tuple[int, int]) -> Lif
     and Eq. 3 then rebuilds a different pose at prediction (measured with the flow alone: NLL
     below the depth-less pose's while training, 237 mm PA-MPJPE predicted)."""
     z_rel, uv_est, xy_n, (center, scale) = net(views.keypoints_2d, views.confidence, views.intrinsics)
-    l2d = estimate_2d_loss(xy_n, views.labels_2d, views.intrinsics, center, scale)
+    # a missing label joint (confidence 0: a detection file's missing joint) never pulls towards (0, 0)
+    l2d = estimate_2d_loss(xy_n, views.labels_2d, views.intrinsics, center, scale, labelled=views.label_confidence > 0)
     uv = complete_2d(views.labels_2d, views.label_confidence, uv_est)
     K = views.intrinsics
     return Lifted(z_rel, weak_poses(uv, z_rel, K, scale_pair), weak_poses(uv, z_rel, K, scale_pair, True), l2d, views)
