@@ -58,6 +58,9 @@ def tiny_settings(name: str, deps: dict[str, Path]) -> list[str]:
         "prior": ["representations=aa", "flow_steps=1", "flow_hidden=8", "prelu_steps=1", "vae_latent=4",
                   "vae_dropout=0", "num_betas=2", "gmm_modes=2", "gmm_iterations=2", "batch_size=8"],
         "flows-ws": [f"prior={deps.get('prior', '')}", "width=32", "blocks=1", "batch_size=8", "fs_steps=3"],
+        "composite": ["width=32", "blocks=1", "dropout=0", "batch_size=8", "mv_batch_size=2", "views=2", "stride=40",
+                      "critic_pose_width=8", "critic_kcs_width=8", "critic_blocks=1", "flow_steps=1", "flow_hidden=8",
+                      "flow_fit_steps=2", "teacher_steps=2"],
         "flows-ws[image]": [f"prior={deps.get('prior', '')}", "image_size=32", "image_pose_channels=8",
                             "image_seg_channels=8", "batch_size=4", "fs_steps=3", "eval_rendered=2"],
     }[name] + COMMON + extra

@@ -205,6 +205,8 @@ class CompositeMethod(Method):
     name = "composite"
     Config = CompositeConfig
     data_kinds = ("train_2d", "train_multiview", "train_3d", "train_paired", "val")
+    single_process_reason = ("its MMD critic compares the lifted and real batches as wholes (Li & Lee Eq. 8-9), so "
+                             "a batch split over processes changes the objective")
 
     def __init__(self, config: CompositeConfig, data_root, device: str = "cpu", dist: DistInfo | None = None,
                  sources: DataSources | None = None, training_data: TrainingSources | None = None):
@@ -238,7 +240,7 @@ class CompositeMethod(Method):
         teacher = build_teacher(c, self.data_root, self.data.single_2d) if "distill" in self.active else None
         self.objective = CompositeObjective(c, self.lifter, torch.as_tensor(norm), self.active,
                                             self.nets["critic"], self.nets["flow"], template, teacher)
-        self.gen = torch.Generator().manual_seed(c.seed)
+        self.gen = self.own_generator("critic", torch.Generator().manual_seed(c.seed))
         self.opt = torch.optim.Adam(self.lifter.parameters(), lr=c.lr)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(
             self.opt, milestones=[max(1, round(c.lr_drop * c.steps))], gamma=c.lr_final / c.lr)
