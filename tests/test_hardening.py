@@ -103,8 +103,9 @@ def test_malicious_pickle_never_runs_on_library_load_paths(evil, tmp_path):
     from weakpose.models.weights import load_weights
 
     pt, npz, marker = evil
-    loaders = [load_pretrained_2d, load_teacher, load_prior_run, weakpose.load, load_predictor,
-               lambda p: _load_run(str(p), "prior", "prior"), lambda p: load_weights(torch.nn.Linear(2, 2), p)]
+    loaders = [lambda p: load_pretrained_2d(p, "resnet-tiny"), load_teacher, load_prior_run, weakpose.load,
+               load_predictor, lambda p: _load_run(str(p), "prior", "prior"),
+               lambda p: load_weights(torch.nn.Linear(2, 2), p)]
     for load in loaders:
         with pytest.raises(InputError):
             load(pt)

@@ -1,7 +1,7 @@
 """Reading npz files that hold pickled objects (VideoPose3D's ``data_3d_h36m.npz``,
 ``data_2d_h36m_*.npz``) without running code from the file.
 
-``np.load(..., allow_pickle=True)`` unpickles with the full :mod:`pickle` machinery, so a
+``np.load`` with pickles allowed unpickles with the full :mod:`pickle` machinery, so a
 crafted file can run any code (``__reduce__``). Here object arrays go through an unpickler
 whose ``find_class`` only hands out what plain containers of numpy arrays need: numpy's
 array/dtype/scalar reconstructors, ``collections.OrderedDict`` and ``_codecs.encode``
