@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.errors import InputError
 from weakpose.geometry import reconstruct_from_2p5d
-from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.methods.multiview.image import (
     ImageMultiviewMethod,
     ImagePredictor,
