@@ -157,10 +157,32 @@ def test_output_that_is_an_input_is_refused_and_input_kept(small_2d, tmp_path, c
         ["data", "convert-coco", "--annotations", small_2d, "--out", small_2d],
         ["detect", "--images", small_2d, "--output", small_2d],
         ["tracklets", "--input", small_2d, "--output", small_2d],
+        ["fit", "--prior", ckpt, "--video", small_2d, "--output", small_2d],
+        ["view", small_2d, "--out", small_2d],
+        ["export", small_2d, "--bvh", small_2d],
+        ["export", small_2d, "--json", small_2d],
     ):
         code, err = run_cli(argv, capsys)
         assert_one_line_error(code, err, "is also an input")
         assert small_2d.read_bytes() == before, argv
+
+
+def test_run_folder_holding_an_input_is_refused(small_2d, tmp_path, capsys):
+    """`train` writes config.json, metrics.jsonl and checkpoints into RUN_DIR: an input inside it
+    (--config RUN/config.json, a data file) could be replaced, so it is refused before any work."""
+    run = tmp_path / "run"
+    run.mkdir()
+    config = run / "config.json"
+    config.write_text(json.dumps({"steps": 2}))
+    (run / "2d.npz").write_bytes(small_2d.read_bytes())
+    for argv in (["train", "supervised", "--out", run, "--config", config],
+                 ["train", "supervised", "--out", run, "--train-paired", run / "2d.npz"],
+                 ["train", "supervised", "--out", run, "--val", run / "2d.npz"],
+                 ["train", "distill", "--out", run, "--teacher", run]):
+        code, err = run_cli(argv, capsys)
+        assert_one_line_error(code, err, "holds an input")
+    assert sorted(p.name for p in run.iterdir()) == ["2d.npz", "config.json"]
+    assert json.loads(config.read_text()) == {"steps": 2}
 
 
 def test_same_file_through_another_name_is_refused(small_2d, tmp_path, capsys):
@@ -217,6 +239,15 @@ def test_missing_parent_folders_are_created(small_2d, tmp_path, capsys):
     (["fit", "--prior", "p", "--input", "i.npz", "--output", "o.npz", "--window", "0"], "--window"),
     (["detect", "--images", "a.png", "--output", "o.npz", "--min-confidence", "2"], "--min-confidence"),
     (["render", "--num", "0", "--sheet", "s.png"], "--num"),
+    (["render", "--size", "4", "--folder", "d"], "--size"),
+    (["fit", "--prior", "p", "--video", "v.mp4", "--output", "o.npz", "--max-frames", "0"], "--max-frames"),
+    (["predict", "--checkpoint", "c", "--video", "v.mp4", "--output", "o.npz", "--smooth-beta", "-1"], "--smooth-beta"),
+    (["view", "p.npz", "--out", "v.html", "--max-frames", "0"], "--max-frames"),
+    (["view", "p.npz", "--out", "v.html", "--image-size", "-1"], "--image-size"),
+    (["export", "p.npz", "--json", "o.json", "--fps", "0"], "--fps"),
+    (["export", "p.npz", "--json", "o.json", "--fps", "nan"], "--fps"),
+    (["export", "p.npz", "--json", "o.json", "--bvh", "o.json"], "also given as --bvh"),
+    (["benchmark", "--subjects", "2", "--multiview", "--truncate", "--out", "x.npz"], "--truncate"),
     (["data", "convert-cmu", "--bvh-root", ".", "--index", "i", "--out", "o.npz", "--stride", "0"], "--stride"),
     (["demo", "--steps", "0"], "--steps"),
     (["train", "supervised", "--out", "r", "--stop-after", "0"], "--stop-after"),

@@ -108,6 +108,37 @@ def test_any_npz_input_ends_in_success_or_one_line_error(checkpoint, capsys, dat
         assert not list(d.glob(".*tmp*"))
 
 
+EXTRA_KEYS = ["keypoints_2d", "confidence", "guessed", "hypotheses", "frame_index", "timestamp", "fps", "image_path"]
+
+
+@pytest.fixture(scope="module")
+def true_poses(gt2d_file):
+    with np.load(gt2d_file) as z:
+        return z["positions_3d"][:3]
+
+
+@settings(SETTINGS, max_examples=min(EXAMPLES, 15))   # a page embeds plotly.js (~5 MB): ~1 s each
+@given(extra=st.dictionaries(st.sampled_from(EXTRA_KEYS), arrays(), max_size=4), n=st.sampled_from([1, 3]))
+def test_any_prediction_file_is_viewed_exported_or_refused(true_poses, capsys, extra, n):
+    """``view`` and ``export`` read the optional keys of a prediction file (2D, confidence,
+    frame times, hypotheses): plausible poses with random extra keys end in success or the
+    one-line error, and an existing output is never half-written."""
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        inp = d / "pred.npz"
+        np.savez(inp, positions_3d=true_poses[:n], **extra)
+        data = inp.read_bytes()
+        for argv, outputs in (
+            (["view", inp, "--out", d / "v.html"], [d / "v.html"]),
+            (["export", inp, "--bvh", d / "o.bvh", "--json", d / "o.json"], [d / "o.bvh", d / "o.json"]),
+        ):
+            code, err = run_main(argv, capsys)
+            assert_success_or_one_line_error(code, err)
+            assert all(o.exists() == (code == 0) for o in outputs)
+            assert inp.read_bytes() == data
+        assert not list(d.glob(".*tmp*"))
+
+
 @SETTINGS
 @given(data=npz_bytes())
 def test_any_pickled_npz_is_read_or_refused(data):
@@ -195,28 +226,41 @@ class _Parsed(Exception):
 
 NUMBERS = st.sampled_from(["0", "-1", "1", "3", "2.5", "nan", "inf", "-inf", "x", "", "1e9", "0.5"])
 OPTIONS = {
-    "benchmark": ["--stride", "--views", "--seed", "--subjects", "--noise", "--rig"],
-    "fit": ["--chunk", "--iterations", "--sigma-kp", "--w-ba", "--window", "--stage2-starts", "--prior", "--input"],
-    "predict": ["--checkpoint", "--input", "--output"],
+    "benchmark": ["--stride", "--views", "--seed", "--subjects", "--noise", "--rig", "--drop-3d", "--truncate",
+                  "--multiview", "--out"],
+    "fit": ["--chunk", "--iterations", "--sigma-kp", "--w-ba", "--window", "--stage2-starts", "--prior", "--input",
+            "--video", "--max-frames", "--output", "--masks"],
+    "predict": ["--checkpoint", "--input", "--output", "--video", "--max-frames", "--smooth-min-cutoff",
+                "--smooth-beta", "--figure"],
     "evaluate": ["--pred", "--gt", "--json"],
-    "render": ["--num", "--views", "--size", "--seed", "--sheet"],
+    "render": ["--num", "--views", "--size", "--seed", "--sheet", "--folder", "--output"],
+    "view": ["PRED", "--out", "--image", "--video", "--max-frames", "--image-size"],
+    "export": ["PRED", "--bvh", "--json", "--fps"],
+    "train supervised": ["--out", "--config", "--val", "--train-paired", "--stop-after"],
+    "train nrsfm": ["--out", "--train-2d", "--val"],
+    "train multiview": ["--out", "--train-multiview", "--train-3d"],
+    "train hypotheses": ["--out", "--train-2d", "--train-3d"],
     "detect": ["--min-confidence", "--max-frames", "--output"],
     "tracklets": ["--tau", "--min-length", "--min-confidence", "--max-frames", "--input", "--output"],
     "demo": ["--steps", "--out"],
 }
-PATHS = ["in.npz", "out.npz", "folder", "file.txt/x.npz", "missing/x.npz", "in.npz"]
+PATHS = ["in.npz", "out.npz", "folder", "file.txt/x.npz", "missing/x.npz", "in.npz", "folder/in.npz"]
+PATH_OPTIONS = {"--prior", "--input", "--output", "--checkpoint", "--pred", "--gt", "--json", "--sheet", "--out",
+                "--rig", "--video", "--figure", "--masks", "--folder", "--image", "--bvh", "--config", "--val",
+                "--train-2d", "--train-multiview", "--train-3d", "--train-paired", "PRED"}
+FLAGS = {"--drop-3d", "--truncate", "--multiview"}
 
 
 @st.composite
 def command_lines(draw):
     command = draw(st.sampled_from(sorted(OPTIONS)))
-    argv = [command]
+    argv = command.split()
     for option in draw(st.lists(st.sampled_from(OPTIONS[command] + ["--threads", "--bogus"]), max_size=6)):
-        argv.append(option)
-        if option in ("--prior", "--input", "--output", "--checkpoint", "--pred", "--gt", "--json", "--sheet", "--out",
-                      "--rig"):
+        if option != "PRED":      # a positional argument
+            argv.append(option)
+        if option in PATH_OPTIONS:
             argv.append(draw(st.sampled_from(PATHS)))
-        else:
+        elif option not in FLAGS:
             argv.append(draw(NUMBERS))
     return argv
 
@@ -232,6 +276,7 @@ def test_any_command_line_passes_its_checks_or_is_a_one_line_error(argv, capsys,
         monkeypatch.chdir(d)
         Path("in.npz").write_bytes(b"input")
         Path("folder").mkdir()
+        Path("folder/in.npz").write_bytes(b"input")
         Path("file.txt").write_text("x")
         try:
             code, err = run_main(argv, capsys)
@@ -239,7 +284,9 @@ def test_any_command_line_passes_its_checks_or_is_a_one_line_error(argv, capsys,
             code, err = 0, capsys.readouterr().err
         assert_success_or_one_line_error(code, err)
         assert Path("in.npz").read_bytes() == b"input" and Path("file.txt").read_text() == "x"
+        assert Path("folder/in.npz").read_bytes() == b"input"
         assert sorted(p.name for p in Path(".").iterdir()) == ["file.txt", "folder", "in.npz"]
+        assert [p.name for p in Path("folder").iterdir()] == ["in.npz"]
 
 
 def test_zip_members_that_are_not_arrays_are_refused(tmp_path, capsys):

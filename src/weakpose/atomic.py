@@ -116,13 +116,21 @@ def check_output_file(path: str | Path, inputs: Iterable[str | Path | None] = ()
     return path
 
 
-def check_output_folder(path: str | Path, option: str = "out") -> Path:
-    """A run/output folder: not an existing file, and its parent can be created and written."""
+def check_output_folder(path: str | Path, option: str = "out", inputs: Iterable[str | Path | None] = ()) -> Path:
+    """A run/output folder: not an existing file, its parent can be created and written, and no
+    input lies in it (the command writes there and could replace it, e.g. ``--config RUN/config.json``)."""
     from weakpose.errors import InputError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: {option}: is a file, expected a folder")
+    folder = path.resolve()
+    for other in inputs:
+        if other is not None and str(other) != "":
+            resolved = Path(other).resolve()
+            if resolved == folder or folder in resolved.parents:
+                raise InputError(f"{path}: {option}: holds an input of this command ({other}); the command writes "
+                                 "this folder and could replace it, keep inputs outside it")
     if path.is_dir():
         if not os.access(path, os.W_OK | os.X_OK):
             raise InputError(f"{path}: {option}: no permission to write in this folder")

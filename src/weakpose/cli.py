@@ -157,6 +157,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from weakpose.data.contracts import save_npz_atomic
     from weakpose.data.paths import data_root
 
+    if args.truncate and args.multiview:
+        raise InputError("command line: --truncate takes single-view files (no --multiview)")
     root = data_root(args.data)
     rig = args.rig
     if rig not in ("h36m", "wild"):
@@ -165,8 +167,6 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.truncate:
         from weakpose.data.benchmark import truncate_split
 
-        if args.multiview:
-            raise InputError("command line: --truncate takes single-view files (no --multiview)")
         arrays = truncate_split(arrays, args.seed)
     if args.drop_3d:   # 2D only: no 3D poses and no extrinsics (what a user's unlabeled data holds)
         for key in ("positions_3d", "rotations", "translations"):
@@ -183,6 +183,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from weakpose.data.sources import KINDS
     from weakpose.methods.registry import available_methods
 
     parser = WeakposeParser(
@@ -222,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_file_options(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. steps=500 lr=1e-4")
     p.set_defaults(func=cmd_train)
-    declare_paths(p, output_folders=("out",))
+    declare_paths(p, inputs=("config", "teacher", *KINDS), output_folders=("out",))  # KINDS: the data-file options
 
     p = sub.add_parser("predict", help="lift 2D keypoints (or a photo/video) to 3D with a trained model", epilog=EPILOG,
                        description="Writes positions_3d [N,17,3] (mm, camera frame, root-relative) and, for "

@@ -117,7 +117,7 @@ def check_declared_paths(args: argparse.Namespace) -> None:
         seen[key] = dest
     for dest in getattr(args, "_output_folder_options", ()):
         for path in _values(args, dest):
-            check_output_folder(path, option="--" + dest.replace("_", "-"))
+            check_output_folder(path, option="--" + dest.replace("_", "-"), inputs=inputs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,14 +11,17 @@ import pytest
 import torch
 
 from weakpose.data.contracts import Keypoints2D
+from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.errors import InputError
 from weakpose.geometry import reconstruct_from_2p5d
 from weakpose.methods.multiview.image import (
     ImageMultiviewMethod,
     ImagePredictor,
     ImageTwoPointFive,
+    evaluate_views,
     poses_from_crops,
     read_2p5d,
+    render_test_views,
     transfer_2d_weights,
 )
 from weakpose.methods.multiview.method import METHOD, MultiviewConfig
@@ -158,24 +161,35 @@ def test_tiny_image_run_learns_2d_and_weak_losses_flow(root):
                         monitor_instants=6)
     m = METHOD(c, root)
     assert isinstance(m, ImageMultiviewMethod)
-    initial = m.evaluate()
+    # the monitor (m.evaluate) renders training subjects since the own-data work; the claim is about
+    # the test subjects' crops, so they are rendered here
+    test_views = render_test_views(root, c.monitor_instants, c.crop_size, seed=c.test_seed, subjects=TEST_SUBJECTS)
+
+    def test_px() -> dict[str, float]:
+        px = evaluate_views(m.predictor(), test_views)["px"]
+        m.net.train()
+        return {"monitor/px": px}
+
+    initial = test_px()
     pretrain, main = m.phases()
     assert (pretrain.name, pretrain.steps, main.name, main.steps) == ("pretrain_2d", 200, "train", c.steps)
     for step in range(pretrain.steps):
         pretrain.step(step)
     main.begin()                                 # the pseudo labels
-    before = m.evaluate()
+    before = test_px()
     assert before["monitor/px"] < 0.7 * initial["monitor/px"], (initial, before)   # measured 12.5 -> 5.5 px
     for step in range(main.steps):
         s = main.step(step)
         assert all(np.isfinite(v) for v in s.values())
     assert {"train/lh", "train/lh_pseudo", "train/lmc", "train/lb"} <= set(s)
     assert m.pseudo_w is not None and m.pseudo_w.shape == (4, 4, 17) and m.pseudo_w.sum() > 0
-    after = m.evaluate()
-    # the WS steps (pseudo labels + L_H) must keep the pre-trained 2D: measured +9 % to +23 % after
-    # 20 steps across the merged branches (5.5 -> 6.0, 5.63 -> 6.57, 5.03 -> 6.18 px); they do not
-    # improve it at this size (docs/multiview.md; issue 16)
-    assert after["monitor/px"] < 1.3 * before["monitor/px"], (before, after)
+    after = test_px()
+    m.evaluate()                                 # the monitor (training subjects) still runs; its pool is used below
+    # the WS steps (pseudo labels + L_H) must keep the pre-trained 2D: measured 5.63 -> 6.57 px (+17 %)
+    # after 20 steps on house's layout (5.5 -> 6.0 px, +9 %, before house made the 2D pre-training use
+    # the one summed L_H; the same 5.63 -> 6.57 on branch house alone). They do not improve it at
+    # this size (issue 15).
+    assert after["monitor/px"] < 1.2 * before["monitor/px"], (before, after)
     # the checkpointed predictor (variant dispatch through the registered METHOD) gives the same 3D
     from weakpose.training import model_payload
 

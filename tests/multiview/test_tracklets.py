@@ -132,9 +132,13 @@ def test_no_surviving_tracklet_is_an_input_error(tmp_path):
 
 
 def test_training_step_mixes_tracklet_samples(tmp_path):
+    """Training from a tracklets file: the tracklet rows of a training batch carry the detector
+    confidence as phi of L_MC / L_B (Iqbal et al. Eq. 8, 11), and a missing joint (confidence 0)
+    contributes to no term (issue 15: this test never checked phi)."""
     from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod
 
     f, who, kp, conf, cam = _video()
+    kp[:, 12], conf[:, 12] = 0.0, 0.0          # the left elbow is never detected
     det = tmp_path / "det.npz"
     save_npz_atomic(
         det,
@@ -150,9 +154,26 @@ def test_training_step_mixes_tracklet_samples(tmp_path):
         steps=2, batch_size=8, width=32, blocks=1, stride=500, tracklets=str(out), tracklet_fraction=0.5
     )
     m = MultiviewMethod(cfg, data_root())
+    drawn, batches, losses = [], [], m.losses
+    sample = m.tracklets.sample
+    m.tracklets.sample = lambda *a: drawn.append(sample(*a)) or drawn[-1]
+    m.losses = lambda batch: batches.append(batch) or losses(batch)
     for step in range(2):
         scalars = m.train_step(step)
     assert np.isfinite(scalars["train/total"]) and scalars["train/lmc"] > 0
+    step = next(i for i, d in enumerate(drawn) if 0 < len(d[0]) < cfg.batch_size)   # a mixed batch
+    t_kp, t_conf, _ = drawn[step]
+    batch, rows = batches[step], slice(cfg.batch_size - len(t_kp), None)
+    assert (t_conf < 1).any() and (t_conf[..., 12] == 0).all()
+    assert np.array_equal(batch.label_confidence[rows], t_conf)          # phi = detector confidence
+    assert (batch.label_confidence[: rows.start] == 1).all()            # exact CMU-WS labels: phi = 1
+    m.net.eval()                                                         # no dropout
+    with torch.no_grad():
+        base = losses(batch)
+        batch.keypoints_2d[rows, :, 12] = batch.labels_2d[rows, :, 12] = (700.0, 300.0)
+        moved = losses(batch)
+    for k in ("l2d", "lmc", "lb"):
+        assert torch.allclose(base[k], moved[k]), k                      # missing joints never contribute
     with pytest.raises(InputError):
         MultiviewMethod(MultiviewConfig(supervision="ws_r", tracklets=str(out)), data_root())
 

@@ -210,6 +210,34 @@ def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
+PER_FRAME_KEYS: dict[str, tuple[int, ...]] = {"keypoints_2d": (17, 2), "confidence": (17,), "guessed": (17,),
+                                              "frame_index": (), "timestamp": ()}
+"""Optional per-pose keys of a prediction file (what ``predict --video`` passes through) and
+their shape after the sample axis."""
+
+
+def load_prediction_frames(path: str | Path) -> dict[str, np.ndarray]:
+    """:func:`load_predictions` plus the optional per-pose keys (:data:`PER_FRAME_KEYS`) that
+    ``weakpose view`` and ``export`` read: numeric, one entry per pose, finite frame numbers and
+    times; an optional ``fps`` is one number."""
+    path = Path(path)
+    out = load_predictions(path)
+    n = len(out["positions_3d"])
+    for key, tail in PER_FRAME_KEYS.items():
+        if key in out:
+            a = np.asarray(out[key])
+            _check_numeric(path, key, a)
+            if a.shape != (n, *tail):
+                raise InputError(f"{path}: key '{key}': shape {list(a.shape)}, expected {[n, *tail]}")
+            if key in ("frame_index", "timestamp"):
+                _check_finite(path, key, a)
+    if "fps" in out:
+        _check_numeric(path, "fps", np.asarray(out["fps"]))
+        if np.size(out["fps"]) != 1:
+            raise InputError(f"{path}: key 'fps': shape {list(np.shape(out['fps']))}, expected one number")
+    return out
+
+
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
     """Write an npz so that the file either appears complete or not at all."""
     from weakpose.atomic import atomic_path

@@ -74,11 +74,12 @@ def register(subparsers) -> None:
                       help="the photo(s) the prediction was made from")
     vsrc.add_argument("--video", type=Path, metavar="CLIP", help="the video the prediction was made from")
     v.add_argument("--out", type=Path, required=True, metavar="VIEW.html", help="HTML file to write")
-    v.add_argument("--max-frames", type=int, default=150,
+    v.add_argument("--max-frames", type=int_at_least(1), default=150,
                    help="show at most this many evenly spaced frames of a sequence (default 150)")
-    v.add_argument("--image-size", type=int, default=360,
+    v.add_argument("--image-size", type=int_at_least(16), default=360,
                    help="longer side (px) of the embedded frame pictures (default 360)")
     v.set_defaults(func=_view_command)
+    declare_paths(v, inputs=("prediction", "image", "video"), outputs=("out",))
 
 
 def _render_command(args: argparse.Namespace) -> int:

@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weakpose.data.contracts import InputError, load_predictions
+from weakpose.cli_support import declare_paths, positive_float
+from weakpose.data.contracts import InputError, load_prediction_frames
 from weakpose.geometry.procrustes import procrustes
 from weakpose.geometry.rotations import matrix_to_euler, rotation_between
 from weakpose.skeleton import H36M17
@@ -178,10 +179,10 @@ def bvh_text(positions: np.ndarray, bone_lengths: np.ndarray, frame_time: float)
 
 def frame_rate(arrays: dict[str, np.ndarray], default: float = 30.0) -> float:
     """Frames per second of a prediction file: its ``fps``, else from ``timestamp``, else ``default``."""
-    if "fps" in arrays and float(arrays["fps"]) > 0:
-        return float(arrays["fps"])
-    t = np.asarray(arrays.get("timestamp", []), np.float64).reshape(-1)
-    if t.size > 1 and np.all(np.diff(t) > 0):
+    fps, t = (np.asarray(arrays.get(key, []), np.float64).reshape(-1) for key in ("fps", "timestamp"))
+    if fps.size == 1 and np.isfinite(fps[0]) and fps[0] > 0:
+        return float(fps[0])
+    if t.size > 1 and np.all(np.isfinite(t)) and np.all(np.diff(t) > 0):
         return float(1.0 / np.median(np.diff(t)))
     return default
 
@@ -215,10 +216,8 @@ def export_command(args) -> int:
 
     if not args.bvh and not args.json:
         raise InputError("command line: export needs --bvh FILE and/or --json FILE")
-    arrays = load_predictions(args.prediction)
-    fps = args.fps or frame_rate(arrays)
-    if not fps > 0:
-        raise InputError(f"command line: --fps must be positive, got {fps}")
+    arrays = load_prediction_frames(args.prediction)
+    fps = frame_rate(arrays) if args.fps is None else args.fps
     texts = {}
     if args.bvh:
         from weakpose.data.paths import data_root
@@ -243,10 +242,11 @@ def register(subparsers) -> None:
     p.add_argument("prediction", type=Path, metavar="PRED.npz", help="prediction file (positions_3d [N, 17, 3] mm)")
     p.add_argument("--bvh", type=Path, metavar="OUT.bvh", help="BVH file to write")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="JSON file to write")
-    p.add_argument("--fps", type=float, default=None,
+    p.add_argument("--fps", type=positive_float, default=None,
                    help="frame rate (default: the file's fps, else from its timestamps, else 30)")
     p.add_argument("--data", metavar="DIR", help="shared data folder (for the training bone lengths)")
     p.set_defaults(func=export_command)
+    declare_paths(p, inputs=("prediction",), outputs=("bvh", "json"))
 
 
 __all__ = ["BVHLayout", "bvh_layout", "bvh_text", "with_bone_lengths", "local_rotations", "json_document",

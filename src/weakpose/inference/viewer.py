@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weakpose.data.contracts import InputError, load_predictions
+from weakpose.data.contracts import InputError, load_prediction_frames
 from weakpose.skeleton import H36M17
 
 #: Colours of the person's left and right sides and of the centre line (as in the figures).
@@ -219,7 +219,7 @@ def load_view_data(pred_path: str | Path, images: list[str | Path] | None = None
     from weakpose.vision.photos import read_image
 
     pred_path = Path(pred_path)
-    arrays = load_predictions(pred_path)
+    arrays = load_prediction_frames(pred_path)
     pos = arrays["positions_3d"]
     n = len(pos)
     kp = arrays.get("keypoints_2d")

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     src.add_argument("--video", metavar="CLIP",
                      help="a video: MediaPipe detection per frame, one tracked person (extra 'detect'); use --window "
                           "for the temporal smoothness of Eq. 12 on the latent codes (e.g. --window 8)")
-    p.add_argument("--max-frames", type=int, default=None, help="--video: stop after N frames")
+    p.add_argument("--max-frames", type=int_at_least(1), default=None, help="--video: stop after N frames")
     p.add_argument("--output", required=True, metavar="3D.npz", help="prediction file to write")
     p.add_argument("--masks", metavar="MASKS.npz",
                    help="part masks: key 'parts' [N, H, W] with the renderer's labels (0 = background) and optional "
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
                         "(4 = the paper's protocol; 1 is ~3x faster, ~1.5 mm worse in docs/flows.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fit)
-    declare_paths(p, inputs=("prior", "input", "masks"), outputs=("output",))
+    declare_paths(p, inputs=("prior", "input", "video", "masks"), outputs=("output",))
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
