@@ -62,7 +62,7 @@ class TrainConfig:
     eval_every: int = 500           # monitor evaluation period (steps); 0 = only at the end
     checkpoint_every: int = setting(500, minimum=1)  # checkpoint period (steps)
     log_every: int = setting(50, minimum=1)          # scalar logging period (steps)
-    monitor_samples: int = setting(2048, minimum=1)  # test-file samples scored while training (monitoring only)
+    monitor_samples: int = setting(2048, minimum=1)  # --val or training-subject samples, monitoring only
     device: str = "cpu"             # cpu, cuda, cuda:N (checked against the machine)
 
 

@@ -14,8 +14,10 @@ shape space of the same subjects). ``weakpose predict --checkpoint RUN`` fits th
 each 2D pose with the prior chosen by ``fit_prior`` / ``fit_rep`` / ``fit_space`` (default: the
 flow in its latent space, angle-axis; :mod:`weakpose.methods.flows.fitting`).
 
-Evaluation (monitoring only, never used to select a run): held-out log-likelihood per
-dimension of every prior on the rotations of test subjects 2 and 9.
+Monitoring (never used to select a run): log-likelihood per dimension of every prior on a fixed
+subset of the training subjects' rotations (``monitor_samples`` frames; the test subjects are never
+read while training). The held-out log-likelihood on test subjects 2 and 9 is an evaluation of a
+finished run: ``benchmarks/prior_loglik.py RUN``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 
 from weakpose.data.converters.cmu import CMURotations, convert_cmu, load_cmu_rotations, save_cmu
-from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
+from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
@@ -120,7 +122,6 @@ class PriorMethod(Method):
         super().__init__(config, data_root, device, dist, sources)
         rot = cmu_rotations(self.data_root)
         train = pose_data(rot, TRAIN_SUBJECTS)
-        self.test = pose_data(rot, TEST_SUBJECTS)
         offsets = segment_offsets(rot)
         rows = [int(np.flatnonzero(rot.subjects == s)[0]) for s in TRAIN_SUBJECTS]
         mean, basis = shape_space(offsets[rows], config.num_betas)
@@ -135,7 +136,9 @@ class PriorMethod(Method):
             body.length_basis.zero_()
             body.length_basis[:k].copy_(torch.from_numpy(basis))
         self.data = {rep: pose_vectors(train.local, rep) for rep in config.representations}
-        self.test_data = {rep: pose_vectors(self.test.local, rep) for rep in config.representations}
+        rows = np.sort(np.random.default_rng(0).choice(len(train.local), min(len(train.local), config.monitor_samples),
+                                                       replace=False))
+        self.monitor_data = {rep: pose_vectors(train.local[rows], rep) for rep in config.representations}
         gen = torch.Generator().manual_seed(config.seed)
         for rep, x in self.data.items():
             # standardise what the priors are trained on: the rotations plus the dequantisation noise
@@ -181,15 +184,10 @@ class PriorMethod(Method):
         return out
 
     def evaluate(self) -> dict[str, float]:
-        """Held-out log-likelihood per dimension on test subjects 2 and 9 (monitoring only)."""
-        out = {}
-        for rep, data in self.test_data.items():
-            for kind in KINDS:
-                net = self.nets[f"{kind}_{rep}"]
-                net.eval()
-                out[f"heldout_ll_per_dim/{kind}_{rep}"] = heldout_loglik(net, data)
-                net.train()
-        return out
+        """Log-likelihood per dimension of every prior on the fixed training-subject frames
+        (monitoring only; the test subjects' held-out value: ``benchmarks/prior_loglik.py``)."""
+        table = loglik_table(self.nets, self.monitor_data)
+        return {f"monitor_ll_per_dim/{name}": value for name, value in table.items()}
 
     @classmethod
     def load_predictor(cls, checkpoint: dict[str, Any]):
@@ -230,6 +228,20 @@ def load_prior_run(path: str | Path) -> tuple[PriorBundle, PriorConfig]:
         raise InputError(f"{path}: key 'method': run is {payload['method']!r}, not a 'prior' run")
     config = config_from_dict(PriorConfig, payload["config"])
     return bundle_from_nets(_load_nets(config, payload["modules"]), config), config
+
+
+def loglik_table(nets: dict[str, torch.nn.Module], data: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Log-likelihood per dimension (:func:`heldout_loglik`) of every prior ``KIND_REP`` in ``nets``
+    on the pose vectors ``data[REP]`` (clean rotations, no dequantisation noise)."""
+    out = {}
+    for rep, x in data.items():
+        for kind in KINDS:
+            net = nets[f"{kind}_{rep}"]
+            was_training = net.training
+            net.eval()
+            out[f"{kind}_{rep}"] = heldout_loglik(net, x)
+            net.train(was_training)
+    return out
 
 
 def _load_nets(config: PriorConfig, states: dict[str, Any]) -> dict[str, torch.nn.Module]:
