@@ -63,3 +63,53 @@ def test_missing_detected_joints_never_contribute(tracklet_file):
         sure = conf.copy()
         sure[:, 2] = np.where(conf[:, 2] > 0, 1.0, 0)
         assert not torch.allclose(base["lmc"], m.losses(detections_batch(kp.copy(), sure, K))["lmc"])
+
+
+def test_default_cmu_samples_are_detections_with_confidence_as_phi():
+    """The default `train multiview` (labels = "detector", Iqbal et al. §3.3): every view of the
+    CMU-WS multi-view samples is detector-like 2D, which is input and 2D label at once, and phi of
+    L_MC / L_B is its confidence (0 = missing: no contribution). Failed before this change (the
+    default reconstructed from exact projections with phi = 1)."""
+    assert MultiviewConfig().labels == "detector"
+    torch.manual_seed(0)
+    m = MultiviewMethod(MultiviewConfig(steps=4, batch_size=16, width=32, blocks=1, stride=500), data_root())
+    seen = []
+    real_losses = m.losses
+    m.losses = lambda batch: seen.append(batch) or real_losses(batch)
+    m.train_step(0)
+    batch = seen[0]
+    assert batch.label_confidence is not None
+    assert np.array_equal(batch.label_confidence, batch.confidence)      # phi = detector confidence
+    assert np.array_equal(batch.labels_2d, batch.keypoints_2d)          # no exact labels reach the losses
+    assert (batch.confidence < 1).all(axis=-1).any()                     # every view is detector-like
+    m.net.eval()
+    with torch.no_grad():
+        base = m.losses(batch)
+        # phi enters L_MC and L_B: the same 2D with confidence 1 gives other weighted terms
+        sure = batch.__class__(**{**batch.__dict__, "label_confidence": np.where(batch.confidence > 0, 1.0, 0.0)
+                                  .astype(np.float32)})
+        again = m.losses(sure)
+        assert not torch.allclose(base["lmc"], again["lmc"])
+        assert not torch.allclose(base["lb"], again["lb"])
+        # a missing joint (phi 0) contributes to no term wherever its coordinates lie
+        kp = batch.keypoints_2d.copy()
+        conf = batch.confidence.copy()
+        kp[:, 1, 13], conf[:, 1, 13] = 0.0, 0.0
+        from weakpose.methods.multiview.data import detections_batch
+        a = m.losses(detections_batch(kp, conf, batch.intrinsics))
+        moved = kp.copy()
+        moved[:, 1, 13] = (650.0, 280.0)
+        b = m.losses(detections_batch(moved, conf, batch.intrinsics))
+        for k in ("l2d", "lmc", "lb"):
+            assert torch.allclose(a[k], b[k]), k
+
+
+def test_exact_label_option_keeps_the_annotated_2d_setting():
+    """labels = "exact": the losses reconstruct from the exact projections with phi = 1."""
+    m = MultiviewMethod(MultiviewConfig(labels="exact", steps=4, batch_size=8, width=32, blocks=1, stride=500),
+                        data_root())
+    seen = []
+    real_losses = m.losses
+    m.losses = lambda batch: seen.append(batch) or real_losses(batch)
+    m.train_step(0)
+    assert seen[0].label_confidence is None and not np.array_equal(seen[0].labels_2d, seen[0].keypoints_2d)

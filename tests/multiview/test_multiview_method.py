@@ -111,20 +111,22 @@ def test_predictor_rejects_multiview_input_and_defaults_intrinsics():
 
 
 @pytest.mark.parametrize("bad", [dict(variant="video"), dict(supervision="3d"), dict(views=5),
-                                 dict(scale_pair=(0, 0)), dict(scale_pair=(0, 17)), dict(reconstruct_from="3d")])
+                                 dict(scale_pair=(0, 0)), dict(scale_pair=(0, 17)), dict(reconstruct_from="3d"),
+                                 dict(labels="noisy")])
 def test_bad_config_is_an_input_error(bad):
     with pytest.raises(InputError):
         METHOD(MultiviewConfig(**bad), data_root())
 
 
 def test_weak_supervision_learns_depth_without_3d_labels():
-    """A short WS run (Eq. 7: L_2D + 10 L_MC + 100 L_B, unknown rotations) must beat the
-    depth-less reconstruction of the same 2D by at least 25 mm MPJPE on test samples (measured:
-    124 -> 80 mm), holding
-    no 3D pose and no extrinsics of the training data."""
+    """A short WS run of the default (Eq. 7: L_2D + 10 L_MC + 100 L_B, unknown rotations, from
+    detector-like 2D with phi = its confidence) must beat the depth-less reconstruction of the
+    same 2D by at least 25 mm MPJPE on the monitor samples (measured: depth-less 134, untrained
+    171, after 300 steps 89 mm; with labels=exact it was 124 -> 80 mm), holding no 3D pose and no
+    extrinsics of the training data."""
     torch.manual_seed(0)
     cfg = MultiviewConfig(supervision="ws", steps=300, batch_size=32, width=256, blocks=1, dropout=0.0,
-                          stride=10, noise_fraction=0.0, monitor_samples=512)
+                          stride=10, monitor_samples=512)
     m = MultiviewMethod(cfg, data_root())
     for entry in m.sampler.sets:
         assert entry["positions_3d"] is None and entry["rotations"] is None

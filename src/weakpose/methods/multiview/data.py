@@ -43,6 +43,15 @@ def detections_batch(kp: np.ndarray, conf: np.ndarray, K: np.ndarray) -> MultiVi
     return MultiViewBatch(kp, conf, kp, K, None, None, label_confidence=conf)
 
 
+def as_detections(batch: MultiViewBatch) -> MultiViewBatch:
+    """The paper's default multi-view data (Iqbal et al. §3.3, ``labels = "detector"``): the
+    samples' 2D are the detector-like input itself, so the input is also the 2D label and its
+    confidence is phi of Eq. 8/11 (0 = missing: that joint contributes to no loss term). The 3D
+    / rotations a supervision mode kept stay."""
+    return MultiViewBatch(batch.keypoints_2d, batch.confidence, batch.keypoints_2d, batch.intrinsics,
+                          batch.rotations, batch.positions_3d, label_confidence=batch.confidence)
+
+
 def concatenate_batches(a: MultiViewBatch | None, b: MultiViewBatch) -> MultiViewBatch:
     """Samples of two batches in one (label confidence 1 where a batch has exact labels)."""
     if a is None:

@@ -15,21 +15,28 @@ missing. The 3D pose is reconstructed analytically (Eq. 2-3,
 * ``2d_only`` L_2D only; the predictor then has no depth (z_rel = 0: the depth-less baseline).
 
 L_2D plays the role of the paper's heatmap loss L_H: squared error of the network's 2D
-estimate against the exact 2D projections (2D labels) in the codec's normalised units. Every
-term is summed within a multi-view sample (views, pairs, joints, limbs) and averaged over the
-samples of the batch, as in :mod:`weakpose.methods.multiview.losses`. The
-confidences phi of Eq. 8/11 are those of the 2D the losses reconstruct from: 1 for the exact
-2D labels of CMU-WS; the detector's confidence for detected 2D (tracklets, ``--train-multiview``
-files), where a missing joint (confidence 0) contributes to no term, L_2D included; with
-``reconstruct_from = "input"`` an imputed (missing) joint gets ``imputed_confidence``.
+estimate against the 2D labels in the codec's normalised units. Every term is summed within a
+multi-view sample (views, pairs, joints, limbs) and averaged over the samples of the batch, as in
+:mod:`weakpose.methods.multiview.losses`.
 
-Two choices that the keypoint variant needs (measured in docs/multiview.md):
+The 2D of the multi-view samples (``labels``):
 
-* the weak losses reconstruct the views' 3D poses from the **2D labels** (exact projections of
-  the training subjects, ``reconstruct_from = "labels"``), while the network reads 2D with
-  simulated detector noise; this is the paper's setting with 2D-annotated multi-view data
-  (Table 1, 2D = H+M). Reconstructing from the noisy input instead (``"input"``) let training
-  escape into a degenerate solution on CMU-WS;
+* ``detector`` (default, the paper's setting): every view of a CMU-WS sample carries the
+  benchmark's detector noise (:func:`weakpose.data.noise.detector_noise`); the detections are
+  input, 2D label and the 2D that L_MC / L_B reconstruct from, and the confidences phi of Eq. 8/11
+  are their scores (:func:`weakpose.methods.multiview.data.as_detections`), as for tracklets and
+  ``--train-multiview`` files. A missing joint (confidence 0) contributes to no term, L_2D
+  included; Eq. 3 places it with the network's own (detached) 2D estimate;
+* ``exact``: the annotated-2D special case (Table 1 rows with 2D = H+M, perfect labels): the
+  weak losses reconstruct from the exact projections with phi = 1 while the network reads
+  detector noise on ``noise_fraction`` of the views.
+
+With ``reconstruct_from = "input"`` the weak losses reconstruct from the network's input instead,
+an imputed (missing) joint at phi = ``imputed_confidence``; in development (bound 0.95) that let
+training escape into a degenerate solution on CMU-WS (docs/multiview.md).
+
+One choice the keypoint variant needs (measured in docs/multiview.md):
+
 * the root depth z_root of Eq. 3 is a constant for autograd (``root_depth_grad = False``,
   :func:`rebuild_with_fixed_root`), and the scale pair's relative depth is bounded
   (:func:`bound_pair_depth`).
@@ -61,13 +68,14 @@ from weakpose.errors import InputError
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.geometry.scale import observed_bone_weights
 from weakpose.methods.base import Method, Variants, batched
-from weakpose.methods.multiview.data import MultiViewSampler, concatenate_batches, detections_batch
+from weakpose.methods.multiview.data import MultiViewSampler, as_detections, concatenate_batches, detections_batch
 from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
 from weakpose.methods.multiview.tracklets import TrackletSet
 from weakpose.models.lifter import ResidualMLP
 from weakpose.skeleton import H36M17
 
 SUPERVISION = ("fs", "ws", "ws_r", "2d_only")
+LABELS = ("detector", "exact")
 J = H36M17.num_joints
 
 
@@ -91,7 +99,9 @@ class MultiviewConfig(TrainConfig):
     scale_pair: tuple[int, int] = (0, 8)   # pelvis-thorax (paper: neck-pelvis)
     pair_depth_bound: float = 0.75   # |z_k - z_l| of the scale pair < this (pair lengths; see docs)
     wild_fraction: float = 0.0       # share of multi-view samples from random wild cameras (see docs)
-    noise_fraction: float = 0.5      # share of views with simulated detector noise
+    labels: str = "detector"         # 2D of the CMU-WS multi-view samples: detector (all views detector-like,
+                                     # phi = confidence; the paper's default) | exact (projections, phi = 1)
+    noise_fraction: float = 0.5      # labels=exact: share of views whose *input* has detector noise
     imputed_confidence: float = 0.5  # phi of joints missing in the input
     root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
     reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels (exact projections) | input
@@ -318,6 +328,8 @@ class MultiviewMethod(Method):
         if c.tracklets and c.supervision not in ("ws", "2d_only"):
             raise InputError(f"config: key 'tracklets': tracklet videos have no 3D and no extrinsics; "
                              f"use them with supervision ws, not {c.supervision!r}")
+        if c.labels not in LABELS:
+            raise InputError(f"config: key 'labels': {c.labels!r} (choose {', '.join(LABELS)})")
         if c.reconstruct_from not in ("labels", "input"):
             raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} (labels or input)")
         if c.images and c.variant != "image":
@@ -367,10 +379,11 @@ class MultiviewMethod(Method):
             out["total"] = c.w2d * out["l2d"]
             return out
         if c.reconstruct_from == "labels":
-            # The paper's WS rows with 2D-annotated multi-view data (2D = H+M): the 3D poses
-            # of L_MC / L_B come from the 2D labels, the network reads the (noisy) input. A
-            # missing label's joint is placed by the network's (detached) 2D estimate; its
-            # phi is 0, so it only matters where it is a scale-pair joint (Eq. 3's z_root).
+            # The 3D poses of L_MC / L_B come from the 2D labels: the detections themselves
+            # (labels=detector, phi = their confidence) or the exact projections (labels=exact,
+            # phi = 1) while the network reads the noisy input. A missing label's joint is
+            # placed by the network's (detached) 2D estimate; its phi is 0, so it only matters
+            # where it is a scale-pair joint (Eq. 3's z_root).
             uv, phi = complete_2d(flat(labels), label_conf, uv_est.detach()), label_conf
         else:
             uv = complete_2d(flat(kp), flat(conf), uv_est)
@@ -402,7 +415,11 @@ class MultiviewMethod(Method):
                        else int(self.rng.binomial(c.batch_size, c.tracklet_fraction)))
             batch = None
             if n_t < c.batch_size:
-                batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction, c.noise_fraction)
+                detector = c.labels == "detector"
+                batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction,
+                                            1.0 if detector else c.noise_fraction)
+                if detector:
+                    batch = as_detections(batch)
             if n_t:
                 batch = concatenate_batches(batch, detections_batch(*self.tracklets.sample(self.rng, n_t, c.views)))
         return optimizer_step(self.losses(self.shard(batch)), "total", self.opt, self.sched)
