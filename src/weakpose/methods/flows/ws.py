@@ -70,8 +70,8 @@ class FlowsWSConfig(TrainConfig):
     sigma_kp: float = 5.0            # px; sets w_ψ = 2σ²/J and w_β = σ²/J of L_ws (as the fitter)
     w_ba: float = 0.0                # weight of L_BA (px); > 0 renders a mask pool
     mask_pool: int = 4096            # samples with rendered part masks (when w_ba > 0)
-    mask_size: int = 64              # crop size the masks are rendered at
-    mask_pixels: int = 128           # mask pixels per sample used by L_BA
+    mask_size: int = 128             # crop size the masks are rendered at (1 px ≈ 3.5 image px)
+    mask_pixels: int = 2048          # mask pixels per sample used by L_BA (≈ all of a 128 px mask)
     noise_fraction: float = 0.0      # share of samples with the benchmark's detector noise
     truncate_fraction: float = 0.0   # share of samples cut by the image border (data.noise.border_truncation)
     variant: str = "keypoint"        # network input: keypoint | image (multi-stage image network)

@@ -95,8 +95,8 @@ def weakly_supervised_loss(space: PoseSpace, body: BodyModel, out: PoseShapeOutp
     proj = project(dec.joints + t[:, None], K)
     L_KA = keypoint_alignment(proj, keypoints_2d, confidence)
     if masks is not None and weights.ba > 0:
-        pts = project(dec.surface + t[:, None], K)
-        fwd, bwd = body_part_alignment(pts, body.surface_labels, masks[0], masks[1])
+        pts, labels = body.alignment_points(dec.joints + t[:, None])
+        fwd, bwd = body_part_alignment(project(pts, K), labels, masks[0], masks[1])
         L_BA = fwd + bwd
     else:
         L_BA = torch.zeros_like(L_KA)

@@ -9,7 +9,8 @@ to the 17 Human3.6M joints and labelled surface points per body part.
   standard normal prior so that ‖β‖² (Eq. 11) is its negative log-density up to a constant.
   Rest bone *directions* are the training subjects' mean.
 * Forward kinematics: :mod:`weakpose.methods.flows.body.cmu_tree`.
-* Surface: labelled points on the renderer's body primitives (:mod:`weakpose.methods.flows.body.parts`).
+* Surface: labelled points on the renderer's body primitives (:mod:`weakpose.methods.flows.body.parts`):
+  ``surface`` (the vertex set of L_V) and the denser ``alignment_surface`` that L_BA projects.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from weakpose.methods.flows.body import cmu_tree
-from weakpose.methods.flows.body.parts import PartSurface
+from weakpose.methods.flows.body.parts import ALIGNMENT_DENSITY, PartSurface
 
 
 @dataclass
@@ -74,6 +75,7 @@ class BodyModel(nn.Module):
         self.register_buffer("length_basis", basis)
         self.register_buffer("regressor", torch.from_numpy(_regressor()))
         self.surface = PartSurface()
+        self.alignment_surface = PartSurface(**ALIGNMENT_DENSITY)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -131,3 +133,9 @@ class BodyModel(nn.Module):
         """Labelled surface points [B, N, 3] of posed bodies
         (:class:`~weakpose.methods.flows.body.parts.PartSurface`)."""
         return self.surface(out.joints)
+
+    def alignment_points(self, joints: Tensor) -> tuple[Tensor, Tensor]:
+        """The dense labelled surface of L_BA (Eq. 7): points [B, N, 3] of ``joints`` [B, 17, 3]
+        (same frame) and their part indices [N]
+        (:data:`~weakpose.methods.flows.body.parts.ALIGNMENT_DENSITY`)."""
+        return self.alignment_surface(joints), self.alignment_surface.labels

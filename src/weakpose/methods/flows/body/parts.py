@@ -25,6 +25,14 @@ from weakpose.rendering.body import CAPSULE_IDS, ELLIPSOID_IDS, PRIMITIVE_LABELS
 PART_NAMES: tuple[str, ...] = tuple(render_labels.PART_NAMES[1:])
 MASK_LABEL_OFFSET = 1  # mask value = part index + 1
 
+#: Point density of the surface that L_BA (Eq. 7) aligns with part masks. Eq. 7 matches every
+#: mask pixel with its closest projected vertex, so the points must be about as dense as the
+#: pixels, as a mesh's vertices are: the default surface (3 rings × 6 + 2 poles per capsule, 24
+#: points per ellipsoid; 372 points, the vertex set of L_V) leaves pixels inside a projected
+#: limb up to ~half a ring spacing (~17 px at 5 m) from any point, a measured forward-term floor
+#: of 6.4 px at the true pose; this one (1,764 points) brings it to 2.3 px (docs/flows.md).
+ALIGNMENT_DENSITY = {"rings": 9, "around": 10, "sphere_points": 128}
+
 
 def _fibonacci_sphere(n: int) -> Tensor:
     i = torch.arange(n, dtype=torch.float64) + 0.5

@@ -107,9 +107,8 @@ class Fitter:
         proj = project(joints, K)
         loss = keypoint_alignment(proj, kp, conf)
         if ba is not None and self.cfg.w_ba > 0:
-            pts = self.body.surface_points(out) - pelvis + t[:, None]
-            pts2d = project(pts, K)
-            fwd, bwd = body_part_alignment(pts2d, self.body.surface_labels, ba)
+            pts, labels = self.body.alignment_points(joints)
+            fwd, bwd = body_part_alignment(project(pts, K), labels, ba)
             loss = loss + self.cfg.w_ba * (fwd + bwd)
         loss = loss + self.w_prior * self.space.energy(var) + self.w_beta * beta.pow(2).sum(-1)
         return loss, joints
