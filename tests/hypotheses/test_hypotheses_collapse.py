@@ -79,3 +79,5 @@ def test_reflection_aware_critic_adds_the_mirror_terms_to_the_critic_loss(root, 
     gp_m = L.witness_gradient_penalty(plain.critic_features, real, mirror, cfg.kernel_alphas, cfg.dot_weight, plain.gen)
     assert mmd_m > 0
     assert float(loss_aware) == pytest.approx(float(loss_plain + 2.0 * (-mmd_m + cfg.lambda_gp * gp_m)), rel=1e-5)
+    with pytest.raises(InputError, match="lambda_mirror"):
+        HypothesesSettings(lambda_mirror=-1.0).validate()

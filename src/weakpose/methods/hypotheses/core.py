@@ -123,6 +123,8 @@ class HypothesesSettings:
             raise InputError(f"config: key 'rig': {self.rig!r} is not 'h36m' or 'wild'")
         if not 0 <= self.missing_joints <= 8:
             raise InputError("config: key 'missing_joints': must be in 0..8")
+        if self.lambda_mirror < 0:
+            raise InputError("config: key 'lambda_mirror': must be >= 0 (0 = the paper's critic)")
         if self.critic_steps < 1:
             raise InputError("config: key 'critic_steps': must be >= 1")
         if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
