@@ -5,9 +5,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.errors import InputError
+from weakpose.methods.hypotheses import losses as L
 from weakpose.methods.hypotheses.core import CollapseError, HypothesesCore, HypothesesSettings, TrainingData
 
 TINY = dict(width=32, latent_dim=4, critic_pose_width=16, critic_kcs_width=16, batch_size=8, monitor_every=1,
@@ -57,3 +59,25 @@ def test_learning_rate_decays_per_step_not_per_pass_over_the_data(root, data):
     assert core._set_lr(0) == pytest.approx(core.cfg.lr)
     assert core._set_lr(6000) == pytest.approx(core.cfg.lr * 0.94 ** 0.25)
     assert core._set_lr(48000) == pytest.approx(core.cfg.lr * 0.94 ** 2)
+
+
+
+
+def test_reflection_aware_critic_adds_the_mirror_terms_to_the_critic_loss(root, data):
+    """lambda_mirror (not in the paper; issue 16's depth mirrors): L_D gains
+    λ_m (−MMD²(real, mirror(real)) + λ_gp L_gp(real, mirror)) -- Eq. 8-9 with the real poses'
+    mirror images as the negatives -- and nothing else changes (same networks, same real-fake terms)."""
+    plain = HypothesesCore(HypothesesSettings(seed=0, **TINY), root, data=data)
+    aware = HypothesesCore(HypothesesSettings(lambda_mirror=2.0, seed=0, **TINY), root, data=data)
+    real, fake = plain.real3d[:16], plain.real3d[16:32] * 1.1
+    loss_plain, gp_plain = plain.critic_loss(real, fake)
+    loss_aware, gp_aware = aware.critic_loss(real, fake)
+    assert torch.equal(gp_plain, gp_aware)
+    mirror = L.mirrored_real(real, plain.template)
+    cfg = plain.cfg
+    mmd_m = L.mmd2_loss(plain.critic_features(real), plain.critic_features(mirror), cfg.kernel_alphas, cfg.dot_weight)
+    gp_m = L.witness_gradient_penalty(plain.critic_features, real, mirror, cfg.kernel_alphas, cfg.dot_weight, plain.gen)
+    assert mmd_m > 0
+    assert float(loss_aware) == pytest.approx(float(loss_plain + 2.0 * (-mmd_m + cfg.lambda_gp * gp_m)), rel=1e-5)
+    with pytest.raises(InputError, match="lambda_mirror"):
+        HypothesesSettings(lambda_mirror=-1.0).validate()

@@ -133,3 +133,26 @@ def test_latent_reconstruction_loss():
     assert L.latent_reconstruction_loss(z, z).item() == 0.0
     with pytest.raises(ValueError):
         L.latent_reconstruction_loss(z, torch.zeros(2, 3))
+
+
+def test_mirrored_real_is_the_mirror_image_in_the_template_frame():
+    """Whichever axis is negated, the re-aligned result is one pose: a scaled isometric copy of the
+    aligned pose with the opposite handedness (signed volumes of joint triples change sign)."""
+    from weakpose.methods.hypotheses.data import TORSO, align_to_template
+
+    g = torch.Generator().manual_seed(0)
+    poses = torch.randn(6, 17, 3, generator=g, dtype=torch.float64)
+    template = align_to_template(poses[:1], poses[0, list(TORSO)])[0, list(TORSO)]
+    m_z = L.mirrored_real(poses, template)
+    m_x = align_to_template(poses * poses.new_tensor([-1.0, 1.0, 1.0]), template)  # another mirror
+    assert torch.allclose(m_z, m_x, atol=1e-9)
+    aligned = align_to_template(poses, template)
+    d_m, d_a = torch.cdist(m_z, m_z), torch.cdist(aligned, aligned)
+    scale = d_m.mean((1, 2)) / d_a.mean((1, 2))  # the similarity fit's scale may differ
+    assert torch.allclose(d_m, scale[:, None, None] * d_a, atol=1e-9)
+
+    def volume(p):
+        return torch.linalg.det(p[:, [1, 4, 7]] - p[:, :1])
+
+    assert (volume(aligned).abs() > 1e-3).all()
+    assert torch.allclose(volume(m_z), -scale ** 3 * volume(aligned), atol=1e-9)

@@ -16,6 +16,12 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   epoch with the epoch measured in *steps* of a Human3.6M epoch (``lr_decay_steps``), not in
   passes over our data: CMU-WS's epoch is ~1,600 steps, and decaying per pass over it cut the
   learning rate to 0.07× by 35k steps, where the 60k-step curve flattened (issue 16).
+- Reflection-aware critic (not in the paper, off by default: ``lambda_mirror``): the critic's
+  loss adds ``lambda_mirror · (−MMD²(real, mirror(real)) + λ_gp L_gp(real, mirror))`` (Eq. 8–9
+  with the mirrors in place of the generated poses), so its features also tell a real
+  pose from its mirror image (reflected, re-aligned to the torso template); the KCS branch is
+  reflection-invariant, so only the pose branch can learn this. The generator's L_adv is
+  unchanged; it is then penalised for depth-mirrored poses through the critic's features.
 - Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
   (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
   falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
@@ -87,6 +93,7 @@ class HypothesesSettings:
     tau: float = 1.0
     kernel_alphas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])
     dot_weight: float = 1.0
+    lambda_mirror: float = 0.0        # not in the paper: critic also separates real poses from their mirrors
     head_weight: float = 0.1
     # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
     batch_size: int = 64
@@ -116,6 +123,8 @@ class HypothesesSettings:
             raise InputError(f"config: key 'rig': {self.rig!r} is not 'h36m' or 'wild'")
         if not 0 <= self.missing_joints <= 8:
             raise InputError("config: key 'missing_joints': must be in 0..8")
+        if self.lambda_mirror < 0:
+            raise InputError("config: key 'lambda_mirror': must be >= 0 (0 = the paper's critic)")
         if self.critic_steps < 1:
             raise InputError("config: key 'critic_steps': must be >= 1")
         if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
@@ -204,6 +213,22 @@ class HypothesesCore:
     def critic_features(self, pose: torch.Tensor) -> torch.Tensor:
         return self.critic(pose, L.kcs_matrix(pose, H36M17.bones))
 
+    def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """L_D = −MMD²(real, fake) + λ_gp L_gp (Eq. 8–9), plus, with ``lambda_mirror`` > 0, the
+        same terms for the real poses against their mirror images (not in the paper).
+        Returns (L_D, the real–fake gradient penalty)."""
+        cfg, alphas = self.cfg, self.cfg.kernel_alphas
+        f_real = self.critic_features(real)
+        mmd_d = L.mmd2_loss(f_real, self.critic_features(fake), alphas, cfg.dot_weight)
+        gp = L.witness_gradient_penalty(self.critic_features, real, fake, alphas, cfg.dot_weight, self.gen)
+        loss_d = -mmd_d + cfg.lambda_gp * gp
+        if cfg.lambda_mirror > 0:
+            mirror = L.mirrored_real(real, self.template.to(real))
+            mmd_m = L.mmd2_loss(f_real, self.critic_features(mirror), alphas, cfg.dot_weight)
+            gp_m = L.witness_gradient_penalty(self.critic_features, real, mirror, alphas, cfg.dot_weight, self.gen)
+            loss_d = loss_d + cfg.lambda_mirror * (-mmd_m + cfg.lambda_gp * gp_m)
+        return loss_d, gp
+
     def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, n = self.cfg.batch_size, len(self.x2d)
         k = step % self.steps_per_epoch
@@ -237,11 +262,7 @@ class HypothesesCore:
         # critic: maximise MMD² between real and generated features, with gradient penalty
         # (``critic_steps`` updates on the same batch, as the code's ``diter`` loop)
         for _ in range(cfg.critic_steps):
-            f_real = self.critic_features(real)
-            f_fake = self.critic_features(y.detach())
-            mmd_d = L.mmd2_loss(f_real, f_fake, alphas, cfg.dot_weight)
-            gp = L.witness_gradient_penalty(self.critic_features, real, y.detach(), alphas, cfg.dot_weight, self.gen)
-            loss_d = -mmd_d + cfg.lambda_gp * gp
+            loss_d, gp = self.critic_loss(real, y.detach())
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()

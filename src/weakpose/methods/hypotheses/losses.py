@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from weakpose.camera import weak_perspective_project
+from weakpose.methods.hypotheses.data import align_to_template
 
 DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 10.0)
 
@@ -192,3 +193,14 @@ def latent_reconstruction_loss(z: torch.Tensor, z_hat: torch.Tensor) -> torch.Te
     if z.shape != z_hat.shape:
         raise ValueError(f"latent_reconstruction_loss: shapes {tuple(z.shape)} and {tuple(z_hat.shape)} differ")
     return (z - z_hat).abs().mean()
+
+
+def mirrored_real(real_pose: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+    """Mirror images of real poses [B, J, 3] re-aligned to the torso template (not in the paper).
+
+    Any two reflections differ by a rotation, so negating the last coordinate and re-aligning by
+    a rotation (:func:`align_to_template`) gives *the* mirror image in the template frame, the
+    same pose a depth mirror in any camera frame gives. Negatives of the reflection-aware critic
+    (``lambda_mirror``)."""
+    flipped = real_pose * real_pose.new_tensor([1.0, 1.0, -1.0])
+    return align_to_template(flipped, template, transform_grad=False)
