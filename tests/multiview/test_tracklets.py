@@ -45,6 +45,14 @@ def test_similarity_is_one_for_identical_and_small_for_far_poses():
     assert pose_similarity(a, c, a, np.zeros(17)) == 0.0
 
 
+def _write_detections(path, frames, kp, conf, person=None):
+    """A detection file as `weakpose detect` writes it (intrinsics K for every frame)."""
+    extra = {} if person is None else {"person": person.astype(np.int64)}
+    save_npz_atomic(path, keypoints_2d=kp, confidence=conf, frame_index=frames.astype(np.int64),
+                    intrinsics=np.broadcast_to(K, (len(frames), 3, 3)).astype(np.float32), **extra)
+    return path
+
+
 def _video(frames: int = 12, seed: int = 0):
     """Two static people (A at the origin, B 1.5 m to the side) filmed by a camera panning on an
     arc of 60 degrees; per-frame detections with detector noise; A is missed in frame 5; B's
@@ -89,15 +97,7 @@ def test_tracking_filters_and_keeps_the_static_person():
 
 def test_tracklet_views_are_consistent_multi_view_samples(tmp_path):
     f, who, kp, conf, cam = _video()
-    det = tmp_path / "det.npz"
-    save_npz_atomic(
-        det,
-        keypoints_2d=kp,
-        confidence=conf,
-        intrinsics=np.broadcast_to(K, (len(f), 3, 3)).astype(np.float32),
-        frame_index=f.astype(np.int64),
-        person=who.astype(np.int64),
-    )
+    det = _write_detections(tmp_path / "det.npz", f, kp, conf, person=who)
     out = tmp_path / "tracklets.npz"
     assert main(["tracklets", "--input", str(det), "--output", str(out)]) == 0
     ts = TrackletSet.load(out)
@@ -139,14 +139,7 @@ def test_training_step_mixes_tracklet_samples(tmp_path):
 
     f, who, kp, conf, cam = _video()
     kp[:, 12], conf[:, 12] = 0.0, 0.0          # the left elbow is never detected
-    det = tmp_path / "det.npz"
-    save_npz_atomic(
-        det,
-        keypoints_2d=kp,
-        confidence=conf,
-        intrinsics=np.broadcast_to(K, (len(f), 3, 3)).astype(np.float32),
-        frame_index=f.astype(np.int64),
-    )
+    det = _write_detections(tmp_path / "det.npz", f, kp, conf)
     out = tmp_path / "tracklets.npz"
     assert main(["tracklets", "--input", str(det), "--output", str(out)]) == 0
     torch.manual_seed(0)
