@@ -1,4 +1,5 @@
-"""Accuracy of a trained model (or of the depth-less baseline) on the three CMU-WS test files.
+"""Accuracy of a trained model (or of the depth-less baseline) on the three CMU-WS test files
+(PA-refl: PA-MPJPE with reflections, as the papers; PA-MPJPE is without).
 
     python benchmarks/reference_accuracy.py --run runs/reference [--json results.json]
     python benchmarks/reference_accuracy.py --depthless
@@ -35,7 +36,7 @@ def main() -> None:
     else:
         predictor = load_predictor(args.run)
     rows = {}
-    print(f"{'file':16s} {'MPJPE':>8s} {'N-MPJPE':>8s} {'PA-MPJPE':>9s} {'PCK150':>7s} {'AUC':>6s} {'s':>6s}")
+    print(f"{'file':16s} {'MPJPE':>8s} {'N-MPJPE':>8s} {'PA-MPJPE':>9s} {'PA-refl':>8s} {'PCK150':>7s} {'AUC':>6s} {'s':>6s}")
     for name in BENCHMARK_FILES:
         bench = load_benchmark(benchmark_file(root, name))
         t = time.perf_counter()
@@ -43,7 +44,7 @@ def main() -> None:
         dt = time.perf_counter() - t
         r = evaluate_predictions(pred["positions_3d"], bench.positions_3d, bench.action, pred.get("hypotheses"))
         rows[name] = r
-        print(f"{name:16s} {r['mpjpe']:8.1f} {r['n_mpjpe']:8.1f} {r['pa_mpjpe']:9.1f} {r['pck150']:7.1f} {r['auc']:6.1f} {dt:6.2f}")
+        print(f"{name:16s} {r['mpjpe']:8.1f} {r['n_mpjpe']:8.1f} {r['pa_mpjpe']:9.1f} {r['pa_mpjpe_refl']:8.1f} {r['pck150']:7.1f} {r['auc']:6.1f} {dt:6.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

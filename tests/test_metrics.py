@@ -3,12 +3,22 @@ import pytest
 import torch
 
 from geometry_helpers import random_rotation
-from weakpose.metrics import auc, best_of_hypotheses, evaluate_predictions, format_table, mpjpe, n_mpjpe, pa_mpjpe, pck
+from weakpose.metrics import (
+    auc,
+    best_of_hypotheses,
+    evaluate_predictions,
+    format_table,
+    mpjpe,
+    n_mpjpe,
+    pa_mpjpe,
+    pa_mpjpe_with_reflections,
+    pck,
+)
 
 
 def independent_metrics(pred, gt):
     """A separate numpy implementation of DESIGN.md §5, one sample at a time."""
-    out = {k: [] for k in ("mpjpe", "n_mpjpe", "pa_mpjpe", "pck150", "auc")}
+    out = {k: [] for k in ("mpjpe", "n_mpjpe", "pa_mpjpe", "pa_mpjpe_refl", "pck150", "auc")}
     for p, g in zip(pred.astype(np.float64), gt.astype(np.float64)):
         p, g = p - p[0], g - g[0]
         err = np.linalg.norm(p - g, axis=1)
@@ -22,6 +32,9 @@ def independent_metrics(pred, gt):
         R = U @ D @ Vt
         scale = np.trace(np.diag(S) @ D) / np.sum(A * A)
         out["pa_mpjpe"].append(np.linalg.norm(scale * A @ R.T + mg - g, axis=1).mean())
+        R = U @ Vt                                          # any orthogonal map (the papers' Procrustes)
+        scale = np.sum(S) / np.sum(A * A)
+        out["pa_mpjpe_refl"].append(np.linalg.norm(scale * A @ R.T + mg - g, axis=1).mean())
         e = err[1:]
         out["pck150"].append(100 * np.mean(e <= 150))
         out["auc"].append(100 * np.mean([np.mean(e <= t) for t in range(0, 151, 5)]))
@@ -39,6 +52,16 @@ def test_mirrored_copy_is_not_credited(rng):
     gt = rng.normal(size=(6, 17, 3)) * 200
     mirrored = gt * np.array([1.0, 1.0, -1.0])           # depth reflection
     assert pa_mpjpe(mirrored, gt).min() > 10.0
+    assert pa_mpjpe_with_reflections(mirrored, gt).max() < 1e-8   # the papers' column credits it
+
+
+def test_table_shows_both_pa_columns(rng):
+    gt = rng.normal(size=(6, 17, 3)) * 200
+    res = evaluate_predictions(gt * np.array([1.0, 1.0, -1.0]), gt)
+    assert res["pa_mpjpe"] > 10.0 and res["pa_mpjpe_refl"] < 1e-6
+    header = format_table(res).splitlines()[1].split()
+    assert header[:4] == ["MPJPE", "N-MPJPE", "PA-MPJPE", "PA-refl"]
+    assert format_table(res).splitlines()[-1].split()[4] == "0.00"     # ALL row, PA-refl column
 
 
 def test_translation_invariance_and_scale(rng):
@@ -60,7 +83,7 @@ def test_pck_auc_hand_made():
 
 def test_numpy_and_torch_identical(rng):
     gt, pred = rng.normal(size=(2, 10, 17, 3)) * 200
-    for fn in (mpjpe, n_mpjpe, pa_mpjpe, pck, auc):
+    for fn in (mpjpe, n_mpjpe, pa_mpjpe, pa_mpjpe_with_reflections, pck, auc):
         assert np.array_equal(fn(pred, gt), fn(torch.as_tensor(pred), torch.as_tensor(gt)).numpy())
 
 
@@ -101,5 +124,15 @@ def test_pa_with_reflections_forgives_a_depth_mirror_and_the_primary_metric_does
     mirrored = gt * np.array([1.0, 1.0, -1.0])
     assert pa_mpjpe_with_reflections(mirrored, gt).max() < 1e-6
     assert pa_mpjpe(mirrored, gt).min() > 10.0
+    assert pa_mpjpe_with_reflections(mirrored, gt).max() < 1e-8   # the papers' column credits it
+
+
+def test_table_shows_both_pa_columns(rng):
+    gt = rng.normal(size=(6, 17, 3)) * 200
+    res = evaluate_predictions(gt * np.array([1.0, 1.0, -1.0]), gt)
+    assert res["pa_mpjpe"] > 10.0 and res["pa_mpjpe_refl"] < 1e-6
+    header = format_table(res).splitlines()[1].split()
+    assert header[:4] == ["MPJPE", "N-MPJPE", "PA-MPJPE", "PA-refl"]
+    assert format_table(res).splitlines()[-1].split()[4] == "0.00"     # ALL row, PA-refl column
     pred = gt + rng.normal(size=gt.shape) * 20
     assert np.all(pa_mpjpe_with_reflections(pred, gt) <= pa_mpjpe(pred, gt) + 1e-9)
