@@ -14,7 +14,7 @@ import time
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import BENCHMARK_FILES, benchmark_file, data_root
 from weakpose.inference_api import load_predictor
-from weakpose.metrics import evaluate_predictions
+from weakpose.metrics import METRIC_NAMES, evaluate_predictions
 
 
 def main() -> None:
@@ -36,7 +36,8 @@ def main() -> None:
     else:
         predictor = load_predictor(args.run)
     rows = {}
-    print(f"{'file':16s} {'MPJPE':>8s} {'N-MPJPE':>8s} {'PA-MPJPE':>9s} {'PA-refl':>8s} {'PCK150':>7s} {'AUC':>6s} {'s':>6s}")
+    heads = ("MPJPE", "N-MPJPE", "PA-MPJPE", "PA-refl", "PCK150", "AUC", "s")
+    print(f"{'file':16s}" + "".join(f"{h:>9s}" for h in heads))
     for name in BENCHMARK_FILES:
         bench = load_benchmark(benchmark_file(root, name))
         t = time.perf_counter()
@@ -44,7 +45,7 @@ def main() -> None:
         dt = time.perf_counter() - t
         r = evaluate_predictions(pred["positions_3d"], bench.positions_3d, bench.action, pred.get("hypotheses"))
         rows[name] = r
-        print(f"{name:16s} {r['mpjpe']:8.1f} {r['n_mpjpe']:8.1f} {r['pa_mpjpe']:9.1f} {r['pa_mpjpe_refl']:8.1f} {r['pck150']:7.1f} {r['auc']:6.1f} {dt:6.2f}")
+        print(f"{name:16s}" + "".join(f"{r[k]:9.1f}" for k in METRIC_NAMES) + f"{dt:9.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
