@@ -258,8 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score predictions against a benchmark file", epilog=EPILOG,
                        description="Prints MPJPE, N-MPJPE, PA-MPJPE (no reflections), PA-MPJPE with "
-                       "reflections (as the papers; a depth-mirrored prediction scores like the true one there), PCK@150 and AUC overall "
-                       "and per action (DESIGN.md §5); best-of-H oracle rows when the file has hypotheses.")
+                       "reflections (as the papers; a depth-mirrored prediction scores like the true one "
+                       "there), PCK@150 and AUC overall and per action (DESIGN.md §5); best-of-H oracle "
+                       "rows when the file has hypotheses.")
     p.add_argument("--pred", required=True, metavar="3D.npz", help="prediction file")
     p.add_argument("--gt", required=True, metavar="TEST.npz", help="file with ground-truth positions_3d")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")

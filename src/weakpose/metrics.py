@@ -153,7 +153,8 @@ def evaluate_predictions(
 
 def format_table(results: dict, title: str = "") -> str:
     """A plain-text table of :func:`evaluate_predictions` results, overall and per action."""
-    head = f"{'':16s}" + "".join(f"{h:>10s}" for h in ("MPJPE", "N-MPJPE", "PA-MPJPE", "PA-refl", "PCK@150", "AUC", "N"))
+    heads = ("MPJPE", "N-MPJPE", "PA-MPJPE", "PA-refl", "PCK@150", "AUC", "N")
+    head = f"{'':16s}" + "".join(f"{h:>10s}" for h in heads)
     lines = [title] if title else []
     lines += ["(mm, root-relative at the pelvis; PCK and AUC in %; PA-MPJPE without reflections; "
               "PA-refl: PA-MPJPE with reflections, as the papers)", head]
