@@ -20,6 +20,7 @@ import time
 
 import torch
 
+from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.vision.heatmaps import decode_heatmaps, gaussian_heatmaps
 from weakpose.models.heatmap_net import build_heatmap_net
@@ -67,7 +68,7 @@ def main() -> None:
     root = data_root(args.data)
     cfg = Train2DConfig(backbone=args.backbone, crop_size=args.size, batch=args.batch, steps=args.steps, lr=args.lr, sigma=args.sigma, seed=args.seed)
     print(json.dumps(cfg.__dict__))
-    test_set = render_test_set(root, args.test, cfg.crop_size)
+    test_set = render_test_set(root, args.test, cfg.crop_size, subjects=TEST_SUBJECTS)
     stride = build_heatmap_net(cfg.backbone).stride
     for rig, (rgb, j2d, vis) in test_set.items():
         hm = gaussian_heatmaps(j2d, cfg.crop_size // stride, cfg.crop_size // stride, stride, cfg.sigma)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.engine.config import resolve_config
@@ -76,7 +77,7 @@ def main() -> None:
     runs = Path(a.runs)
     base = resolve_config(MultiviewConfig, a.config, ["variant=image", f"pretrained_2d={a.pretrained}", *a.overrides])
     t0 = time.perf_counter()
-    test = render_test_views(root, a.test_instants, base.crop_size, seed=base.test_seed)
+    test = render_test_views(root, a.test_instants, base.crop_size, seed=base.test_seed, subjects=TEST_SUBJECTS)
     pool = unlabeled_pool(base, root)
     pool = type(pool)(*(getattr(pool, k)[: a.pool_instants] for k in type(pool).__dataclass_fields__))
     print(f"rendered {a.test_instants} x 4 test crops and {len(pool)} x 4 unlabeled crops in {time.perf_counter() - t0:.0f} s")

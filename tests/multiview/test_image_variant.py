@@ -245,3 +245,16 @@ def test_pretrained_2d_takes_the_heatmap_weights_of_an_image_run(root, tmp_path)
     save_checkpoint(tmp_path / "other.pt", {"method": "supervised", "config": {}, "modules": {}})
     with pytest.raises(InputError, match="pretrained_2d takes a run of `weakpose train multiview variant=image`"):
         METHOD(MultiviewConfig(**{**c.__dict__, "pretrained_2d": str(tmp_path / "other.pt")}), root)
+
+
+def test_rendered_evaluation_sets_name_their_subjects():
+    """The renderers of fixed evaluation crops have no default subjects: a default of the CMU-WS
+    test subjects in a method package let a monitor reach them by omission (issue 16 note)."""
+    import inspect
+
+    from weakpose.methods.multiview.image import render_test_views
+    from weakpose.methods.multiview.pretrain import render_test_set
+
+    for fn in (render_test_views, render_test_set):
+        p = inspect.signature(fn).parameters["subjects"]
+        assert p.default is inspect.Parameter.empty and p.kind is inspect.Parameter.KEYWORD_ONLY

@@ -60,7 +60,7 @@ import torch
 from torch import nn
 
 from weakpose.data.contracts import Keypoints2D
-from weakpose.data.mocap import TEST_SUBJECTS, TRAIN_SUBJECTS
+from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.data.sources import DataSources
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
@@ -236,11 +236,12 @@ def unlabeled_pool(c: MultiviewConfig, data_root) -> ViewPool:
     return ViewPool.render(data_root, c.unlabeled_subjects, c.unlabeled_pool, 4, c.crop_size, c.seed + 23, augment=True)
 
 
-def render_test_views(data_root, instants: int, crop_size: int, seed: int = 2024,
-                      subjects: tuple[int, ...] = TEST_SUBJECTS) -> ViewPool:
-    """The fixed image-variant test set: ``instants`` random frames of the CMU-WS test subjects
-    (2, 9; the training monitor passes the training subjects) rendered through the 4 h36m-rig
-    cameras as person crops, no augmentation."""
+def render_test_views(data_root, instants: int, crop_size: int, seed: int = 2024, *,
+                      subjects: tuple[int, ...]) -> ViewPool:
+    """A fixed image-variant evaluation set: ``instants`` random frames of ``subjects`` rendered
+    through the 4 h36m-rig cameras as person crops, no augmentation. ``subjects`` has no default:
+    the training monitor passes the training subjects, evaluation scripts the CMU-WS test
+    subjects (2, 9), so no caller reaches the test subjects by omission."""
     return ViewPool.render(data_root, subjects, instants, 4, crop_size, seed, augment=False)
 
 

@@ -115,12 +115,12 @@ def train_heatmap_model(config: Train2DConfig, data_root, subjects=None, progres
     return res
 
 
-def render_test_set(data_root, n: int, crop_size: int, subjects=None, seed: int = 123) -> dict[str, tuple]:
-    """Fixed rendered test crops of the CMU-WS test subjects (2, 9): ``n`` seen by the h36m
-    rig cameras (one random view each) and ``n`` by wild cameras, no augmentation."""
-    from weakpose.data import mocap
-
-    subjects = tuple(subjects) if subjects is not None else mocap.TEST_SUBJECTS
+def render_test_set(data_root, n: int, crop_size: int, seed: int = 123, *,
+                    subjects: tuple[int, ...]) -> dict[str, tuple]:
+    """Fixed rendered crops of ``subjects``: ``n`` seen by the h36m rig cameras (one random view
+    each) and ``n`` by wild cameras, no augmentation. ``subjects`` has no default, so no caller
+    evaluates on the CMU-WS test subjects (2, 9) by omission (monitors pass training subjects)."""
+    subjects = tuple(subjects)
     out = {}
     for k, rig in enumerate(("h36m", "wild")):
         src = RenderedMotion(data_root, subjects, rig=rig, seed=seed + k)
