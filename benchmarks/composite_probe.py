@@ -35,13 +35,15 @@ def flow_check() -> None:
     cfg = CompositeConfig(stride=8, flow_fit_steps=800, w_mc=0, w_mmd=0, w_distill=0, multiview_2d="",
                           monitor_samples=256)
     m = CompositeMethod(cfg, data_root())
+    fitted = m.run_phases_before_training()["flow_prior"]["train/flow_nll_per_dim"]
+    m.prepare_lifter_training()
     inputs, gt = m.monitor_set()
 
     def nll(poses) -> float:
         x = flow_features(to_template(torch.as_tensor(poses, dtype=torch.float32), m.objective.template))
         return float((-m.nets["flow"].log_prob(x) / x.shape[1]).median())
 
-    print(f"last fitting batch {m.flow_nll:.2f}; training poses {nll(m.sources.unpaired_3d[::500]):.2f}; "
+    print(f"last fitting batch {fitted:.2f}; training poses {nll(m.sources.unpaired_3d[::500]):.2f}; "
           f"validation ground truth {nll(gt):.2f}; its depth mirror {nll(gt * np.array([1, 1, -1], np.float32)):.2f}; "
           f"depth-less {nll(depthless_poses(inputs, m.mean_bones_mm)):.2f}")
 
@@ -54,6 +56,7 @@ def main() -> None:
         cfg = CompositeConfig(**(PROBE | overrides))
         t = time.time()
         m = CompositeMethod(cfg, data_root())
+        m.run_phases_before_training()
         t1 = time.time()
         for step in range(cfg.steps):
             logs = m.train_step(step)

@@ -87,9 +87,12 @@ def method_class(case: str, settings: list[str]) -> type:
 
 
 CASES = registered_cases()
-# where the stopped run stops: inside the train phase, across flows-ws' FS -> WS switch, and
-# inside multiview[image]'s pretrain_2d phase (3 steps) before its 4 train steps
-STOP_AFTER = {"multiview[image]": 2}
+# where the stopped run stops: inside the train phase, across flows-ws' FS -> WS switch, inside
+# multiview[image]'s pretrain_2d phase (3 steps) before its 4 train steps, and inside composite's
+# teacher phase (after its 2 flow_prior steps and 1 of 2 teacher steps, before 4 train steps)
+STOP_AFTER = {"multiview[image]": 2, "composite": 3}
+#: (phase, step within it) where those stops land; ("train", STOP_AFTER) for the others
+STOPS_IN = {"multiview[image]": ("pretrain_2d", 2), "composite": ("teacher", 1)}
 # flows-ws is not bit-reproducible on this CPU even without a resume: two fresh uninterrupted
 # runs in one process differ now and then (measured: ~1 run in 3, up to 2e-3 in the keypoint
 # network's stem, 5e-6 in the image network's conv1, sometimes in other layers too; MKL_CBWR=
@@ -169,7 +172,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run(case, tiny_root, deps, refe
     name, settings = method_of(case), tiny_settings(case, deps)
     k = STOP_AFTER.get(case, 2)
     stopped = train(name, tmp_path, overrides=settings, data=tiny_root, progress=False, stop_after=k)
-    assert stopped["stopped_at_step"] == k
+    assert (stopped.get("stopped_in_phase", "train"), stopped["stopped_at_step"]) == STOPS_IN.get(case, ("train", k))
     assert not (tmp_path / "model.pt").exists()
     train(name, tmp_path, resume=True, data=tiny_root, progress=False)
     a, b = _modules(reference(case)), _modules(tmp_path)
@@ -225,3 +228,18 @@ def test_two_processes_equal_one_or_refuse(case, reference, two_processes):
         for i, (x, y) in enumerate(zip(a, b)):
             assert x.shape == y.shape and torch.allclose(x, y, rtol=0, atol=1e-3 * scale), \
                 f"{case}: optimiser {k}, parameter {i}: {float((x - y).abs().max()):.2e} of {scale:.2e}"
+
+
+def test_resuming_a_checkpoint_without_a_module_of_the_run_is_one_input_error(tiny_root, deps, tmp_path):
+    """A run whose method now saves a module the checkpoint lacks (composite's teacher before it
+    became a phase) is refused in one line naming the module, not a KeyError traceback."""
+    from weakpose.engine.checkpoint import LAST_CHECKPOINT, save_checkpoint
+    from weakpose.errors import InputError
+
+    settings = tiny_settings("composite", deps)
+    train("composite", tmp_path, overrides=settings, data=tiny_root, progress=False, stop_after=3)
+    payload = load_checkpoint(tmp_path / LAST_CHECKPOINT)
+    del payload["modules"]["teacher"]
+    save_checkpoint(tmp_path / LAST_CHECKPOINT, payload)
+    with pytest.raises(InputError, match="key 'modules': no teacher"):
+        train("composite", tmp_path, resume=True, data=tiny_root, progress=False)

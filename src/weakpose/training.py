@@ -81,6 +81,10 @@ def training_payload(method, step: int, phase: str = MAIN_PHASE) -> dict[str, An
 def restore_training(method, payload: dict[str, Any]) -> int:
     """Load a :func:`training_payload` into a freshly built method; returns the step (within
     ``payload["phase"]``)."""
+    missing_modules = sorted(set(method.nets) - set(payload["modules"]))
+    if missing_modules:
+        raise InputError(f"checkpoint: key 'modules': no {', '.join(missing_modules)} (written by an older weakpose "
+                         "that trained it differently); start a new run instead of --resume")
     for k, net in method.nets.items():
         net.load_state_dict(payload["modules"][k])
     tr = payload["training"]

@@ -31,7 +31,10 @@ def sources():
 @pytest.fixture(scope="module")
 def full(sources):
     torch.manual_seed(0)
-    return CompositeMethod(CompositeConfig(**TINY, w_sup=5.0), data_root(), training_data=sources)
+    m = CompositeMethod(CompositeConfig(**TINY, w_sup=5.0), data_root(), training_data=sources)
+    m.run_phases_before_training()
+    m.prepare_lifter_training()
+    return m
 
 
 def single_term_config(term: str) -> CompositeConfig:
@@ -51,6 +54,8 @@ def test_each_term_alone_trains_and_its_gradient_reaches_the_lifter(term, source
     torch.manual_seed(0)
     m = CompositeMethod(single_term_config(term), data_root(), training_data=sources)
     assert m.active == {term}
+    m.run_phases_before_training()
+    m.prepare_lifter_training()
     batch = draw_batch(m.data, m.config, np.random.default_rng(1), m.parts)
     terms = m.objective.terms(m.objective.lift_batch(batch))
     assert set(terms) == {term, "total"} and torch.isfinite(terms["total"])
@@ -128,6 +133,7 @@ def test_short_run_without_3d_labels_beats_the_depthless_baseline():
     assert m.active == {"2d", "mc", "flow", "distill"} and m.data.paired is None
     inputs, gt = m.monitor_set()
     flat = float(mpjpe(depthless_poses(inputs, m.mean_bones_mm), gt).mean())
+    m.run_phases_before_training()
     for step in range(cfg.steps):
         m.train_step(step)
     m.lifter.eval()

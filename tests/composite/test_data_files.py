@@ -56,18 +56,19 @@ def option_args(paths: dict) -> list[str]:
 
 def test_every_kind_given_as_a_file_is_what_the_run_trains_on(files, tmp_path, monkeypatch, capsys):
     seen = {}
-    real_sources, real_fit = composite_method.training_sources, composite_method.fit_flow
+    real_sources = composite_method.training_sources
 
     def spy_sources(root, cfg, given):
         seen["data"] = real_sources(root, cfg, given)
         return seen["data"]
 
-    def spy_fit(flow, data, *args):
-        seen["flow_samples"] = len(data)
-        return real_fit(flow, data, *args)
+    class SpyFit(composite_method.FlowFit):
+        def __init__(self, flow, data, *args):
+            seen["flow_samples"] = len(data)
+            super().__init__(flow, data, *args)
 
     monkeypatch.setattr(composite_method, "training_sources", spy_sources)
-    monkeypatch.setattr(composite_method, "fit_flow", spy_fit)
+    monkeypatch.setattr(composite_method, "FlowFit", SpyFit)
     out = tmp_path / "run"
     assert main(["train", "composite", "--out", str(out), *option_args(files), "w_sup=5", *TINY]) == 0
     printed = capsys.readouterr().out

@@ -148,6 +148,20 @@ class Method:
         """The phases of a run, in order (see :mod:`weakpose.engine.phases`)."""
         return (Phase(MAIN_PHASE, self.config.steps, self.train_step),)
 
+    def run_phases_before_training(self) -> dict[str, dict[str, float]]:
+        """Run every phase before ``train`` here, without checkpoints or logs, for scripts and
+        tests that then call :meth:`train_step` themselves (``weakpose train`` runs all phases
+        through the engine). Returns each phase's last logged scalars."""
+        last: dict[str, dict[str, float]] = {}
+        for ph in self.phases():
+            if ph.name == MAIN_PHASE:
+                break
+            if ph.begin is not None:
+                ph.begin()
+            for k in range(ph.steps):
+                last[ph.name] = ph.step(k)
+        return last
+
     def sharded_batch_sizes(self) -> dict[str, int]:
         """Config keys and values of the global batch sizes that :meth:`shard` splits; each must
         be a multiple of the number of processes."""

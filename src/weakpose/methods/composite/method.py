@@ -1,17 +1,20 @@
 """``weakpose train composite``: one 2.5D lifter trained by any weighted combination of the four
 papers' weak signals (see :mod:`weakpose.methods.composite.objective` for the terms).
 
-Phases, all inside the method (the engine sees one run):
+The data sources are read when the method is built
+(:func:`~weakpose.methods.composite.data.training_sources`: the user's
+``--train-2d/--train-multiview/--train-3d/--train-paired`` files, each replacing the CMU-WS default
+of its kind). Training is up to three engine phases (:mod:`weakpose.engine.phases`: each with its
+own progress bar, logs and checkpoints, so ``--resume`` continues inside any of them):
 
-1. data sources (:func:`~weakpose.methods.composite.data.training_sources`: the user's
-   ``--train-2d/--train-multiview/--train-3d/--train-paired`` files, each replacing the CMU-WS
-   default of its kind);
-2. the flow prior, fitted by maximum likelihood (Zanfir et al. Eq. 1) on the unpaired 3D, when
-   the ``flow`` term is on; it is frozen afterwards and saved with the run;
-3. the Deep NRSfM teacher (Wang et al. §3), trained on the composite's single-view 2D source
-   (the ``--train-2d`` files when given) with the ``nrsfm`` method's own training step, or loaded
-   from ``teacher=RUN``, when the ``distill`` term is on;
-4. the lifter: per step one critic update (when ``mmd`` is on, Li & Lee's L_D) and one lifter
+1. ``flow_prior`` (when the ``flow`` term is on): the flow prior fitted by maximum likelihood
+   (Zanfir et al. Eq. 1) on the unpaired 3D, ``flow_fit_steps`` steps; frozen afterwards and
+   saved with the run;
+2. ``teacher`` (when the ``distill`` term is on and no ``teacher=RUN`` is given): the Deep NRSfM
+   teacher (Wang et al. §3) trained on the composite's single-view 2D source (the ``--train-2d``
+   files when given) with the ``nrsfm`` method's own training step, ``teacher_steps`` steps;
+   frozen afterwards and saved with the run;
+3. ``train``: per step one critic update (when ``mmd`` is on, Li & Lee's L_D) and one lifter
    update on ``sum_k w_k L_k``.
 
 Monitoring (never used to select the model, which is the last step's) is the base class's
@@ -30,6 +33,7 @@ import torch
 from weakpose.data.contracts import InputError
 from weakpose.data.sources import DataSources, option
 from weakpose.engine.distributed import DistInfo
+from weakpose.engine.phases import MAIN_PHASE, Phase
 from weakpose.methods.base import Method
 from weakpose.methods.composite.config import TERMS, CompositeConfig
 from weakpose.methods.composite.data import FILE_KINDS, Keypoints, TrainingSources, draw_batch, training_sources
@@ -93,29 +97,40 @@ def parts_needed(active: set[str]) -> set[str]:
     return parts
 
 
-def fit_flow(flow: NormalizingFlow, data: torch.Tensor, steps: int, batch_size: int, lr: float, noise: float,
-             seed: int) -> float:
+class FlowFit:
     """Maximum likelihood (Zanfir et al. Eq. 1) of ``flow`` on pose vectors ``data`` [N, D] with
-    dequantisation noise; returns the last batch's NLL per dimension. The flow is frozen after."""
-    gen = torch.Generator().manual_seed(seed)
-    flow.standardize.set_statistics(data)
-    opt = torch.optim.Adam(flow.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
-    nll = float("nan")
-    for _ in range(steps):
-        idx = torch.randint(len(data), (batch_size,), generator=gen)
-        x = data[idx] + noise * torch.randn(batch_size, data.shape[1], generator=gen)
-        loss = -flow.log_prob(x).mean()
-        opt.zero_grad()
+    dequantisation noise ``noise``, one Adam step (cosine schedule over ``steps``) per
+    :meth:`step`: the composite's ``flow_prior`` phase. The standardisation is set from ``data``
+    when built (a saved run restores the same buffers)."""
+
+    BATCH, LR = 256, 1e-3
+
+    def __init__(self, flow: NormalizingFlow, data: torch.Tensor, steps: int, noise: float, seed: int):
+        self.flow, self.data, self.noise = flow, data, noise
+        self.gen = torch.Generator().manual_seed(seed)
+        flow.standardize.set_statistics(data)
+        self.opt = torch.optim.Adam(flow.parameters(), lr=self.LR, weight_decay=1e-4)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(1, steps))
+
+    def step(self, step: int) -> dict[str, float]:
+        """One step; logs the batch's NLL per dimension."""
+        data = self.data
+        idx = torch.randint(len(data), (self.BATCH,), generator=self.gen)
+        x = data[idx] + self.noise * torch.randn(self.BATCH, data.shape[1], generator=self.gen)
+        loss = -self.flow.log_prob(x).mean()
+        self.opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
-        opt.step()
-        sched.step()
-        nll = float(loss.detach()) / data.shape[1]
-    flow.eval()
-    for p in flow.parameters():
+        torch.nn.utils.clip_grad_norm_(self.flow.parameters(), 10.0)
+        self.opt.step()
+        self.sched.step()
+        return {"train/flow_nll_per_dim": float(loss.detach()) / data.shape[1]}
+
+
+def freeze(net: torch.nn.Module) -> None:
+    """Evaluation mode and no parameter gradients: a prior or teacher the lifter trains against."""
+    net.eval()
+    for p in net.parameters():
         p.requires_grad_(False)
-    return nll
 
 
 @dataclass
@@ -130,43 +145,32 @@ class Teacher:
 
     @classmethod
     def from_model(cls, model: DeepNRSfM, depth_sign: float, center: str | int, damping: float) -> Teacher:
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        freeze(model)
         p = model.num_points
         op = DistillationOperator(model.shape_dictionary().detach(), reduced_gauge_basis(p, center), damping)
         return cls(model, float(depth_sign), center, gauge_matrix(p, center), op)
 
 
-def build_teacher(cfg: CompositeConfig, root, single_2d: Keypoints | None) -> Teacher:
-    """``teacher=RUN``, or a Deep NRSfM trained here on ``single_2d``, the composite's own
-    single-view 2D source (the user's ``--train-2d`` files or the CMU-WS 2D; the nrsfm method's
-    defaults, ``teacher_steps`` steps; progress printed)."""
-    import time
-
+def load_teacher_run(cfg: CompositeConfig) -> Teacher:
+    """The frozen teacher of ``teacher=RUN``."""
     from weakpose.methods.nrsfm.distill import load_teacher
-    from weakpose.methods.nrsfm.teacher import NRSfMConfig, NRSfMMethod, parse_center
+    from weakpose.methods.nrsfm.teacher import parse_center
 
-    if cfg.teacher:
-        model, tconf, sign = load_teacher(cfg.teacher)
-        return Teacher.from_model(model, sign, parse_center(tconf.center), cfg.damping)
+    model, tconf, sign = load_teacher(cfg.teacher)
+    return Teacher.from_model(model, sign, parse_center(tconf.center), cfg.damping)
+
+
+def teacher_trainer(cfg: CompositeConfig, root, single_2d: Keypoints | None):
+    """A Deep NRSfM to train in the ``teacher`` phase on ``single_2d``, the composite's own
+    single-view 2D source (the user's ``--train-2d`` files or the CMU-WS 2D; the nrsfm method's
+    defaults, ``teacher_steps`` steps)."""
+    from weakpose.methods.nrsfm.teacher import NRSfMConfig, NRSfMMethod
+
     if single_2d is None:
         raise InputError("config: key 'teacher': the distill term needs a teacher run (teacher=RUN) or single-view 2D "
                          "to train one on (--train-2d or single_2d=cmu-train)")
     tcfg = NRSfMConfig(steps=cfg.teacher_steps, rig=cfg.rig, noise=cfg.noise, stride=cfg.stride, seed=cfg.seed)
-    teacher = NRSfMMethod(tcfg, root, sources=DataSources(train_2d=single_2d.as_keypoints_2d()))
-    print(f"[composite] teacher phase: Deep NRSfM on {len(teacher.w)} single-view 2D samples", flush=True)
-    t0 = time.perf_counter()
-    every = max(1, cfg.teacher_steps // 10)
-    for step in range(cfg.teacher_steps):
-        logs = teacher.train_step(step)
-        if (step + 1) % every == 0:
-            el = time.perf_counter() - t0
-            eta = el / (step + 1) * (cfg.teacher_steps - step - 1)
-            print(f"[composite] teacher phase: step {step + 1}/{cfg.teacher_steps}, loss {logs['train/loss']:.4f}, "
-                  f"ETA {eta:.0f} s", flush=True)
-    sign = teacher.predictor_state()["depth_sign"]
-    return Teacher.from_model(teacher.model, sign, teacher.center, cfg.damping)
+    return NRSfMMethod(tcfg, root, sources=DataSources(train_2d=single_2d.as_keypoints_2d()))
 
 
 def start_depthless(lifter: KeypointTwoPointFive) -> None:
@@ -233,11 +237,23 @@ class CompositeMethod(Method):
         template = None
         if self.active & {"mmd", "flow"}:
             template = torch.from_numpy(torso_template(self.data.unpaired_3d))
+        # phases before the lifter's: the flow prior's fit and the teacher's training (module docstring)
+        self.flow_fit = self.teacher_training = None
         if "flow" in self.active:
             real = to_template(torch.from_numpy(self.data.unpaired_3d), template)
-            self.flow_nll = fit_flow(self.nets["flow"], flow_features(real), c.flow_fit_steps, 256, 1e-3,
-                                     c.flow_noise, c.seed)
-        teacher = build_teacher(c, self.data_root, self.data.single_2d) if "distill" in self.active else None
+            self.flow_fit = FlowFit(self.nets["flow"], flow_features(real), c.flow_fit_steps, c.flow_noise, c.seed)
+            self.own_generator("flow_prior", self.flow_fit.gen)
+        teacher = None
+        if "distill" in self.active:
+            if c.teacher:
+                teacher = load_teacher_run(c)
+            else:
+                self.teacher_training = teacher_trainer(c, self.data_root, self.data.single_2d)
+                self.nets["teacher"] = self.teacher_training.model     # saved with the run, resumed in-phase
+                print(f"[composite] teacher phase: Deep NRSfM on {len(self.teacher_training.w)} single-view 2D "
+                      "samples", flush=True)
+                for name, g in self.teacher_training.generators().items():
+                    self.own_generator(f"teacher_{name}", g)
         self.objective = CompositeObjective(c, self.lifter, torch.as_tensor(norm), self.active,
                                             self.nets["critic"], self.nets["flow"], template, teacher)
         self.gen = self.own_generator("critic", torch.Generator().manual_seed(c.seed))
@@ -245,6 +261,7 @@ class CompositeMethod(Method):
         self.sched = torch.optim.lr_scheduler.MultiStepLR(
             self.opt, milestones=[max(1, round(c.lr_drop * c.steps))], gamma=c.lr_final / c.lr)
         self.opt_d = torch.optim.Adam(self.nets["critic"].parameters(), lr=c.critic_lr, betas=(0.5, 0.9))
+        self._lifter_ready = False
         origin = {part: option(k) for k, part in FILE_KINDS.items() if getattr(self.sources, k) is not None}
         print(f"[composite] terms on: {', '.join(t for t in TERMS if t in self.active)}; sources: "
               + ", ".join(f"{k} ({origin.get(k, 'CMU-WS')})" for k in sorted(self.data.present())), flush=True)
@@ -264,10 +281,41 @@ class CompositeMethod(Method):
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"adam": self.opt, "critic": self.opt_d}
+        opts = {"adam": self.opt, "critic": self.opt_d}
+        if self.flow_fit is not None:
+            opts["flow_prior"] = self.flow_fit.opt
+        if self.teacher_training is not None:
+            opts["teacher"] = self.teacher_training.opt
+        return opts
 
     def schedulers(self) -> dict[str, Any]:
-        return {"step": self.sched}
+        scheds = {"step": self.sched}
+        if self.flow_fit is not None:
+            scheds["flow_prior"] = self.flow_fit.sched
+        if self.teacher_training is not None:
+            scheds["teacher"] = self.teacher_training.sched
+        return scheds
+
+    def phases(self) -> tuple[Phase, ...]:
+        """``flow_prior`` and ``teacher`` when their terms need them, then ``train``."""
+        before = []
+        if self.flow_fit is not None:
+            before.append(Phase("flow_prior", self.config.flow_fit_steps, self.flow_fit.step))
+        if self.teacher_training is not None:
+            before.append(Phase("teacher", self.config.teacher_steps, self.teacher_training.train_step))
+        return (*before, Phase(MAIN_PHASE, self.config.steps, self.train_step))
+
+    def prepare_lifter_training(self) -> None:
+        """Freeze the flow prior and the teacher trained in the earlier phases; the teacher's
+        depth sign and Eq. 14's operator come from its final weights. Runs at the first lifter
+        step, also of a run resumed inside the ``train`` phase (the weights are in the checkpoint)."""
+        if self.flow_fit is not None:
+            freeze(self.nets["flow"])
+        if self.teacher_training is not None:
+            t = self.teacher_training
+            sign = t.predictor_state()["depth_sign"]
+            self.objective.teacher = Teacher.from_model(t.model, sign, t.center, self.config.damping)
+        self._lifter_ready = True
 
     def extra_state(self) -> dict:
         return {"gen": self.gen.get_state()}
@@ -276,6 +324,8 @@ class CompositeMethod(Method):
         self.gen.set_state(state["gen"])
 
     def train_step(self, step: int) -> dict[str, float]:
+        if not self._lifter_ready:
+            self.prepare_lifter_training()
         batch = draw_batch(self.data, self.config, self.rng, self.parts)
         lifted = self.objective.lift_batch(batch)
         logs: dict[str, float] = {}
