@@ -228,6 +228,19 @@ def test_two_processes_equal_one_or_refuse(case, reference, two_processes):
         for i, (x, y) in enumerate(zip(a, b)):
             assert x.shape == y.shape and torch.allclose(x, y, rtol=0, atol=1e-3 * scale), \
                 f"{case}: optimiser {k}, parameter {i}: {float((x - y).abs().max()):.2e} of {scale:.2e}"
+    # the logged losses of the first step are the global batch's, not rank 0's share
+    first_one, first_two = (first_logged_losses(run) for run in (reference(case), runs / case))
+    assert first_one and first_one.keys() == first_two.keys()
+    for key, value in first_one.items():
+        assert first_two[key] == pytest.approx(value, rel=1e-4, abs=1e-6), f"{case}: {key}"
+
+
+def first_logged_losses(run: Path) -> dict[str, float]:
+    """The ``train/`` scalars (but the learning rate) of the first record of ``metrics.jsonl``."""
+    import json
+
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    return {k: v for k, v in first.items() if k.startswith("train/") and k != "train/lr"}
 
 
 def test_resuming_a_checkpoint_without_a_module_of_the_run_is_one_input_error(tiny_root, deps, tmp_path):

@@ -124,6 +124,17 @@ def sync_gradients(optimizer: torch.optim.Optimizer) -> None:
     optimizer._weakpose_synced = True
 
 
+def average_scalars(values: dict[str, float]) -> dict[str, float]:
+    """The mean over the processes of each logged scalar (as is in one process): a batch mean
+    of this process's share becomes the global batch's mean (shares are equal, see
+    :func:`check_even_split`), so the logs of a torchrun run read like a one-process run's."""
+    if not _active() or not values:
+        return values
+    t = torch.tensor(list(values.values()), dtype=torch.float64)
+    dist.all_reduce(t)
+    return dict(zip(values, (t / dist.get_world_size()).tolist()))
+
+
 def attach_gradient_sync(optimizer: torch.optim.Optimizer) -> None:
     """Make every ``optimizer.step()`` average the gradients first unless
     :func:`sync_gradients` already did for this step."""

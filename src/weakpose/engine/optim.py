@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
-from weakpose.engine.distributed import sync_gradients
+from weakpose.engine.distributed import average_scalars, sync_gradients
 
 
 def adam_with_cosine(parameters: Iterable[torch.nn.Parameter], lr: float, lr_final: float, steps: int,
@@ -24,7 +24,8 @@ def optimizer_step(terms: dict[str, torch.Tensor], total: str, opt: torch.optim.
     gradients averaged over the processes when training with torchrun
     (:func:`weakpose.engine.distributed.sync_gradients`), optional gradient-norm clipping
     ``(parameters, max_norm)``, optimiser and scheduler steps. Returns the
-    logged scalars ``train/<term>`` (batch means) and ``train/lr`` (the rate after the step)."""
+    logged scalars ``train/<term>`` (means over the global batch, all processes) and ``train/lr``
+    (the rate after the step)."""
     loss = terms[total]
     opt.zero_grad(set_to_none=True)
     (loss.mean() if loss.dim() else loss).backward()
@@ -34,6 +35,6 @@ def optimizer_step(terms: dict[str, torch.Tensor], total: str, opt: torch.optim.
     opt.step()
     if sched is not None:
         sched.step()
-    out = {f"train/{k}": float(v.detach().float().mean()) for k, v in terms.items()}
+    out = average_scalars({f"train/{k}": float(v.detach().float().mean()) for k, v in terms.items()})
     out["train/lr"] = sched.get_last_lr()[0] if sched is not None else opt.param_groups[0]["lr"]
     return out
