@@ -16,8 +16,8 @@ PA-MPJPE of the two):
    seed ``seed + 1000·r``; restart 0 is the seed itself) and the best one on the held-out subject
    is kept: a teacher can fit the 2D with the wrong depth, which no 2D-only loss shows (one of
    three seeds did, docs/nrsfm.md), and the held-out subject's 3D does;
-3. β of Eq. 14 and the student variant (``--student-variants``), jointly, for students of the
-   first seed's kept teacher;
+3. β of Eq. 14 (with the first of ``--student-variants``), then the student variant (with the
+   chosen β), for students of the first seed's kept teacher;
 4. per seed, a student of its kept teacher with the chosen settings; teachers and students are
    scored on every ``--test-stride``-th sample of the three test files.
 
@@ -242,11 +242,18 @@ def main(argv: list[str] | None = None) -> dict:
             teacher[seed] = min(runs, key=lambda r: _criterion(r_scores[r]))
             log(f"seed {seed}: teacher restart {Path(teacher[seed]).name} kept "
                 f"({', '.join(f'{_criterion(r_scores[r]):.1f}' for r in runs)} mm)")
-        # 3. β of Eq. 14 and the student variant, for students of the first seed's kept teacher
-        cands = [(b, tuple(v)) for b in betas for v in variants]
-        s_val = [student_job(teacher[seeds[0]], b, list(v), seeds[0]) for b, v in cands]
-        val_s = dict(zip(cands, train_and_score(s_val)))
-        best_b, best_v = min(cands, key=lambda c: _criterion(val_s[c]))
+        # 3. β of Eq. 14 (first variant), then the student variant (chosen β), for students of the first
+        #    seed's kept teacher
+        def choose(cands: list[tuple[float, tuple]]) -> tuple[float, tuple]:
+            todo = [c for c in cands if c not in val_s]
+            jobs = [student_job(teacher[seeds[0]], b, list(v), seeds[0]) for b, v in todo]
+            val_s.update(zip(todo, train_and_score(jobs)))
+            return min(cands, key=lambda c: _criterion(val_s[c]))
+
+        val_s: dict[tuple[float, tuple], dict] = {}
+        best_b, _ = choose([(b, tuple(variants[0])) for b in betas])
+        best_b, best_v = choose([(best_b, tuple(v)) for v in variants])
+        cands = list(val_s)
         log(f"student chosen on subject {args.holdout}: beta {best_b:g} {' '.join(best_v) or '(defaults)'}")
         # 4. every seed: a student of its kept teacher with the chosen settings; teachers and students on the test files
         s_fin = {seed: student_job(teacher[seed], best_b, list(best_v), seed) for seed in seeds}

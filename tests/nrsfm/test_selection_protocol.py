@@ -52,6 +52,7 @@ def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
     assert r["final_runs"]["teacher"] == ["teacher_s4000_seed0_val", "teacher_s4000_seed1001_val",
                                           "teacher_s4000_seed1002_val"]
     assert (r["beta_chosen"], r["student_variant_chosen"]) == (0.1, ["width=512"])
+    assert sorted(r["validation_students"]) == ["0.1", "0.1_width512", "0.3"]   # β first, then the variant
     assert r["final_runs"]["student"] == [f"student_{t}_b0.1_width512" for t in r["final_runs"]["teacher"]]
     # the students' teacher and settings are the kept ones
     overrides = json.loads((tmp_path / r["final_runs"]["student"][1] / "model.pt").read_text())
