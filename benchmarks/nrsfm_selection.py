@@ -18,8 +18,9 @@ PA-MPJPE of the two):
    three seeds did, docs/nrsfm.md), and the held-out subject's 3D does;
 3. β of Eq. 14 (with the first of ``--student-variants``), then the student variant (with the
    chosen β), for students of the first seed's kept teacher;
-4. per seed, a student of its kept teacher with the chosen settings; teachers and students are
-   scored on every ``--test-stride``-th sample of the three test files.
+4. per seed, a student of its kept teacher with the chosen settings (and with ``--weaksup`` the
+   Weaksup-bs baseline: the same student with the teacher's depths as hard L1 targets); teachers
+   and students are scored on every ``--test-stride``-th sample of the three test files.
 
 The headline runs are therefore trained without the held-out subject (5 of the 6 training
 subjects): the restart is chosen on it, and retraining on all six with the same seed would not
@@ -185,6 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--test-stride", type=int, default=4)
     ap.add_argument("--stride", type=int, default=1, help="training stride (every n-th training frame)")
     ap.add_argument("--teacher-extra", default="", help="extra key=value overrides for the teachers, comma-separated")
+    ap.add_argument("--weaksup", action="store_true",
+                    help="also train and test the Weaksup-bs baseline (loss=weaksup, the chosen student settings) "
+                         "of every kept teacher")
     ap.add_argument("--mirror-check", metavar="RUN", help="only print the per-sample mirroring diagnostic of RUN")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -217,6 +221,12 @@ def main(argv: list[str] | None = None) -> dict:
         tag = f"student_{Path(teacher).name}_b{beta:g}{_variant_tag(variant)}"
         return {"method": "distill", "out": str(out / tag), "holdout": args.holdout,
                 "overrides": STUDENT_FIXED + [f"teacher={teacher}", f"reg_weight={beta}", f"seed={seed}",
+                                              f"steps={args.student_steps}", f"stride={args.stride}"] + variant}
+
+    def weaksup_job(teacher: str, variant: list[str], seed: int) -> dict:
+        return {"method": "distill", "out": str(out / f"weaksup_{Path(teacher).name}{_variant_tag(variant)}"),
+                "holdout": args.holdout,
+                "overrides": STUDENT_FIXED + [f"teacher={teacher}", "loss=weaksup", f"seed={seed}",
                                               f"steps={args.student_steps}", f"stride={args.stride}"] + variant}
 
     def train_and_score(jobs: list[dict]) -> list[dict]:
@@ -257,8 +267,10 @@ def main(argv: list[str] | None = None) -> dict:
         log(f"student chosen on subject {args.holdout}: beta {best_b:g} {' '.join(best_v) or '(defaults)'}")
         # 4. every seed: a student of its kept teacher with the chosen settings; teachers and students on the test files
         s_fin = {seed: student_job(teacher[seed], best_b, list(best_v), seed) for seed in seeds}
-        list(pool.map(_train, s_fin.values()))
+        w_fin = {seed: weaksup_job(teacher[seed], list(best_v), seed) for seed in seeds} if args.weaksup else {}
+        list(pool.map(_train, list(s_fin.values()) + list(w_fin.values())))
         fin_jobs = [("teacher", teacher[seed]) for seed in seeds] + [("student", s_fin[seed]["out"]) for seed in seeds]
+        fin_jobs += [("weaksup", w_fin[seed]["out"]) for seed in w_fin]
         scores = list(pool.map(_score, [{"run": r, **common, "holdout": None} for *_, r in fin_jobs]))
     test, runs = {}, {}
     for (kind, run), sc in zip(fin_jobs, scores):

@@ -1,5 +1,6 @@
 """benchmarks/nrsfm_selection.py: per seed, the teacher restart with the best held-out score is kept
-and its student is the one trained and tested (training and scoring replaced by stand-ins)."""
+and its student (and Weaksup-bs baseline) is the one trained and tested (training and scoring
+replaced by stand-ins)."""
 
 import importlib.util
 import json
@@ -48,7 +49,7 @@ def selection(monkeypatch):
 
 def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
     r = selection.main(["--out", str(tmp_path), "--jobs", "1", "--teacher-steps", "4000", "--restarts", "2",
-                        "--betas", "0.1,0.3", "--student-variants", ";width=512", "--seeds", "0,1,2"])
+                        "--betas", "0.1,0.3", "--student-variants", ";width=512", "--seeds", "0,1,2", "--weaksup"])
     assert r["final_runs"]["teacher"] == ["teacher_s4000_seed0_val", "teacher_s4000_seed1001_val",
                                           "teacher_s4000_seed1002_val"]
     assert (r["beta_chosen"], r["student_variant_chosen"]) == (0.1, ["width=512"])
@@ -57,6 +58,10 @@ def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
     # the students' teacher and settings are the kept ones
     overrides = json.loads((tmp_path / r["final_runs"]["student"][1] / "model.pt").read_text())
     assert f"teacher={tmp_path / 'teacher_s4000_seed1001_val'}" in overrides and "width=512" in overrides
+    # Weaksup-bs: the same kept teachers and student settings, the teacher's depth as hard targets
+    assert r["final_runs"]["weaksup"] == [f"weaksup_{t}_width512" for t in r["final_runs"]["teacher"]]
+    overrides = json.loads((tmp_path / r["final_runs"]["weaksup"][1] / "model.pt").read_text())
+    assert "loss=weaksup" in overrides and f"teacher={tmp_path / 'teacher_s4000_seed1001_val'}" in overrides
     assert r["test_mean_sd"]["teacher"]["h36mrig_gt2d"]["pa"][0] == pytest.approx((90 + 95 + 91) / 3)
     md = (tmp_path / "selection.md").read_text()
     assert "teacher_s4000_seed1001_val (kept)" in md and "teacher_s4000_seed1_val |" in md
