@@ -1,19 +1,30 @@
-"""Deep NRSfM teacher schedule and Eq. 14 β chosen on VALIDATION data of the training subjects,
-then re-measured on the test files over several seeds (docs/nrsfm.md, issue 16).
+"""Deep NRSfM teacher schedule, teacher restart per seed and the student's β of Eq. 14 (and other
+student settings) chosen on VALIDATION data of the training subjects, then measured on the test
+files over several seeds (docs/nrsfm.md, issue 16).
 
-    PYTHONPATH=src python benchmarks/nrsfm_selection.py --out runs/nrsfm_sel --jobs 14 \
-        --teacher-steps 2000,4000,8000 --betas 0.01,0.03,0.1,0.3 --seeds 0,1,2
+    PYTHONPATH=src python benchmarks/nrsfm_selection.py --out runs/nrsfm_sel --jobs 1 \
+        --teacher-steps 4000 --restarts 3 --betas 0.1,0.3 --student-variants ';width=512' \
+        --student-steps 3000 --seeds 0,1,2
 
-Protocol (no test-subject data is used for any choice):
+Protocol (no test-subject data is used for any choice; every run trains on the training
+subjects minus ``--holdout``, default subject 8, and is scored on that subject's 2D → 3D, h36m
+rig, every ``--val-stride``-th frame, exact 2D and simulated detector 2D; criterion = mean
+PA-MPJPE of the two):
 
-1. *Selection runs* train on the training subjects minus ``--holdout`` (default subject 8) and
-   are scored on that subject's 2D → 3D (h36m rig, every ``--val-stride``-th frame, exact 2D and
-   simulated detector 2D; criterion = mean PA-MPJPE of the two). The teacher schedule (total
-   cosine steps) is chosen first, then β of Eq. 14 for students of the chosen selection teacher.
-2. *Final runs* train on all training subjects (1, 3, 5, 6, 7, 8), one per seed, with the chosen
-   settings (teacher schedule, then a student with the chosen β of each final teacher), and are
-   scored on every ``--test-stride``-th sample of the three test files.
+1. the teacher schedule (total cosine steps), one teacher per value (first seed);
+2. per headline seed, ``--restarts`` teachers with the chosen schedule (restart r trains with
+   seed ``seed + 1000·r``; restart 0 is the seed itself) and the best one on the held-out subject
+   is kept: a teacher can fit the 2D with the wrong depth, which no 2D-only loss shows (one of
+   three seeds did, docs/nrsfm.md), and the held-out subject's 3D does;
+3. β of Eq. 14 (with the first of ``--student-variants``), then the student variant (with the
+   chosen β), for students of the first seed's kept teacher;
+4. per seed, a student of its kept teacher with the chosen settings (and with ``--weaksup`` the
+   Weaksup-bs baseline: the same student with the teacher's depths as hard L1 targets); teachers
+   and students are scored on every ``--test-stride``-th sample of the three test files.
 
+The headline runs are therefore trained without the held-out subject (5 of the 6 training
+subjects): the restart is chosen on it, and retraining on all six with the same seed would not
+keep the chosen solution. Runs already present under ``--out`` (``model.pt``) are reused.
 Each run is one process on one thread (``--jobs`` at a time). Metrics: PA-MPJPE without
 reflections (primary), PA-MPJPE with reflections (as the papers), MPJPE (bone-length scale),
 the paper's depth error. Writes ``selection.json`` and ``selection.md`` under ``--out``.
@@ -31,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 HOLDOUT_DEFAULT = 8
+RESTARTS_DEFAULT = 3          # teacher restarts per seed (step 2 of the protocol; 2 of the first 4 teachers failed)
+RESTART_SEED_STRIDE = 1000   # restart r of seed s trains with seed s + 1000·r
 TEST_FILES = ("h36mrig_gt2d", "h36mrig_det2d", "wild_det2d")
 TEACHER_FIXED = ["eval_every=0", "checkpoint_every=1000000", "calibration_samples=8192"]
 STUDENT_FIXED = ["eval_every=0", "checkpoint_every=1000000", "noise=detector"]
@@ -80,7 +93,8 @@ def _eval_sets(root: Path, holdout: int | None, val_stride: int, test_stride: in
     if holdout is not None:
         for noise in ("gt", "detector"):
             d = make_split(root, (holdout,), rig="h36m", noise=noise, seed=0, stride=val_stride)
-            sets[f"val_{noise}"] = (Keypoints2D(d["keypoints_2d"], d["confidence"], d.get("intrinsics")), d["positions_3d"])
+            inp = Keypoints2D(d["keypoints_2d"], d["confidence"], d.get("intrinsics"))
+            sets[f"val_{noise}"] = (inp, d["positions_3d"])
     else:
         for name in TEST_FILES:
             b = load_benchmark(benchmark_file(root, name))
@@ -142,19 +156,39 @@ def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) 
     return out
 
 
+def restart_seed(seed: int, restart: int) -> int:
+    """Training seed of restart ``restart`` of headline seed ``seed`` (restart 0 = the seed itself)."""
+    return seed + RESTART_SEED_STRIDE * restart
+
+
+def _variant_tag(variant: list[str]) -> str:
+    return "".join("_" + o.replace("=", "") for o in variant)
+
+
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--teacher-steps", default="2000,4000,8000")
     ap.add_argument("--student-steps", type=int, default=4000)
     ap.add_argument("--betas", default="0.01,0.03,0.1,0.3")
+    ap.add_argument("--student-variants", default="",
+                    help="alternative student settings chosen with β on the held-out subject: ';'-separated, "
+                         "each a comma-separated list of key=value overrides (an empty entry = the defaults), "
+                         "e.g. ';width=512'")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--restarts", type=int, default=RESTARTS_DEFAULT,
+                    help="teacher restarts per seed; the one with the best held-out criterion is kept "
+                         f"(default {RESTARTS_DEFAULT})")
     ap.add_argument("--holdout", type=int, default=HOLDOUT_DEFAULT)
     ap.add_argument("--val-stride", type=int, default=4)
     ap.add_argument("--test-stride", type=int, default=4)
     ap.add_argument("--stride", type=int, default=1, help="training stride (every n-th training frame)")
     ap.add_argument("--teacher-extra", default="", help="extra key=value overrides for the teachers, comma-separated")
+    ap.add_argument("--weaksup", action="store_true",
+                    help="also train and test the Weaksup-bs baseline (loss=weaksup, the chosen student settings) "
+                         "of every kept teacher")
     ap.add_argument("--mirror-check", metavar="RUN", help="only print the per-sample mirroring diagnostic of RUN")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -165,53 +199,91 @@ def main(argv: list[str] | None = None) -> dict:
     steps = [int(s) for s in args.teacher_steps.split(",")]
     betas = [float(b) for b in args.betas.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
+    variants = [[o for o in v.split(",") if o] for v in args.student_variants.split(";")]
     extra = [e for e in args.teacher_extra.split(",") if e]
     if args.out is None:
         ap.error("--out is required (except with --mirror-check)")
+    if args.restarts < 1:
+        ap.error("--restarts must be at least 1")
+    if max(seeds) >= RESTART_SEED_STRIDE or min(seeds) < 0:
+        ap.error(f"--seeds must lie in 0..{RESTART_SEED_STRIDE - 1} "
+                 f"(restart r of seed s trains with seed s + {RESTART_SEED_STRIDE}·r)")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    common = {"val_stride": args.val_stride, "test_stride": args.test_stride}
+    common = {"val_stride": args.val_stride, "test_stride": args.test_stride, "holdout": args.holdout}
     t0 = time.time()
 
-    def teacher_job(s: int, seed: int, holdout: int | None) -> dict:
-        tag = f"teacher_s{s}_seed{seed}" + ("_val" if holdout is not None else "")
-        return {"method": "nrsfm", "out": str(out / tag), "holdout": holdout,
+    def teacher_job(s: int, seed: int) -> dict:
+        return {"method": "nrsfm", "out": str(out / f"teacher_s{s}_seed{seed}_val"), "holdout": args.holdout,
                 "overrides": TEACHER_FIXED + extra + [f"steps={s}", f"seed={seed}", f"stride={args.stride}"]}
 
-    def student_job(teacher: str, beta: float, seed: int, holdout: int | None) -> dict:
-        tag = f"student_{Path(teacher).name}_b{beta:g}"
-        return {"method": "distill", "out": str(out / tag), "holdout": holdout,
+    def student_job(teacher: str, beta: float, variant: list[str], seed: int) -> dict:
+        tag = f"student_{Path(teacher).name}_b{beta:g}{_variant_tag(variant)}"
+        return {"method": "distill", "out": str(out / tag), "holdout": args.holdout,
                 "overrides": STUDENT_FIXED + [f"teacher={teacher}", f"reg_weight={beta}", f"seed={seed}",
-                                              f"steps={args.student_steps}", f"stride={args.stride}"]}
+                                              f"steps={args.student_steps}", f"stride={args.stride}"] + variant}
+
+    def weaksup_job(teacher: str, variant: list[str], seed: int) -> dict:
+        return {"method": "distill", "out": str(out / f"weaksup_{Path(teacher).name}{_variant_tag(variant)}"),
+                "holdout": args.holdout,
+                "overrides": STUDENT_FIXED + [f"teacher={teacher}", "loss=weaksup", f"seed={seed}",
+                                              f"steps={args.student_steps}", f"stride={args.stride}"] + variant}
+
+    def train_and_score(jobs: list[dict]) -> list[dict]:
+        list(pool.map(_train, jobs))
+        return list(pool.map(_score, [{"run": j["out"], **common} for j in jobs]))
+
+    def log(msg: str) -> None:
+        print(f"[{time.time() - t0:.0f}s] {msg}", flush=True)
 
     with ProcessPoolExecutor(args.jobs) as pool:
-        # 1. selection teachers (held-out subject), one per schedule; choose the schedule
-        t_val = {s: teacher_job(s, seeds[0], args.holdout) for s in steps}
-        list(pool.map(_train, t_val.values()))
-        val_t = dict(zip(steps, pool.map(_score, [{"run": t_val[s]["out"], "holdout": args.holdout, **common} for s in steps])))
+        # 1. teacher schedule: one teacher per schedule (first seed, restart 0), scored on the held-out subject
+        val_t = dict(zip(steps, train_and_score([teacher_job(s, seeds[0]) for s in steps])))
         best_s = min(steps, key=lambda s: _criterion(val_t[s]))
-        print(f"[{time.time() - t0:.0f}s] teacher steps chosen on subject {args.holdout}: {best_s}", flush=True)
-        # 2. selection students of the chosen selection teacher, every β; final teachers meanwhile
-        t_fin = {seed: teacher_job(best_s, seed, None) for seed in seeds}
-        s_val = {b: student_job(t_val[best_s]["out"], b, seeds[0], args.holdout) for b in betas}
-        list(pool.map(_train, list(s_val.values()) + list(t_fin.values())))
-        val_s = dict(zip(betas, pool.map(_score, [{"run": s_val[b]["out"], "holdout": args.holdout, **common} for b in betas])))
-        best_b = min(betas, key=lambda b: _criterion(val_s[b]))
-        print(f"[{time.time() - t0:.0f}s] beta chosen on subject {args.holdout}: {best_b:g}", flush=True)
-        # 3. final students (chosen β, every seed), then everything final on the test files
-        s_fin = {seed: student_job(t_fin[seed]["out"], best_b, seed, None) for seed in seeds}
-        list(pool.map(_train, s_fin.values()))
-        fin_jobs = [("teacher", best_s, seed, t_fin[seed]["out"]) for seed in seeds]
-        fin_jobs += [("student", best_b, seed, s_fin[seed]["out"]) for seed in seeds]
-        scores = list(pool.map(_score, [{"run": r, "holdout": None, **common} for *_, r in fin_jobs]))
-    test = {}
-    for (kind, key, seed, _), sc in zip(fin_jobs, scores):
-        test.setdefault(f"{kind}_{key:g}", []).append(sc)
+        log(f"teacher steps chosen on subject {args.holdout}: {best_s}")
+        # 2. per seed, `restarts` teachers with the chosen schedule; the best on the held-out subject is kept
+        restart_seeds = {seed: [restart_seed(seed, r) for r in range(args.restarts)] for seed in seeds}
+        r_jobs = [teacher_job(best_s, rs) for seed in seeds for rs in restart_seeds[seed]]
+        r_scores = dict(zip([j["out"] for j in r_jobs], train_and_score(r_jobs)))
+        restarts, teacher = {}, {}
+        for seed in seeds:
+            runs = [teacher_job(best_s, rs)["out"] for rs in restart_seeds[seed]]
+            restarts[seed] = {Path(r).name: r_scores[r] for r in runs}
+            teacher[seed] = min(runs, key=lambda r: _criterion(r_scores[r]))
+            log(f"seed {seed}: teacher restart {Path(teacher[seed]).name} kept "
+                f"({', '.join(f'{_criterion(r_scores[r]):.1f}' for r in runs)} mm)")
+        # 3. β of Eq. 14 (first variant), then the student variant (chosen β), for students of the first
+        #    seed's kept teacher
+        def choose(cands: list[tuple[float, tuple]]) -> tuple[float, tuple]:
+            todo = [c for c in cands if c not in val_s]
+            jobs = [student_job(teacher[seeds[0]], b, list(v), seeds[0]) for b, v in todo]
+            val_s.update(zip(todo, train_and_score(jobs)))
+            return min(cands, key=lambda c: _criterion(val_s[c]))
+
+        val_s: dict[tuple[float, tuple], dict] = {}
+        best_b, _ = choose([(b, tuple(variants[0])) for b in betas])
+        best_b, best_v = choose([(best_b, tuple(v)) for v in variants])
+        cands = list(val_s)
+        log(f"student chosen on subject {args.holdout}: beta {best_b:g} {' '.join(best_v) or '(defaults)'}")
+        # 4. every seed: a student of its kept teacher with the chosen settings; teachers and students on the test files
+        s_fin = {seed: student_job(teacher[seed], best_b, list(best_v), seed) for seed in seeds}
+        w_fin = {seed: weaksup_job(teacher[seed], list(best_v), seed) for seed in seeds} if args.weaksup else {}
+        list(pool.map(_train, list(s_fin.values()) + list(w_fin.values())))
+        fin_jobs = [("teacher", teacher[seed]) for seed in seeds] + [("student", s_fin[seed]["out"]) for seed in seeds]
+        fin_jobs += [("weaksup", w_fin[seed]["out"]) for seed in w_fin]
+        scores = list(pool.map(_score, [{"run": r, **common, "holdout": None} for *_, r in fin_jobs]))
+    test, runs = {}, {}
+    for (kind, run), sc in zip(fin_jobs, scores):
+        test.setdefault(kind, []).append(sc)
+        runs.setdefault(kind, []).append(Path(run).name)
     result = {
         "holdout": args.holdout, "val_stride": args.val_stride, "test_stride": args.test_stride,
-        "teacher_steps_chosen": best_s, "beta_chosen": best_b, "seeds": seeds,
-        "validation_teachers": {str(s): val_t[s] for s in steps}, "validation_students": {str(b): val_s[b] for b in betas},
-        "test_mean_sd": {k: _mean_sd(v) for k, v in test.items()}, "test_per_seed": test,
+        "restarts": args.restarts, "teacher_steps_chosen": best_s, "beta_chosen": best_b,
+        "student_variant_chosen": list(best_v), "seeds": seeds,
+        "validation_teachers": {str(s): val_t[s] for s in steps},
+        "validation_restarts": {str(k): v for k, v in restarts.items()},
+        "validation_students": {f"{b:g}{_variant_tag(list(v))}": val_s[(b, v)] for b, v in cands},
+        "final_runs": runs, "test_mean_sd": {k: _mean_sd(v) for k, v in test.items()}, "test_per_seed": test,
         "wall_s": time.time() - t0,
     }
     (out / "selection.json").write_text(json.dumps(result, indent=1))
@@ -225,26 +297,41 @@ def markdown(r: dict) -> str:
               "criterion = mean PA-MPJPE of exact and detector 2D."), "",
              "| selection run | val PA (gt 2D) | val PA (det 2D) | val PA with reflections (gt) | val depth (gt) |",
              "|---|---|---|---|---|"]
+
+    def val_row(name: str, sc: dict) -> str:
+        return (f"| {name} | {sc['val_gt']['pa']:.1f} | {sc['val_detector']['pa']:.1f} | "
+                f"{sc['val_gt']['pa_refl']:.1f} | {sc['val_gt']['depth']:.1f} |")
+
     for s, sc in r["validation_teachers"].items():
-        lines.append(f"| teacher, {s} steps | {sc['val_gt']['pa']:.1f} | {sc['val_detector']['pa']:.1f} | "
-                     f"{sc['val_gt']['pa_refl']:.1f} | {sc['val_gt']['depth']:.1f} |")
-    for b, sc in r["validation_students"].items():
-        lines.append(f"| student β={b} (teacher {r['teacher_steps_chosen']} steps) | {sc['val_gt']['pa']:.1f} | "
-                     f"{sc['val_detector']['pa']:.1f} | {sc['val_gt']['pa_refl']:.1f} | {sc['val_gt']['depth']:.1f} |")
-    lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps, β = {r['beta_chosen']:g}. Test files, every "
-                   f"{r['test_stride']}th sample, mean ± sd over seeds {r['seeds']}:"), "",
+        lines.append(val_row(f"teacher, {s} steps", sc))
+    for seed, runs in r["validation_restarts"].items():
+        for run, sc in runs.items():
+            kept = " (kept)" if run in r["final_runs"]["teacher"] else ""
+            lines.append(val_row(f"seed {seed}: {run}{kept}", sc))
+    for key, sc in r["validation_students"].items():
+        lines.append(val_row(f"student β={key} (teacher {r['final_runs']['teacher'][0]})", sc))
+    chosen = " ".join(r["student_variant_chosen"]) or "default settings"
+    lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps (best of {r['restarts']} restarts per seed), "
+                   f"β = {r['beta_chosen']:g}, student {chosen}. Test files, every {r['test_stride']}th sample, "
+                   f"mean ± sd over seeds {r['seeds']}:"), "",
               ("| model | gt2d PA | gt2d PA with reflections (as the papers) | gt2d MPJPE | gt2d depth | det2d PA | "
-               "det2d PA with reflections | wild PA | wild PA with reflections |"), "|---|---|---|---|---|---|---|---|---|"]
+               "det2d PA with reflections | wild PA | wild PA with reflections |"),
+              "|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(m: dict, file: str, metric: str) -> str:
         mu, sd = m[file][metric]
         return f"{mu:.1f} ± {sd:.1f}"
 
+    cols = [("h36mrig_gt2d", "pa"), ("h36mrig_gt2d", "pa_refl"), ("h36mrig_gt2d", "mpjpe"), ("h36mrig_gt2d", "depth"),
+            ("h36mrig_det2d", "pa"), ("h36mrig_det2d", "pa_refl"), ("wild_det2d", "pa"), ("wild_det2d", "pa_refl")]
     for name, m in r["test_mean_sd"].items():
-        f = lambda file, metric, m=m: fmt(m, file, metric)
-        lines.append(f"| {name} | {f('h36mrig_gt2d', 'pa')} | {f('h36mrig_gt2d', 'pa_refl')} | {f('h36mrig_gt2d', 'mpjpe')} | "
-                     f"{f('h36mrig_gt2d', 'depth')} | {f('h36mrig_det2d', 'pa')} | {f('h36mrig_det2d', 'pa_refl')} | "
-                     f"{f('wild_det2d', 'pa')} | {f('wild_det2d', 'pa_refl')} |")
+        lines.append(f"| {name} | " + " | ".join(fmt(m, f, k) for f, k in cols) + " |")
+    lines += ["", "Per seed, PA-MPJPE without / with reflections (as the papers):", "",
+              "| model | seed | run | gt2d | det2d | wild det2d |", "|---|---|---|---|---|---|"]
+    for name, per_seed in r["test_per_seed"].items():
+        for seed, run, sc in zip(r["seeds"], r["final_runs"][name], per_seed):
+            lines.append(f"| {name} | {seed} | {run} | " + " | ".join(
+                f"{sc[f]['pa']:.1f} / {sc[f]['pa_refl']:.1f}" for f in TEST_FILES) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,7 @@
 A student predicts per-landmark (x, y, z) in the teacher's normalised camera frame. Its
 objective, Eq. 15, per sample:
 
-    ‖f_xy − w‖₁ + L̃(f_z),   L̃(z′) = ‖B_xy φ̃(z′) − w‖₂ + β ‖φ̃(z′)‖₁   (Eq. 14; paper β = 0.3, default 0.1)
+    ‖f_xy − w‖₁ + L̃(f_z),   L̃(z′) = ‖B_xy φ̃(z′) − w‖₂ + β ‖φ̃(z′)‖₁   (Eq. 14; paper β = 0.3, the default)
 
 with ``φ̃(z′)`` the teacher's code projected onto the codes whose depth is ``z′`` (Eq. 12–13)
 and ``B`` the teacher's dictionary rotated by its camera (Eq. 5–7); see
@@ -61,21 +61,22 @@ from weakpose.methods.nrsfm.teacher import (
 
 @dataclass
 class DistillConfig(TrainConfig):
-    """Distilled student. Defaults: CPU-sized keypoint student (~2 min on one free core); β, the
-    step count and the detector-noise training data chosen on a held-out training subject."""
+    """Distilled student. Defaults: CPU-sized keypoint student (~7 min on one shared core); β, width,
+    step count and the detector-noise training data chosen on a held-out training subject
+    (``benchmarks/nrsfm_selection.py``, docs/nrsfm.md)."""
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"student": "variant"}   # former name: older configs and checkpoints load
 
     teacher: str = ""               # run folder (or model file) of a trained `weakpose train nrsfm`
     variant: str = "keypoint"       # student input: keypoint | image (integral regression on rendered crops)
     loss: str = "distill"           # distill (Eq. 14-15) | weaksup (Weaksup-bs: hard L1 on teacher depth)
-    reg_weight: float = 0.1         # β of Eq. 14 (paper 0.3); chosen on a held-out training subject
+    reg_weight: float = 0.3         # β of Eq. 14 (paper 0.3); chosen on a held-out training subject
     damping: float = 1e-6           # relative Tikhonov term of the right inverse (Eq. 13)
-    steps: int = 3000
+    steps: int = 6000
     batch_size: int = 256
     lr: float = 1e-3
     lr_final: float = 1e-5
-    width: int = 256
+    width: int = 512
     blocks: int = 2
     dropout: float = 0.25
     num_points: int = 17

@@ -1,0 +1,72 @@
+"""benchmarks/nrsfm_selection.py: per seed, the teacher restart with the best held-out score is kept
+and its student (and Weaksup-bs baseline) is the one trained and tested (training and scoring
+replaced by stand-ins)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "nrsfm_selection.py"
+
+# held-out PA-MPJPE of each teacher training seed (restart r of seed s trains with s + 1000 r);
+# 1 and 1000 fit the 2D with the wrong depth
+TEACHER_VAL = {0: 90.0, 1000: 150.0, 1: 120.0, 1001: 95.0, 2: 92.0, 1002: 91.0}
+
+
+def fake_train(job: dict) -> str:
+    out = Path(job["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.pt").write_text(json.dumps(job["overrides"]))
+    return str(out)
+
+
+def fake_score(job: dict) -> dict:
+    name = Path(job["run"]).name
+    if name.startswith("teacher"):
+        pa = TEACHER_VAL[int(name.split("_seed")[1].split("_")[0])]
+    else:   # a student: 10 % better than its teacher, width 512 1 mm better, β 0.3 1 mm worse
+        pa = 0.9 * TEACHER_VAL[int(name.split("_seed")[1].split("_")[0])]
+        pa += -1.0 * ("width512" in name) + 1.0 * ("_b0.3" in name)
+    sc = {"pa": pa, "pa_refl": pa, "mpjpe": pa, "depth": pa}
+    files = ("val_gt", "val_detector") if job["holdout"] is not None else \
+        ("h36mrig_gt2d", "h36mrig_det2d", "wild_det2d")
+    return {f: dict(sc) for f in files}
+
+
+@pytest.fixture
+def selection(monkeypatch):
+    spec = importlib.util.spec_from_file_location("nrsfm_selection_under_test", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mod)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "_train", fake_train)
+    monkeypatch.setattr(mod, "_score", fake_score)
+    return mod
+
+
+def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
+    r = selection.main(["--out", str(tmp_path), "--jobs", "1", "--teacher-steps", "4000", "--restarts", "2",
+                        "--betas", "0.1,0.3", "--student-variants", ";width=512", "--seeds", "0,1,2", "--weaksup"])
+    assert r["final_runs"]["teacher"] == ["teacher_s4000_seed0_val", "teacher_s4000_seed1001_val",
+                                          "teacher_s4000_seed1002_val"]
+    assert (r["beta_chosen"], r["student_variant_chosen"]) == (0.1, ["width=512"])
+    assert sorted(r["validation_students"]) == ["0.1", "0.1_width512", "0.3"]   # β first, then the variant
+    assert r["final_runs"]["student"] == [f"student_{t}_b0.1_width512" for t in r["final_runs"]["teacher"]]
+    # the students' teacher and settings are the kept ones
+    overrides = json.loads((tmp_path / r["final_runs"]["student"][1] / "model.pt").read_text())
+    assert f"teacher={tmp_path / 'teacher_s4000_seed1001_val'}" in overrides and "width=512" in overrides
+    # Weaksup-bs: the same kept teachers and student settings, the teacher's depth as hard targets
+    assert r["final_runs"]["weaksup"] == [f"weaksup_{t}_width512" for t in r["final_runs"]["teacher"]]
+    overrides = json.loads((tmp_path / r["final_runs"]["weaksup"][1] / "model.pt").read_text())
+    assert "loss=weaksup" in overrides and f"teacher={tmp_path / 'teacher_s4000_seed1001_val'}" in overrides
+    assert r["test_mean_sd"]["teacher"]["h36mrig_gt2d"]["pa"][0] == pytest.approx((90 + 95 + 91) / 3)
+    md = (tmp_path / "selection.md").read_text()
+    assert "teacher_s4000_seed1001_val (kept)" in md and "teacher_s4000_seed1_val |" in md
+
+
+def test_restarts_must_be_positive(selection, tmp_path):
+    with pytest.raises(SystemExit):
+        selection.main(["--out", str(tmp_path), "--restarts", "0"])
