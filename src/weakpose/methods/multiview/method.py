@@ -106,7 +106,8 @@ class MultiviewConfig(TrainConfig):
     w2d: float = 10.0                # weight of the 2D term (L_H's role; our choice)
     scale_pair: tuple[int, int] = (0, 8)   # pelvis-thorax (paper: neck-pelvis)
     pair_depth_bound: float = 0.75   # |z_k - z_l| of the scale pair < this (pair lengths; see docs)
-    wild_fraction: float = 0.0       # share of multi-view samples from random wild cameras (see docs)
+    wild_fraction: float = 1.0       # share of multi-view samples from random wild rigs (varied cameras, training
+                                     # subjects); the rest from the h36m rig (issue 16: 1.0 best on validation)
     labels: str = "detector"         # 2D of the CMU-WS multi-view samples: detector (all views detector-like,
                                      # phi = confidence; the paper's default) | exact (projections, phi = 1)
     noise_fraction: float = 0.5      # labels=exact: share of views whose *input* has detector noise
