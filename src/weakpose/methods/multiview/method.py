@@ -31,9 +31,18 @@ The 2D of the multi-view samples (``labels``):
   weak losses reconstruct from the exact projections with phi = 1 while the network reads
   detector noise on ``noise_fraction`` of the views.
 
+Detections teach the 2D estimate nothing about joints the detector missed (no target), so
+detected limb ends are hidden from the input at ``input_mask`` (the detector's missing rate) and
+kept as targets (:func:`weakpose.methods.multiview.data.mask_detected_joints`).
+
 With ``reconstruct_from = "input"`` the weak losses reconstruct from the network's input instead,
 an imputed (missing) joint at phi = ``imputed_confidence``; in development (bound 0.95) that let
-training escape into a degenerate solution on CMU-WS (docs/multiview.md).
+training escape into a degenerate solution on CMU-WS (docs/multiview.md). ``"estimate"`` is the
+paper's path (§3.3): the network's own 2D of every joint, differentiable (scaled by
+``uv_grad``), which the predictor then also uses; it collapses in the keypoint variant (docs).
+
+Multi-view samples: random 4-camera wild rigs of the training subjects by default
+(``wild_fraction = 1``), or the h36m rig (``wild_fraction = 0``), or a mix.
 
 One choice the keypoint variant needs (measured in docs/multiview.md):
 
