@@ -27,7 +27,6 @@ from multiview_fig2 import COLORS, draw_aligned_column  # noqa: E402
 from weakpose.data.paths import data_root  # noqa: E402
 from weakpose.engine.checkpoint import load_checkpoint  # noqa: E402
 from weakpose.engine.config import config_from_dict  # noqa: E402
-from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod, training_bone_statistics  # noqa: E402
 from weakpose.methods.multiview.image import (  # noqa: E402
     ImagePredictor,
     ImageTwoPointFive,
@@ -35,6 +34,7 @@ from weakpose.methods.multiview.image import (  # noqa: E402
     render_test_views,
     transfer_2d_weights,
 )
+from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod, training_bone_statistics  # noqa: E402
 from weakpose.visualize import draw_2d  # noqa: E402
 
 

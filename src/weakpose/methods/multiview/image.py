@@ -66,14 +66,16 @@ from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
 from weakpose.engine.phases import MAIN_PHASE, Phase
 from weakpose.errors import InputError
-from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
+from weakpose.geometry import bone_length_scale
 from weakpose.methods.base import Method
 from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
 from weakpose.methods.multiview.method import (
     MultiviewConfig,
     MultiviewMethod,
     bound_pair_depth,
+    scale_gradient,
     training_bone_statistics,
+    weak_poses,
 )
 from weakpose.methods.multiview.pretrain import Train2DConfig, batch_from_scene
 from weakpose.models.heatmap_net import HeatmapNet, build_heatmap_net, normalize_images
@@ -94,13 +96,6 @@ J = 17
 # --------------------------------------------------------------------------------------------
 # Network read-out (Eq. 4, 5) and reconstruction
 # --------------------------------------------------------------------------------------------
-def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """``x`` in the forward pass, ``factor`` times its gradient in the backward pass."""
-    if factor == 1.0:
-        return x
-    return x.detach() + factor * (x - x.detach()) if factor else x.detach()
-
-
 def read_2p5d(heatmaps: torch.Tensor, depth_maps: torch.Tensor, lam: float, stride: int,
               heatmap_grad: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """2.5D pose from the 2J network outputs [B, J, h, w] each.
@@ -178,12 +173,7 @@ def poses_from_crops(uv_crop: torch.Tensor, z_rel: torch.Tensor, crop: torch.Ten
     poses alike and lowers L_MC (measured: 2D error 3.0 -> 4.3 px and MPJPE 181 -> 220 mm within
     500 steps). ``root_depth_grad`` true is the paper's full gradient.
     """
-    uv = apply_affine(uv_crop, torch.linalg.inv(crop))
-    if root_depth_grad:
-        return reconstruct_from_2p5d(uv, z_rel, K, scale_pair=scale_pair, C=1.0)[0]
-    pts, z_root = reconstruct_from_2p5d(uv, z_rel.detach(), K, scale_pair=scale_pair, C=1.0)
-    rays = pts / pts[..., 2:]
-    return (z_root[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
+    return weak_poses(apply_affine(uv_crop, torch.linalg.inv(crop)), z_rel, K, scale_pair, root_depth_grad)
 
 
 def inside_crop(uv: torch.Tensor, size: int) -> torch.Tensor:

@@ -31,9 +31,18 @@ The 2D of the multi-view samples (``labels``):
   weak losses reconstruct from the exact projections with phi = 1 while the network reads
   detector noise on ``noise_fraction`` of the views.
 
+Detections teach the 2D estimate nothing about joints the detector missed (no target), so
+detected limb ends are hidden from the input at ``input_mask`` (the detector's missing rate) and
+kept as targets (:func:`weakpose.methods.multiview.data.mask_detected_joints`).
+
 With ``reconstruct_from = "input"`` the weak losses reconstruct from the network's input instead,
 an imputed (missing) joint at phi = ``imputed_confidence``; in development (bound 0.95) that let
-training escape into a degenerate solution on CMU-WS (docs/multiview.md).
+training escape into a degenerate solution on CMU-WS (docs/multiview.md). ``"estimate"`` is the
+paper's path (§3.3): the network's own 2D of every joint, differentiable (scaled by
+``uv_grad``), which the predictor then also uses; it collapses in the keypoint variant (docs).
+
+Multi-view samples: random 4-camera wild rigs of the training subjects by default
+(``wild_fraction = 1``), or the h36m rig (``wild_fraction = 0``), or a mix.
 
 One choice the keypoint variant needs (measured in docs/multiview.md):
 
@@ -59,6 +68,7 @@ from weakpose.camera import default_intrinsics, normalized_coordinates
 from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+from weakpose.data.noise import DETECTOR_NOISE
 from weakpose.data.sources import DataSources, MultiViewSet
 from weakpose.data.statistics import mean_bone_lengths
 from weakpose.engine.config import TrainConfig
@@ -68,7 +78,13 @@ from weakpose.errors import InputError
 from weakpose.geometry import bone_length_scale, reconstruct_from_2p5d
 from weakpose.geometry.scale import observed_bone_weights
 from weakpose.methods.base import Method, Variants, batched
-from weakpose.methods.multiview.data import MultiViewSampler, as_detections, concatenate_batches, detections_batch
+from weakpose.methods.multiview.data import (
+    MultiViewSampler,
+    as_detections,
+    concatenate_batches,
+    detections_batch,
+    mask_detected_joints,
+)
 from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
 from weakpose.methods.multiview.tracklets import TrackletSet
 from weakpose.models.lifter import ResidualMLP
@@ -76,6 +92,7 @@ from weakpose.skeleton import H36M17
 
 SUPERVISION = ("fs", "ws", "ws_r", "2d_only")
 LABELS = ("detector", "exact")
+RECONSTRUCT_FROM = ("labels", "input", "estimate")
 J = H36M17.num_joints
 
 
@@ -98,13 +115,19 @@ class MultiviewConfig(TrainConfig):
     w2d: float = 10.0                # weight of the 2D term (L_H's role; our choice)
     scale_pair: tuple[int, int] = (0, 8)   # pelvis-thorax (paper: neck-pelvis)
     pair_depth_bound: float = 0.75   # |z_k - z_l| of the scale pair < this (pair lengths; see docs)
-    wild_fraction: float = 0.0       # share of multi-view samples from random wild cameras (see docs)
+    wild_fraction: float = 1.0       # share of multi-view samples from random wild rigs (varied cameras, training
+                                     # subjects); the rest from the h36m rig (issue 16: 1.0 best on validation)
     labels: str = "detector"         # 2D of the CMU-WS multi-view samples: detector (all views detector-like,
                                      # phi = confidence; the paper's default) | exact (projections, phi = 1)
     noise_fraction: float = 0.5      # labels=exact: share of views whose *input* has detector noise
+    input_mask: float = DETECTOR_NOISE["missing_prob"]  # detections (labels=detector, tracklets, files): detected
+                                     # limb ends hidden from the input, target kept, so the 2D estimate learns
+                                     # missing joints; 0 = off
     imputed_confidence: float = 0.5  # phi of joints missing in the input
     root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
-    reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels (exact projections) | input
+    reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels | input | estimate (the network's own 2D)
+    uv_grad: float = 0.1             # scale of the weak losses' gradient into the network's 2D (image variant,
+                                     # keypoint with reconstruct_from=estimate; paper: 1; see docs)
     stride: int = 1                  # every stride-th training frame
     tracklets: str = ""              # optional tracklet file (weakpose.methods.multiview.tracklets)
     tracklet_fraction: float = 0.25  # share of multi-view samples drawn from it
@@ -122,7 +145,6 @@ class MultiviewConfig(TrainConfig):
     images: str = ""                 # 2D file with image_path (+ box): photos on disk as the 2D-labelled images
     unlabeled_subjects: tuple[int, ...] = (6, 7, 8)  # unlabeled multi-view images (h36m rig)
     unlabeled_pool: int = 512        # multi-view instants rendered once (pseudo labels fixed)
-    uv_grad: float = 0.1             # scale of the weak losses' gradient into the 2D (paper: 1; see docs)
     mv_labels: bool = False          # multi-view images 2D-annotated (paper rows 2D = H+M; see docs)
     pseudo_labels: bool = True       # the tau regulariser (Iqbal §3.3)
     pseudo_tau: float = 0.5
@@ -179,20 +201,31 @@ class KeypointTwoPointFive(nn.Module):
         return z_rel, uv, xy_n, (center, scale)
 
 
+def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x`` in the forward pass, ``factor`` times its gradient in the backward pass."""
+    if factor == 1.0:
+        return x
+    return x.detach() + factor * (x - x.detach()) if factor else x.detach()
+
+
 def rebuild_with_fixed_root(points: torch.Tensor, z_root: torch.Tensor, z_rel: torch.Tensor) -> torch.Tensor:
-    """The same points with the root depth of Eq. 3 held constant for autograd:
+    """The same points with the root depth of Eq. 3 held constant for the relative depths:
     ``p_j = (z_root + z_rel_j) r_j`` with ``r_j = p_j / z_j`` (the ray of joint j).
 
-    In the keypoint variant the 2D pose is an input, so the only thing the gradient through
-    z_root can change is the relative depth of the scale pair, and there it opens a degenerate
-    path: tilting the pair towards the depth axis (|z_k - z_l| -> 1) shrinks z_root and with it
-    the whole pose, which lowers L_MC without learning depth (measured: the thorax depth ran to
-    the bound and MPJPE rose from 93 to 230 mm within 300 steps). With z_root constant the pair's
-    depths are learned like every other joint's. (The image variant keeps the gradient: there it
-    also corrects the 2D heatmaps, §3.3.)
+    ``points`` and ``z_root`` come from :func:`weakpose.geometry.reconstruct_from_2p5d` with the
+    relative depths **detached**, so they carry only the 2D's gradient: moving the 2D keeps the
+    scale pair at length 1 (as Eq. 3 intends), while the relative depths reach the pose only
+    through ``z_rel_j r_j``. In the keypoint variant the only thing the gradient through z_root
+    could change is the relative depth of the scale pair, and there it opens a degenerate path:
+    tilting the pair towards the depth axis (|z_k - z_l| -> 1) shrinks z_root and with it the
+    whole pose, which lowers L_MC without learning depth (measured: the thorax depth ran to the
+    bound and MPJPE rose from 93 to 230 mm within 300 steps). With z_root constant the pair's
+    depths are learned like every other joint's. (Holding z_root constant for the 2D as well
+    would open a 2D shortcut instead, measured in the image variant: pulling every joint's 2D
+    towards the root shrinks all views alike.)
     """
-    rays = (points / points[..., 2:]).detach()
-    return (z_root.detach()[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
+    rays = points / points[..., 2:]
+    return (z_root[:, None] + z_rel - z_rel[:, :1])[..., None] * rays
 
 
 def estimate_2d_loss(xy_n: torch.Tensor, labels: torch.Tensor, K: torch.Tensor, center: torch.Tensor,
@@ -209,10 +242,12 @@ def estimate_2d_loss(xy_n: torch.Tensor, labels: torch.Tensor, K: torch.Tensor, 
 def weak_poses(uv: torch.Tensor, z_rel: torch.Tensor, K: torch.Tensor, scale_pair: tuple[int, int],
                root_depth_grad: bool = False) -> torch.Tensor:
     """Scale-normalised camera-frame poses [N, J, 3] of the weak losses: Eq. 2-3 from the 2D
-    ``uv`` and relative depths, with the root depth constant for autograd unless
-    ``root_depth_grad`` (:func:`rebuild_with_fixed_root`)."""
-    pts, z_root = reconstruct_from_2p5d(uv, z_rel, K, scale_pair=tuple(scale_pair), C=1.0)
-    return pts if root_depth_grad else rebuild_with_fixed_root(pts, z_root, z_rel)
+    ``uv`` and relative depths; unless ``root_depth_grad`` the root depth is constant for the
+    relative depths and a function of the 2D only (:func:`rebuild_with_fixed_root`)."""
+    if root_depth_grad:
+        return reconstruct_from_2p5d(uv, z_rel, K, scale_pair=tuple(scale_pair), C=1.0)[0]
+    pts, z_root = reconstruct_from_2p5d(uv, z_rel.detach(), K, scale_pair=tuple(scale_pair), C=1.0)
+    return rebuild_with_fixed_root(pts, z_root, z_rel)
 
 
 def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
@@ -224,8 +259,12 @@ class MultiviewPredictor:
     """2D keypoint file -> root-relative camera-frame 3D (mm) by 2.5D reconstruction."""
 
     def __init__(self, net: KeypointTwoPointFive, mean_bones_mm: np.ndarray, scale_pair: tuple[int, int],
-                 depthless: bool = False, batch_size: int = 4096):
+                 depthless: bool = False, batch_size: int = 4096, refined_2d: bool = False):
         self.net = net.eval()
+        # refined_2d: reconstruct from the network's 2D estimate of every joint (a model trained
+        # with reconstruct_from=estimate, as the paper's network predicts its own 2D); else from
+        # the input where observed and the estimate only where missing.
+        self.refined_2d = refined_2d
         self.mean_bones_mm = np.asarray(mean_bones_mm, np.float32)
         self.scale_pair = tuple(scale_pair)
         self.depthless = depthless
@@ -237,7 +276,7 @@ class MultiviewPredictor:
             z_rel, uv_est, _, _ = self.net(kp_t, conf_t, K_t)
             if self.depthless:
                 z_rel = torch.zeros_like(z_rel)
-            uv = complete_2d(kp_t, conf_t, uv_est)
+            uv = uv_est if self.refined_2d else complete_2d(kp_t, conf_t, uv_est)
             pts, z_root = reconstruct_from_2p5d(uv, z_rel, K_t, scale_pair=self.scale_pair, C=1.0)
             rel = pts - pts[:, :1]
             # Supplementary Eq. 1 over the bones whose joints were observed (imputed joints are
@@ -330,12 +369,15 @@ class MultiviewMethod(Method):
                              f"use them with supervision ws, not {c.supervision!r}")
         if c.labels not in LABELS:
             raise InputError(f"config: key 'labels': {c.labels!r} (choose {', '.join(LABELS)})")
-        if c.reconstruct_from not in ("labels", "input"):
-            raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} (labels or input)")
+        if c.reconstruct_from not in RECONSTRUCT_FROM:
+            raise InputError(f"config: key 'reconstruct_from': {c.reconstruct_from!r} "
+                             f"(choose {', '.join(RECONSTRUCT_FROM)})")
         if c.images and c.variant != "image":
             raise InputError("config: key 'images': photos are for the image variant (variant=image)")
         if c.supervision not in SUPERVISION:
             raise InputError(f"config: key 'supervision': {c.supervision!r} (choose {', '.join(SUPERVISION)})")
+        if not 0 <= c.input_mask < 1:
+            raise InputError(f"config: key 'input_mask': {c.input_mask} (a probability in [0, 1))")
         if not 2 <= c.views <= 4:
             raise InputError(f"config: key 'views': {c.views} (multi-view consistency uses 2 to 4 views)")
         if len(c.scale_pair) != 2 or len(set(c.scale_pair)) != 2 or not all(0 <= i < J for i in c.scale_pair):
@@ -359,7 +401,8 @@ class MultiviewMethod(Method):
     def make_predictor(cls, config: MultiviewConfig, nets: dict[str, nn.Module], state: dict[str, Any]
                        ) -> MultiviewPredictor:
         return MultiviewPredictor(nets["net"], np.asarray(state["mean_bones_mm"], np.float32),
-                                  config.scale_pair, depthless=config.supervision == "2d_only")
+                                  config.scale_pair, depthless=config.supervision == "2d_only",
+                                  refined_2d=config.reconstruct_from == "estimate")
 
     def losses(self, batch) -> dict[str, torch.Tensor]:
         """All loss terms of one multi-view batch (see the module docstring)."""
@@ -385,6 +428,11 @@ class MultiviewMethod(Method):
             # placed by the network's (detached) 2D estimate; its phi is 0, so it only matters
             # where it is a scale-pair joint (Eq. 3's z_root).
             uv, phi = complete_2d(flat(labels), label_conf, uv_est.detach()), label_conf
+        elif c.reconstruct_from == "estimate":
+            # Iqbal et al. §3.3: the 3D of L_MC / L_B from the network's own 2D (here the input
+            # refined by the network), differentiable, so that the multi-view consistency can
+            # correct the 2D as well (gradient scaled by uv_grad); phi = the 2D labels' confidence.
+            uv, phi = scale_gradient(uv_est, c.uv_grad), label_conf
         else:
             uv = complete_2d(flat(kp), flat(conf), uv_est)
             phi = torch.where(flat(conf) > 0, flat(conf), torch.full_like(flat(conf), c.imputed_confidence))
@@ -406,8 +454,9 @@ class MultiviewMethod(Method):
 
     def train_step(self, step: int) -> dict[str, float]:
         c = self.config
+        hidden = lambda b: mask_detected_joints(b, self.rng, c.input_mask)  # noqa: E731  (detections)
         if self.views_file is not None:
-            batch = detections_batch(*self.views_file.sample(self.rng, c.batch_size, c.views))
+            batch = hidden(detections_batch(*self.views_file.sample(self.rng, c.batch_size, c.views)))
         else:
             n_t = 0
             if self.tracklets is not None:
@@ -419,9 +468,10 @@ class MultiviewMethod(Method):
                 batch = self.sampler.sample(self.rng, c.batch_size - n_t, c.views, c.wild_fraction,
                                             1.0 if detector else c.noise_fraction)
                 if detector:
-                    batch = as_detections(batch)
+                    batch = hidden(as_detections(batch))
             if n_t:
-                batch = concatenate_batches(batch, detections_batch(*self.tracklets.sample(self.rng, n_t, c.views)))
+                tracked = hidden(detections_batch(*self.tracklets.sample(self.rng, n_t, c.views)))
+                batch = concatenate_batches(batch, tracked)
         return optimizer_step(self.losses(self.shard(batch)), "total", self.opt, self.sched)
 
 
