@@ -28,7 +28,7 @@ class CompositeConfig(TrainConfig):
     noise: str = "gt"                # their 2D: gt projections | detector (the benchmark's noise model)
     stride: int = 2                  # every stride-th training frame (all sources)
     noise_fraction: float = 0.5      # share of 2D inputs given simulated detector noise (the 2D source stays the label)
-    wild_fraction: float = 0.0       # share from random wild rigs (0: the h36m rig the composite was measured with; multiview: 1)
+    wild_fraction: float = 0.0       # share from random wild rigs (0: h36m rig, as measured; multiview: 1)
     views: int = 4                   # views per multi-view sample (L_MC)
     # --- term weights ----------------------------------------------------------------------------
     w2d: float = 10.0                # 2D estimate of every joint (the 2.5D lifter's L_H role; Iqbal Eq. 7)
