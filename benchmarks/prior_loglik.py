@@ -35,15 +35,29 @@ def round_trip(flow: NormalizingFlow, n: int, seed: int = 0) -> dict[str, float]
     z = torch.randn(n, flow.dim, generator=g)
     z = 3.0 * flow.dim ** 0.5 * z / z.norm(dim=1, keepdim=True)
     flow.eval()
-    with torch.no_grad():
-        theta = flow.inverse(z)
-        back, _ = flow(theta)
-    err = (back - z).abs().amax(1)
-    failed = ~torch.isfinite(err) | (err > ROUND_TRIP_TOL)
-    finite = torch.isfinite(theta).all(1)
-    return {"max_abs_theta": float(theta[finite].abs().max()) if finite.any() else float("inf"),
-            "median_max_abs_theta": float(theta[finite].abs().amax(1).median()) if finite.any() else float("inf"),
-            "round_trip_failed": float(failed.float().mean())}
+    failed = {}
+    for dtype in (torch.float32, torch.float64):
+        with torch.no_grad():
+            f = flow.to(dtype)
+            theta = f.inverse(z.to(dtype))
+            back, _ = f(theta)
+        err = (back - z.to(dtype)).abs().amax(1)
+        failed[dtype] = ~torch.isfinite(err) | (err > ROUND_TRIP_TOL)
+        if dtype == torch.float32:
+            theta32 = theta
+    flow.float()
+    finite = torch.isfinite(theta32).all(1)
+    worst = int(torch.where(finite, theta32.abs().amax(1), torch.inf).argmax())
+    with torch.no_grad():  # ‖h‖ of the worst code after each inverse layer (where f⁻¹ amplifies)
+        h, norms = z[worst : worst + 1], [float(z[worst].norm())]
+        for step in reversed(flow.steps):
+            h = step.inverse(h)
+            norms.append(float(h.norm()))
+    return {"max_abs_theta": float(theta32[finite].abs().max()) if finite.any() else float("inf"),
+            "median_max_abs_theta": float(theta32[finite].abs().amax(1).median()) if finite.any() else float("inf"),
+            "round_trip_failed": float(failed[torch.float32].float().mean()),
+            "round_trip_failed_float64": float(failed[torch.float64].float().mean()),
+            "worst_code_norm_per_inverse_layer": norms}
 
 
 def main() -> None:
@@ -72,7 +86,9 @@ def main() -> None:
                 table[f"round_trip/{name}"] = rt = round_trip(net, args.round_trip)
                 print(f"{name:16s} 3-sigma codes: max |theta| {rt['max_abs_theta']:.3g} rad "
                       f"(median per code {rt['median_max_abs_theta']:.3g}), "
-                      f"round trips failed {100 * rt['round_trip_failed']:.1f} %")
+                      f"round trips failed {100 * rt['round_trip_failed']:.1f} % "
+                      f"(float64: {100 * rt['round_trip_failed_float64']:.1f} %); worst code's norm per inverse "
+                      f"layer: {' '.join(f'{v:.3g}' for v in rt['worst_code_norm_per_inverse_layer'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
 
