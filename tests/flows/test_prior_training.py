@@ -47,3 +47,12 @@ def test_prior_training_steps_raise_the_likelihood(method):
     first = sum(losses[0][f"train/{n}_nll_per_dim"] for n in names)
     last = sum(losses[-1][f"train/{n}_nll_per_dim"] for n in names)
     assert last < first
+
+
+def test_unknown_flow_kind_is_a_config_error(tmp_path, capsys):
+    from weakpose.cli import main
+
+    assert main(["train", "prior", "--out", str(tmp_path / "run"), "flow_kind=maf"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: config: key 'flow_kind': must be one of realnvp, spline, got 'maf'"]
+    assert not (tmp_path / "run").exists()

@@ -47,6 +47,7 @@ from weakpose.methods.flows.priors.gmm import GMMPrior
 from weakpose.methods.flows.priors.vae import PoseVAE, VAEConfig
 
 KINDS = ("nf", "nf-prelu", "vae", "gmm")
+NF_KINDS = ("realnvp", "spline")  # flow kinds the `nf` prior can use (FlowConfig.kind)
 
 
 @dataclass
@@ -57,6 +58,8 @@ class PriorConfig(TrainConfig):
     eval_every: int = 0
     checkpoint_every: int = 250
     representations: tuple[str, ...] = ("aa", "6d")
+    flow_kind: str = "realnvp"       # the `nf` prior's coupling: "realnvp" (Eq. 4, affine) or "spline"
+                                     # (bounded rational-quadratic tails, not the paper's; needs zuko)
     flow_steps: int = 6              # Real-NVP steps (each preceded by an LU linear layer)
     flow_hidden: int = 128           # width of the coupling networks (2 hidden PReLU layers)
     flow_layers: int = 2
@@ -109,7 +112,7 @@ class PriorMethod(Method):
         }
         for rep in config.representations:
             d = _pose_dim(rep)
-            nets[f"nf_{rep}"] = NormalizingFlow(FlowConfig(d, "realnvp", config.flow_steps, config.flow_hidden,
+            nets[f"nf_{rep}"] = NormalizingFlow(FlowConfig(d, config.flow_kind, config.flow_steps, config.flow_hidden,
                                                            config.flow_layers, config.seed))
             nets[f"nf-prelu_{rep}"] = NormalizingFlow(FlowConfig(d, "prelu", config.prelu_steps, seed=config.seed))
             nets[f"vae_{rep}"] = PoseVAE(VAEConfig(d, config.vae_latent, dropout=config.vae_dropout,
@@ -119,6 +122,8 @@ class PriorMethod(Method):
 
     def __init__(self, config: PriorConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
                  sources=None) -> None:
+        if config.flow_kind not in NF_KINDS:
+            raise InputError(f"config: key 'flow_kind': must be one of {', '.join(NF_KINDS)}, got {config.flow_kind!r}")
         super().__init__(config, data_root, device, dist, sources)
         rot = cmu_rotations(self.data_root)
         train = pose_data(rot, TRAIN_SUBJECTS)

@@ -94,6 +94,7 @@ class FlowsWSConfig(TrainConfig):
     eval_rendered: int = 256         # image network: rendered test-subject crops scored by evaluate()
     images: str = ""                 # image network: 2D file with image_path (+ box): photos for the WS phase
     # copied from the prior run when training starts (the checkpoint rebuilds the flow from them)
+    flow_kind: str = "realnvp"
     flow_steps: int = 6
     flow_hidden: int = 128
     flow_layers: int = 2
@@ -128,7 +129,8 @@ class FlowsWSMethod(Method):
     def build_modules(cls, config: FlowsWSConfig) -> dict[str, nn.Module]:
         S = len(cmu_tree.SEGMENT_NAMES)
         d = len(cmu_tree.POSED_SEGMENTS) * check_representation(config.rep)
-        flow = NormalizingFlow(FlowConfig(d, "realnvp", config.flow_steps, config.flow_hidden, config.flow_layers))
+        flow = NormalizingFlow(
+            FlowConfig(d, config.flow_kind, config.flow_steps, config.flow_hidden, config.flow_layers))
         return {
             "body": BodyModel(np.zeros((S, 3)), np.zeros((config.num_betas, S))),
             "flow": flow,
@@ -156,6 +158,7 @@ class FlowsWSMethod(Method):
                                      f"this run {getattr(config, k)!r}")
             for k in ("flow_steps", "flow_hidden", "flow_layers", "num_betas"):
                 setattr(config, k, init["config"][k])
+            config.flow_kind = init["config"].get("flow_kind", "realnvp")  # runs before issue 16: Real-NVP
         elif config.prior:
             prior = _load_run(config.prior, "prior", "prior")
             pc = prior["config"]
@@ -166,6 +169,7 @@ class FlowsWSMethod(Method):
                 pc["flow_hidden"],
                 pc["flow_layers"],
             )
+            config.flow_kind = pc.get("flow_kind", "realnvp")  # prior runs before issue 16: Real-NVP
             config.num_betas = pc["num_betas"]
         else:
             raise InputError("config: key 'prior': required (the run folder of `weakpose train prior`)")

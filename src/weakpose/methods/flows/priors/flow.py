@@ -11,6 +11,10 @@ Architecture (§2.1, "we introduce a trainable, fully-connected layer before eac
 * ``kind="realnvp"``: K × [InvertibleLinear → AffineCoupling (Eq. 4)].
 * ``kind="prelu"``: the lighter variant, K × [InvertibleLinear → PReLU], an invertible MLP
   with parametric ReLU activations (slopes kept positive so the step stays a bijection).
+* ``kind="spline"`` (not the paper's; issue 16): K × [InvertibleLinear → SplineCoupling], a
+  coupling step with monotonic rational-quadratic splines (Durkan et al. 2019, via zuko) that
+  are the identity outside [-5, 5]: bounded tails, where the affine coupling's exp(s) compounds
+  over the steps far from the data.
 
 Choices the paper leaves open (documented in docs/flows.md):
 
@@ -32,6 +36,7 @@ Written in plain PyTorch (no flow library): nflows 0.14 (2020) is unmaintained; 
 1.7.3 and zuko 1.6 have coupling layers and (normflows) an LU linear layer, but neither has
 the invertible PReLU-MLP variant, and the whole design is ~200 lines with tests of
 invertibility and log-determinants against autograd Jacobians (tests/flows/test_flows_priors.py).
+Only the optional spline coupling uses zuko (extra ``splines``).
 """
 
 from __future__ import annotations
@@ -171,6 +176,33 @@ class AffineCoupling(nn.Module):
         return torch.cat([y1, (y2 - t) * torch.exp(-s)], dim=-1)
 
 
+class SplineCoupling(nn.Module):
+    """Coupling step with monotonic rational-quadratic splines (neural spline flow, Durkan et
+    al. 2019; zuko's ``MaskedAutoregressiveTransform`` with two passes): the first half of the
+    coordinates gets unconditional splines, the second half splines whose knots an MLP computes
+    from the first half. Each spline maps [-5, 5] onto itself and is the identity outside, so
+    the inverse never amplifies a code beyond the linear layers (bounded tails)."""
+
+    def __init__(self, dim: int, hidden: int = 128, layers: int = 2, bins: int = 8) -> None:
+        super().__init__()
+        try:
+            from zuko.flows.autoregressive import MaskedAutoregressiveTransform
+            from zuko.transforms import MonotonicRQSTransform
+        except ImportError as err:
+            raise ImportError("the spline flow needs zuko: pip install 'weakpose[splines]'") from err
+        from functools import partial
+
+        self.transform = MaskedAutoregressiveTransform(
+            dim, 0, passes=2, univariate=partial(MonotonicRQSTransform, slope=1e-3),
+            shapes=[(bins,), (bins,), (bins - 1,)], hidden_features=(hidden,) * layers)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.transform().call_and_ladj(x)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        return self.transform().inv(y)
+
+
 class InvertiblePReLU(nn.Module):
     """Element-wise ``y = x`` (x ≥ 0), ``a·x`` (x < 0) with ``a = exp(log_a) > 0`` per
     coordinate, so it is a bijection; ``log|det| = Σ_{x_i<0} log a_i``."""
@@ -188,12 +220,15 @@ class InvertiblePReLU(nn.Module):
         return torch.where(y < 0, y * torch.exp(-self.log_a), y)
 
 
+FLOW_KINDS = ("realnvp", "prelu", "spline")
+
+
 @dataclass
 class FlowConfig:
     """Architecture of a :class:`NormalizingFlow` (stored in checkpoints)."""
 
     dim: int
-    kind: str = "realnvp"  # "realnvp" | "prelu"
+    kind: str = "realnvp"  # "realnvp" | "prelu" | "spline"
     steps: int = 8
     hidden: int = 256
     layers: int = 2
@@ -201,7 +236,7 @@ class FlowConfig:
 
 
 class NormalizingFlow(nn.Module):
-    """``z = f(θ)``: standardisation then ``steps`` × [InvertibleLinear → RealNVP | PReLU].
+    """``z = f(θ)``: standardisation then ``steps`` × [InvertibleLinear → RealNVP | PReLU | spline].
 
     The last step of the PReLU variant is followed by one more linear layer, so the latent
     is not restricted in sign structure.
@@ -209,8 +244,8 @@ class NormalizingFlow(nn.Module):
 
     def __init__(self, config: FlowConfig) -> None:
         super().__init__()
-        if config.kind not in ("realnvp", "prelu"):
-            raise ValueError(f"flow kind must be 'realnvp' or 'prelu', got {config.kind!r}")
+        if config.kind not in FLOW_KINDS:
+            raise ValueError(f"flow kind must be one of {', '.join(FLOW_KINDS)}, got {config.kind!r}")
         if config.dim < 2:
             raise ValueError("flow dimension must be at least 2")
         self.config = config
@@ -221,6 +256,8 @@ class NormalizingFlow(nn.Module):
             mods.append(InvertibleLinear(config.dim, generator=gen))
             if config.kind == "realnvp":
                 mods.append(AffineCoupling(config.dim, config.hidden, config.layers))
+            elif config.kind == "spline":
+                mods.append(SplineCoupling(config.dim, config.hidden, config.layers))
             else:
                 mods.append(InvertiblePReLU(config.dim))
         if config.kind == "prelu":
