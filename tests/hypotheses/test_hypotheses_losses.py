@@ -156,3 +156,23 @@ def test_mirrored_real_is_the_mirror_image_in_the_template_frame():
 
     assert (volume(aligned).abs() > 1e-3).all()
     assert torch.allclose(volume(m_z), -scale ** 3 * volume(aligned), atol=1e-9)
+
+
+def test_chirality_features_hand_case_and_reflection():
+    # pelvis at 0, hips on x, thorax up (-y); a right knee straight forward (+z) of the hip
+    pose = torch.zeros(17, 3)
+    pose[1] = torch.tensor([-1.0, 0.0, 0.0])  # r_hip
+    pose[4] = torch.tensor([1.0, 0.0, 0.0])   # l_hip
+    pose[8] = torch.tensor([0.0, -2.0, 0.0])  # thorax
+    pose[2] = torch.tensor([-1.0, 0.0, 0.5])  # r_knee: thigh along +z
+    f = L.chirality_features(pose, [((4, 1), (8, 0), (2, 1))])
+    # det[(2,0,0), (0,-2,0), (0,0,0.5)] / (2 * 2 * 0.5) = -1
+    assert f.shape == (1,) and float(f[0]) == pytest.approx(-1.0, abs=1e-5)
+    rng = torch.Generator().manual_seed(0)
+    poses = torch.randn(5, 17, 3, generator=rng)
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=rng))
+    q = q * torch.sign(torch.det(q))  # a rotation
+    base = L.chirality_features(poses)
+    assert base.shape == (5, len(L.CHIRALITY_TRIPLES))
+    assert torch.allclose(L.chirality_features(2.0 * poses @ q.T + 1.0), base, atol=1e-4)  # similarity-invariant
+    assert torch.allclose(L.chirality_features(poses * torch.tensor([1.0, 1.0, -1.0])), -base, atol=1e-6)

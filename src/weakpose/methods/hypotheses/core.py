@@ -22,6 +22,10 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   pose from its mirror image (reflected, re-aligned to the torso template); the KCS branch is
   reflection-invariant, so only the pose branch can learn this. The generator's L_adv is
   unchanged; it is then penalised for depth-mirrored poses through the critic's features.
+- Chirality input of the critic (not in the paper, off by default: ``critic_chirality``): the
+  KCS branch also reads signed triple products of unit bone vectors
+  (``losses.chirality_features``: limb directions in the torso frame, shoulder twist, knee and
+  elbow bending side), which a depth mirror negates while the KCS matrix does not change.
 - Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
   (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
   falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
@@ -94,6 +98,7 @@ class HypothesesSettings:
     kernel_alphas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])
     dot_weight: float = 1.0
     lambda_mirror: float = 0.0        # not in the paper: critic also separates real poses from their mirrors
+    critic_chirality: bool = False    # not in the paper: KCS branch also reads reflection-odd triple products
     head_weight: float = 0.1
     # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
     batch_size: int = 64
@@ -133,7 +138,9 @@ class HypothesesSettings:
 
 def build_networks(cfg: HypothesesSettings) -> tuple[GenerativeLifter, PoseCritic]:
     g = GenerativeLifter(17, cfg.width, cfg.latent_dim, cfg.generator_blocks, cfg.camera_blocks)
-    d = PoseCritic(17, 16, cfg.critic_pose_width, cfg.critic_kcs_width, cfg.critic_out, cfg.critic_blocks)
+    chirality_dim = len(L.CHIRALITY_TRIPLES) if cfg.critic_chirality else 0
+    d = PoseCritic(17, 16, cfg.critic_pose_width, cfg.critic_kcs_width, cfg.critic_out, cfg.critic_blocks,
+                   chirality_dim)
     return g, d
 
 
@@ -211,7 +218,8 @@ class HypothesesCore:
 
     # ------------------------------------------------------------------ helpers
     def critic_features(self, pose: torch.Tensor) -> torch.Tensor:
-        return self.critic(pose, L.kcs_matrix(pose, H36M17.bones))
+        chirality = L.chirality_features(pose) if self.cfg.critic_chirality else None
+        return self.critic(pose, L.kcs_matrix(pose, H36M17.bones), chirality)
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """L_D = −MMD²(real, fake) + λ_gp L_gp (Eq. 8–9), plus, with ``lambda_mirror`` > 0, the

@@ -44,6 +44,44 @@ def kcs_matrix(pose: torch.Tensor, bones: Sequence[tuple[int, int]] | None = Non
     return b @ b.transpose(-1, -2)
 
 
+#: Joint-difference vectors (to, from) of H36M17 for :func:`chirality_features`.
+_HIPS, _SPINE, _SHOULDERS = (4, 1), (8, 0), (11, 14)
+_R_THIGH, _R_SHIN, _L_THIGH, _L_SHIN = (2, 1), (3, 2), (5, 4), (6, 5)
+_L_UPPER, _L_FORE, _R_UPPER, _R_FORE = (12, 11), (13, 12), (15, 14), (16, 15)
+#: Triples (u, v, w) whose signed volume det[u, v, w] a depth mirror flips (not in the paper):
+#: the forward component of every limb, neck and head bone in the torso frame (hip or shoulder
+#: axis × spine), the twist of the shoulders against the hips, and the bending side of the
+#: knees and elbows.
+CHIRALITY_TRIPLES: tuple[tuple[tuple[int, int], ...], ...] = (
+    *((_HIPS, _SPINE, b) for b in (_R_THIGH, _R_SHIN, _L_THIGH, _L_SHIN)),
+    *((_SHOULDERS, _SPINE, b) for b in (_L_UPPER, _L_FORE, _R_UPPER, _R_FORE, (9, 8), (10, 9))),
+    (_HIPS, _SPINE, _SHOULDERS),
+    (_R_THIGH, _R_SHIN, _HIPS), (_L_THIGH, _L_SHIN, _HIPS),
+    (_L_UPPER, _L_FORE, _SHOULDERS), (_R_UPPER, _R_FORE, _SHOULDERS),
+)
+
+
+def chirality_features(
+    pose: torch.Tensor, triples: Sequence[tuple[tuple[int, int], ...]] = CHIRALITY_TRIPLES, eps: float = 1e-6
+) -> torch.Tensor:
+    """Signed volumes of unit joint-difference vectors, det[û, v̂, ŵ] = (û × v̂) · ŵ ∈ [−1, 1], for
+    each triple of (to, from) joint pairs: invariant to rotation, translation and scale, negated by
+    any reflection. The KCS matrix Ψ = BᵀB is invariant to reflections, so a critic that sees
+    only Ψ cannot tell a pose from its depth mirror image; these features can (the optional
+    ``critic_chirality`` input, not in the paper; issue 16).
+
+    Args:
+        pose: [..., J, 3]. Returns [..., len(triples)].
+    """
+    if pose.shape[-1] != 3:
+        raise ValueError(f"chirality_features: expected [..., J, 3], got {tuple(pose.shape)}")
+    idx = torch.tensor(triples, device=pose.device)  # [T, 3, 2]
+    vec = pose[..., idx[..., 0], :] - pose[..., idx[..., 1], :]  # [..., T, 3, 3]
+    u, v, w = vec.unbind(-2)
+    norms = vec.norm(dim=-1).prod(-1)
+    return (torch.cross(u, v, dim=-1) * w).sum(-1) / (norms + eps)
+
+
 # --------------------------------------------------------------------------- MMD (Eq. 8–9)
 
 def rq_dot_kernel(
