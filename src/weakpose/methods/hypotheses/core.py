@@ -26,6 +26,10 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   KCS branch also reads signed triple products of unit bone vectors
   (``losses.chirality_features``: limb directions in the torso frame, shoulder twist, knee and
   elbow bending side), which a depth mirror negates while the KCS matrix does not change.
+- Camera-elevation prior (not in the paper, off by default: ``lambda_elevation``): L_G adds
+  ``lambda_elevation · losses.camera_elevation_loss(M, y, elevation_margin)``, a hinge that
+  asks the camera to look down on the torso by at least ``asin(elevation_margin)``; a depth
+  mirror (y·F, M·F) reprojects identically but looks at the body from below.
 - Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
   (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
   falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
@@ -99,6 +103,8 @@ class HypothesesSettings:
     dot_weight: float = 1.0
     lambda_mirror: float = 0.0        # not in the paper: critic also separates real poses from their mirrors
     critic_chirality: bool = False    # not in the paper: KCS branch also reads reflection-odd triple products
+    lambda_elevation: float = 0.0     # not in the paper: hinge prior that the camera looks down on the torso
+    elevation_margin: float = 0.1     # sin of the elevation below which lambda_elevation's hinge acts (~6°)
     head_weight: float = 0.1
     # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
     batch_size: int = 64
@@ -130,6 +136,10 @@ class HypothesesSettings:
             raise InputError("config: key 'missing_joints': must be in 0..8")
         if self.lambda_mirror < 0:
             raise InputError("config: key 'lambda_mirror': must be >= 0 (0 = the paper's critic)")
+        if self.lambda_elevation < 0:
+            raise InputError("config: key 'lambda_elevation': must be >= 0 (0 = no camera prior, as the paper)")
+        if not -1 < self.elevation_margin < 1:
+            raise InputError("config: key 'elevation_margin': must be in (-1, 1) (the sine of an elevation)")
         if self.critic_steps < 1:
             raise InputError("config: key 'critic_steps': must be >= 1")
         if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
@@ -281,11 +291,15 @@ class HypothesesCore:
         lreg = L.diversity_loss(y[:b], y[b:], z[:b], z[b:], cfg.tau)
         lrec = L.latent_reconstruction_loss(z, self.net.encode(y))
         loss_g = adv + cfg.lambda_2d * l2d + cfg.lambda_cam * lcam - cfg.lambda_reg * lreg + cfg.lambda_rec * lrec
+        elev = L.camera_elevation_loss(M, y, cfg.elevation_margin)
+        if cfg.lambda_elevation > 0:
+            loss_g = loss_g + cfg.lambda_elevation * elev
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         logs = {"loss_d": loss_d.item(), "mmd2": adv.item(), "gp": gp.item(), "l2d": l2d.item(),
-                "cam": lcam.item(), "reg": lreg.item(), "rec": lrec.item(), "loss_g": loss_g.item(), "lr": lr}
+                "cam": lcam.item(), "reg": lreg.item(), "rec": lrec.item(), "elev": elev.item(),
+                "loss_g": loss_g.item(), "lr": lr}
         if not all(math.isfinite(v) for v in logs.values()):
             return logs | self._recover(step, f"non-finite loss ({logs})")
         if cfg.monitor_every and (step + 1) % cfg.monitor_every == 0:

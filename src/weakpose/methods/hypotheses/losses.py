@@ -194,6 +194,29 @@ def camera_loss(M: torch.Tensor) -> torch.Tensor:
     return dev.abs().sum((-1, -2)).mean()
 
 
+def camera_elevation_loss(M: torch.Tensor, pose: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    """Camera-elevation prior (not in the paper; issue 16's depth mirrors):
+    mean_b max(0, margin − d_b), with d = −v̂ · û the downward component of the camera's viewing
+    direction v = m₁ × m₂ (rows of the weak-perspective M) along the pose's own torso axis
+    û (hip centre → shoulder centre).
+
+    A pose and camera (y, M) and their depth mirror (y·F, M·F), F = diag(1, 1, −1), project
+    identically (paper Eq. 4), but the mirror views the body from the other side *and* from
+    the other height: d changes sign. Cameras that look slightly down on people (d ≈ 0.1, about
+    6°, for the Human3.6M rig; elevation −5° to 35° for CMU-WS's wild cameras) make the sign of
+    d a cue the critic, which sees poses only, cannot give. ``margin`` = sin(elevation) below
+    which the hinge acts.
+    """
+    if M.shape[-2:] != (2, 3) or pose.shape[-2:] != (17, 3):
+        raise ValueError("camera_elevation_loss: expected M [B, 2, 3] and H36M17 poses [B, 17, 3]")
+    view = torch.linalg.cross(M[:, 0], M[:, 1], dim=-1)
+    view = view / view.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    up = pose[:, [11, 14]].mean(1) - pose[:, [1, 4]].mean(1)
+    up = up / up.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    down = -(view * up).sum(-1)
+    return torch.relu(margin - down).mean()
+
+
 def reprojection_loss(
     M: torch.Tensor, y: torch.Tensor, x2d: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
