@@ -1,7 +1,7 @@
 """Accuracy and diversity tables of Li & Lee 2020 on CMU-WS (docs/hypotheses.md, Tables 1-4).
 
 Usage:
-  PYTHONPATH=src python benchmarks/hypotheses_tables.py accuracy RUN_DIR --test h36mrig_gt2d [--missing K] [--every N]
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py accuracy RUN_DIR --test TEST [--missing K] [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py diversity RUN_DIR [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py figure RUN_DIR --out docs/figures/hypotheses_fps.png
   PYTHONPATH=src python benchmarks/hypotheses_tables.py exemplar - --test h36mrig_gt2d [--every N]
@@ -14,7 +14,11 @@ chosen with the ground truth). ``--missing K`` hides K random limb joints of eve
 RUN_DIR is a ``weakpose train hypotheses`` folder (its model.pt) or a model file.
 ``--test train`` evaluates on the training subjects' own 2D views (h36m rig, exact projections,
 every 2nd frame as in training): a transductive diagnostic, since the model saw these 2D poses
-(never their 3D). ``exemplar`` scores ``weakpose.baselines.exemplar_poses`` with the training
+(never their 3D). ``--test monitor`` evaluates on the 1,024 training-subject samples the trainer
+monitors (``weakpose.data.benchmark.training_monitor_split``), the set runs are chosen on.
+``accuracy`` also prints where depth mirrors come from: the share of mirrored samples whose
+predicted camera sees the torso from the wrong side (azimuth sign), and how often the predicted
+and true cameras look down on the torso. ``exemplar`` scores ``weakpose.baselines.exemplar_poses`` with the training
 subjects' mocap as the bank: the nearest 2D-consistent pose of the unpaired 3D set, no learning.
 """
 
@@ -46,7 +50,14 @@ def load_predictor(run: str) -> HypothesesPredictor:
 
 
 def _test(name: str, every: int, missing: int, with_intrinsics: bool = False):
-    if name == "train":  # the training subjects' 2D views, as the model saw them
+    if name == "monitor":  # the trainer's monitor set (training subjects, one rig camera each)
+        from weakpose.data.benchmark import training_monitor_split
+
+        split = training_monitor_split(data_root(), 1024)
+        kp_all, conf_all, pos, K_all = (split["keypoints_2d"], split["confidence"], split["positions_3d"],
+                                        split["intrinsics"])
+        act_all = None
+    elif name == "train":  # the training subjects' 2D views, as the model saw them
         from weakpose.data.benchmark import make_split
         from weakpose.data.mocap import TRAIN_SUBJECTS
 
@@ -86,6 +97,9 @@ def exemplar(args) -> dict:
     print(f"{args.test}, every {args.every}th sample ({len(gt)}), bank: {len(bank)} training-subject poses")
     print(f"nearest 2D-consistent exemplar: PA-MPJPE {r['pa_mpjpe']:.1f} mm (allowing reflections "
           f"{pa_refl:.1f}), MPJPE {r['mpjpe']:.1f} mm, mean affine residual {residual.mean():.4f}")
+    refl, norefl = _pa_per_sample(poses, gt)
+    print(f"samples whose exemplar is closer to the mirror image of the truth: "
+          f"{100 * float((refl < norefl - 1.0).double().mean()):.1f}%")
     print(f"ORACLE, the bank pose closest to the ground truth: PA-MPJPE {oracle:.1f} mm")
     return {"pa_mpjpe": r["pa_mpjpe"], "pa_mpjpe_reflections": pa_refl, "mpjpe": r["mpjpe"],
             "residual": float(residual.mean()), "oracle_bank_pa_mpjpe": oracle}
@@ -98,6 +112,19 @@ def _pa_per_sample(pred: np.ndarray, gt: np.ndarray) -> tuple[torch.Tensor, torc
 
     p, g = torch.from_numpy(pred).double(), torch.from_numpy(gt).double()
     return pa_mpjpe_with_reflections(p, g), pa_mpjpe(p, g)
+
+
+def _torso_view(poses: np.ndarray, template: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The camera's viewing direction (camera +z) in the torso frame of camera-frame poses
+    [N, 17, 3]: its component to the body's left (+x of the template; its sign is the side the
+    camera sees the body from) and downward along the torso (+y; > 0: the camera looks down)."""
+    from weakpose.geometry.procrustes import procrustes
+    from weakpose.methods.hypotheses.data import TORSO
+
+    p = torch.from_numpy(poses).double()
+    src = (p - p[:, :1])[:, list(TORSO)]
+    R, _, _ = procrustes(src, template.expand_as(src), scale=True, reflection=False)
+    return R[:, 0, 2], R[:, 1, 2]
 
 
 def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20) -> float:
@@ -156,8 +183,26 @@ def accuracy(args) -> dict:
     print(f"{'':50s}{'MPJPE':>8s}{'PA-MPJPE':>10s}{'PCK150':>8s}")
     for k, v in rows.items():
         print(f"{k:50s}{v['mpjpe']:8.1f}{v['pa_mpjpe']:10.1f}{v['pck150']:8.1f}")
+    mirrored = pa_refl < pa_norefl - 1.0
     print(f"samples whose zero-code pose is closer to the mirror image of the truth: "
-          f"{100 * rows['zero code, PA allowing reflections (diagnostic)']['mirrored_fraction']:.0f}%")
+          f"{100 * float(mirrored.double().mean()):.1f}%")
+    from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+    from weakpose.methods.hypotheses.data import torso_template
+
+    tpl = torch.from_numpy(torso_template(load_cmu(data_root(), TRAIN_SUBJECTS).positions)).double()
+    side_gt, down_gt = _torso_view(gt, tpl)
+    side, down = _torso_view(out["positions_3d_zero_code"], tpl)
+    wrong_side = side * side_gt < 0
+    share = {k: 100 * float(wrong_side[m].double().mean()) for k, m in (("mirrored", mirrored), ("others", ~mirrored))}
+    print(f"camera on the wrong side of the body (azimuth sign): {share['mirrored']:.1f}% of mirrored samples, "
+          f"{share['others']:.1f}% of the others")
+    print(f"camera looks down on the torso: predicted {100 * float((down > 0).double().mean()):.1f}%, "
+          f"truth {100 * float((down_gt > 0).double().mean()):.1f}% (mean sine {float(down.mean()):.3f} vs "
+          f"{float(down_gt.mean()):.3f})")
+    rows["mirror diagnostics"] = {"wrong_side_mirrored": share["mirrored"] / 100,
+                                  "wrong_side_others": share["others"] / 100,
+                                  "looks_down_pred": float((down > 0).double().mean()),
+                                  "looks_down_truth": float((down_gt > 0).double().mean())}
     return rows
 
 
