@@ -5,6 +5,7 @@ Usage:
   PYTHONPATH=src python benchmarks/hypotheses_tables.py diversity RUN_DIR [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py figure RUN_DIR --out docs/figures/hypotheses_fps.png
   PYTHONPATH=src python benchmarks/hypotheses_tables.py exemplar - --test h36mrig_gt2d [--every N]
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py mirrors RUN_DIR --test monitor
 
 ``accuracy`` prints camera-frame MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the
 zero-code pose, the mean-shift mode (of 100 samples) and the best-of-10 hypotheses (ORACLE:
@@ -18,7 +19,9 @@ every 2nd frame as in training): a transductive diagnostic, since the model saw 
 monitors (``weakpose.data.benchmark.training_monitor_split``), the set runs are chosen on.
 ``accuracy`` also prints where depth mirrors come from: the share of mirrored samples whose
 predicted camera sees the torso from the wrong side (azimuth sign), and how often the predicted
-and true cameras look down on the torso. ``exemplar`` scores ``weakpose.baselines.exemplar_poses`` with the training
+and true cameras look down on the torso; ``mirrors`` whether the mirrored zero-code poses are
+less plausible (farther from the unpaired 3D set) than their own mirror images. ``exemplar``
+scores ``weakpose.baselines.exemplar_poses`` with the training
 subjects' mocap as the bank: the nearest 2D-consistent pose of the unpaired 3D set, no learning.
 """
 
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weakpose.camera import rotation_from_2x3
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import benchmark_file, data_root
 from weakpose.methods.hypotheses.core import HypothesesPredictor
@@ -206,6 +210,44 @@ def accuracy(args) -> dict:
     return rows
 
 
+def mirrors(args) -> dict:
+    """Are the depth-mirrored zero-code poses implausible? Template-frame distance of each
+    zero-code pose and of its exact mirror image (same 2D, camera M·F) to the nearest pose of
+    the unpaired 3D set, and the reprojection loss L_2D, for mirrored and other samples."""
+    from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+    from weakpose.methods.hypotheses import losses as L
+    from weakpose.methods.hypotheses.data import align_to_template, joint_weights, normalise_2d, torso_template
+
+    pred = load_predictor(args.run)
+    kp, conf, gt, _ = _test(args.test, args.every, 0)
+    bank = load_cmu(data_root(), TRAIN_SUBJECTS).positions
+    tpl = torch.from_numpy(torso_template(bank))
+    bank_t = align_to_template(torch.from_numpy(bank).double(), tpl.double()).float().reshape(len(bank), -1)
+    flip = torch.tensor([1.0, 1.0, -1.0])
+    with torch.no_grad():
+        x, vis = normalise_2d(torch.from_numpy(kp).float(), torch.from_numpy(conf).float())
+        h = pred.net.features(x)
+        M = pred.net.camera_from_features(h)
+        y = pred.net.generate_from_features(h, torch.zeros(len(x), pred.cfg.latent_dim))
+        nearest = {k: torch.cat([torch.cdist(align_to_template(v[i:i + 256], tpl).reshape(-1, 51), bank_t).min(1).values
+                                 for i in range(0, len(v), 256)]) for k, v in (("pose", y), ("mirror", y * flip))}
+        w = joint_weights(vis, pred.cfg.head_weight)
+        l2d = torch.stack([L.reprojection_loss(M[i:i + 1], y[i:i + 1], x[i:i + 1], w[i:i + 1]) for i in range(len(x))])
+        cam = pred.to_camera_mm(y, rotation_from_2x3(M))
+    refl, norefl = _pa_per_sample(cam.numpy(), gt)
+    mirrored = refl < norefl - 1.0
+    res = {}
+    share = 100 * float(mirrored.double().mean())
+    print(f"{args.test}, every {args.every}th sample ({len(gt)}): {share:.1f}% mirrored")
+    print(f"{'':10s}{'PA-MPJPE':>10s}{'NN pose':>9s}{'NN mirror':>11s}{'L_2D':>7s}  (NN: template units ~ m)")
+    for name, m in (("mirrored", mirrored), ("others", ~mirrored)):
+        res[name] = {"pa_mpjpe": float(norefl[m].mean()), "nn_pose": float(nearest["pose"][m].mean()),
+                     "nn_mirror": float(nearest["mirror"][m].mean()), "l2d": float(l2d[m].mean())}
+        r = res[name]
+        print(f"{name:10s}{r['pa_mpjpe']:10.1f}{r['nn_pose']:9.3f}{r['nn_mirror']:11.3f}{r['l2d']:7.3f}")
+    return res
+
+
 def diversity(args) -> dict:
     pred = load_predictor(args.run)
     kp, conf, _, _ = _test(args.test, args.every, 0)
@@ -278,7 +320,7 @@ def figure(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["accuracy", "diversity", "figure", "exemplar"])
+    ap.add_argument("what", choices=["accuracy", "diversity", "figure", "exemplar", "mirrors"])
     ap.add_argument("run")
     ap.add_argument("--test", default="h36mrig_gt2d")
     ap.add_argument("--every", type=int, default=1)
@@ -289,7 +331,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    res = {"accuracy": accuracy, "diversity": diversity, "figure": figure, "exemplar": exemplar}[args.what](args)
+    res = {"accuracy": accuracy, "diversity": diversity, "figure": figure, "exemplar": exemplar,
+           "mirrors": mirrors}[args.what](args)
     if args.json and res is not None:
         Path(args.json).write_text(json.dumps(res, indent=2))
 
