@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from weakpose.camera import weak_perspective_project
-from weakpose.methods.hypotheses.data import align_to_template
+from weakpose.methods.hypotheses.data import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER, align_to_template
 
 DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 10.0)
 
@@ -45,7 +45,7 @@ def kcs_matrix(pose: torch.Tensor, bones: Sequence[tuple[int, int]] | None = Non
 
 
 #: Joint-difference vectors (to, from) of H36M17 for :func:`chirality_features`.
-_HIPS, _SPINE, _SHOULDERS = (4, 1), (8, 0), (11, 14)
+_HIPS, _SPINE, _SHOULDERS = (L_HIP, R_HIP), (8, 0), (L_SHOULDER, R_SHOULDER)
 _R_THIGH, _R_SHIN, _L_THIGH, _L_SHIN = (2, 1), (3, 2), (5, 4), (6, 5)
 _L_UPPER, _L_FORE, _R_UPPER, _R_FORE = (12, 11), (13, 12), (15, 14), (16, 15)
 #: Triples (u, v, w) whose signed volume det[u, v, w] a depth mirror flips (not in the paper):
@@ -211,7 +211,7 @@ def camera_elevation_loss(M: torch.Tensor, pose: torch.Tensor, margin: float = 0
         raise ValueError("camera_elevation_loss: expected M [B, 2, 3] and H36M17 poses [B, 17, 3]")
     view = torch.linalg.cross(M[:, 0], M[:, 1], dim=-1)
     view = view / view.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    up = pose[:, [11, 14]].mean(1) - pose[:, [1, 4]].mean(1)
+    up = pose[:, [L_SHOULDER, R_SHOULDER]].mean(1) - pose[:, [L_HIP, R_HIP]].mean(1)
     up = up / up.norm(dim=-1, keepdim=True).clamp_min(1e-8)
     down = -(view * up).sum(-1)
     return torch.relu(margin - down).mean()
