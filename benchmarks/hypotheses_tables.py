@@ -1,10 +1,11 @@
 """Accuracy and diversity tables of Li & Lee 2020 on CMU-WS (docs/hypotheses.md, Tables 1-4).
 
 Usage:
-  PYTHONPATH=src python benchmarks/hypotheses_tables.py accuracy RUN_DIR --test h36mrig_gt2d [--missing K] [--every N]
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py accuracy RUN_DIR --test TEST [--missing K] [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py diversity RUN_DIR [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py figure RUN_DIR --out docs/figures/hypotheses_fps.png
   PYTHONPATH=src python benchmarks/hypotheses_tables.py exemplar - --test h36mrig_gt2d [--every N]
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py mirrors RUN_DIR --test monitor
 
 ``accuracy`` prints camera-frame MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the
 zero-code pose, the mean-shift mode (of 100 samples) and the best-of-10 hypotheses (ORACLE:
@@ -14,7 +15,13 @@ chosen with the ground truth). ``--missing K`` hides K random limb joints of eve
 RUN_DIR is a ``weakpose train hypotheses`` folder (its model.pt) or a model file.
 ``--test train`` evaluates on the training subjects' own 2D views (h36m rig, exact projections,
 every 2nd frame as in training): a transductive diagnostic, since the model saw these 2D poses
-(never their 3D). ``exemplar`` scores ``weakpose.baselines.exemplar_poses`` with the training
+(never their 3D). ``--test monitor`` evaluates on the 1,024 training-subject samples the trainer
+monitors (``weakpose.data.benchmark.training_monitor_split``), the set runs are chosen on.
+``accuracy`` also prints where depth mirrors come from: the share of mirrored samples whose
+predicted camera sees the torso from the wrong side (azimuth sign), and how often the predicted
+and true cameras look down on the torso; ``mirrors`` whether the mirrored zero-code poses are
+less plausible (farther from the unpaired 3D set) than their own mirror images. ``exemplar``
+scores ``weakpose.baselines.exemplar_poses`` with the training
 subjects' mocap as the bank: the nearest 2D-consistent pose of the unpaired 3D set, no learning.
 """
 
@@ -27,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weakpose.camera import rotation_from_2x3
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import benchmark_file, data_root
 from weakpose.methods.hypotheses.core import HypothesesPredictor
@@ -46,7 +54,14 @@ def load_predictor(run: str) -> HypothesesPredictor:
 
 
 def _test(name: str, every: int, missing: int, with_intrinsics: bool = False):
-    if name == "train":  # the training subjects' 2D views, as the model saw them
+    if name == "monitor":  # the trainer's monitor set (training subjects, one rig camera each)
+        from weakpose.data.benchmark import training_monitor_split
+
+        split = training_monitor_split(data_root(), 1024)
+        kp_all, conf_all, pos, K_all = (split["keypoints_2d"], split["confidence"], split["positions_3d"],
+                                        split["intrinsics"])
+        act_all = None
+    elif name == "train":  # the training subjects' 2D views, as the model saw them
         from weakpose.data.benchmark import make_split
         from weakpose.data.mocap import TRAIN_SUBJECTS
 
@@ -86,6 +101,9 @@ def exemplar(args) -> dict:
     print(f"{args.test}, every {args.every}th sample ({len(gt)}), bank: {len(bank)} training-subject poses")
     print(f"nearest 2D-consistent exemplar: PA-MPJPE {r['pa_mpjpe']:.1f} mm (allowing reflections "
           f"{pa_refl:.1f}), MPJPE {r['mpjpe']:.1f} mm, mean affine residual {residual.mean():.4f}")
+    refl, norefl = _pa_per_sample(poses, gt)
+    print(f"samples whose exemplar is closer to the mirror image of the truth: "
+          f"{100 * float((refl < norefl - 1.0).double().mean()):.1f}%")
     print(f"ORACLE, the bank pose closest to the ground truth: PA-MPJPE {oracle:.1f} mm")
     return {"pa_mpjpe": r["pa_mpjpe"], "pa_mpjpe_reflections": pa_refl, "mpjpe": r["mpjpe"],
             "residual": float(residual.mean()), "oracle_bank_pa_mpjpe": oracle}
@@ -98,6 +116,19 @@ def _pa_per_sample(pred: np.ndarray, gt: np.ndarray) -> tuple[torch.Tensor, torc
 
     p, g = torch.from_numpy(pred).double(), torch.from_numpy(gt).double()
     return pa_mpjpe_with_reflections(p, g), pa_mpjpe(p, g)
+
+
+def _torso_view(poses: np.ndarray, template: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The camera's viewing direction (camera +z) in the torso frame of camera-frame poses
+    [N, 17, 3]: its component to the body's left (+x of the template; its sign is the side the
+    camera sees the body from) and downward along the torso (+y; > 0: the camera looks down)."""
+    from weakpose.geometry.procrustes import procrustes
+    from weakpose.methods.hypotheses.data import TORSO
+
+    p = torch.from_numpy(poses).double()
+    src = (p - p[:, :1])[:, list(TORSO)]
+    R, _, _ = procrustes(src, template.expand_as(src), scale=True, reflection=False)
+    return R[:, 0, 2], R[:, 1, 2]
 
 
 def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20) -> float:
@@ -156,9 +187,75 @@ def accuracy(args) -> dict:
     print(f"{'':50s}{'MPJPE':>8s}{'PA-MPJPE':>10s}{'PCK150':>8s}")
     for k, v in rows.items():
         print(f"{k:50s}{v['mpjpe']:8.1f}{v['pa_mpjpe']:10.1f}{v['pck150']:8.1f}")
+    mirrored = pa_refl < pa_norefl - 1.0
     print(f"samples whose zero-code pose is closer to the mirror image of the truth: "
-          f"{100 * rows['zero code, PA allowing reflections (diagnostic)']['mirrored_fraction']:.0f}%")
+          f"{100 * float(mirrored.double().mean()):.1f}%")
+    from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+    from weakpose.methods.hypotheses.data import torso_template
+
+    tpl = torch.from_numpy(torso_template(load_cmu(data_root(), TRAIN_SUBJECTS).positions)).double()
+    side_gt, down_gt = _torso_view(gt, tpl)
+    side, down = _torso_view(out["positions_3d_zero_code"], tpl)
+    wrong_side = side * side_gt < 0
+    share = {k: 100 * float(wrong_side[m].double().mean()) for k, m in (("mirrored", mirrored), ("others", ~mirrored))}
+    print(f"camera on the wrong side of the body (azimuth sign): {share['mirrored']:.1f}% of mirrored samples, "
+          f"{share['others']:.1f}% of the others")
+    print(f"camera looks down on the torso: predicted {100 * float((down > 0).double().mean()):.1f}%, "
+          f"truth {100 * float((down_gt > 0).double().mean()):.1f}% (mean sine {float(down.mean()):.3f} vs "
+          f"{float(down_gt.mean()):.3f})")
+    rows["mirror diagnostics"] = {"wrong_side_mirrored": share["mirrored"] / 100,
+                                  "wrong_side_others": share["others"] / 100,
+                                  "looks_down_pred": float((down > 0).double().mean()),
+                                  "looks_down_truth": float((down_gt > 0).double().mean())}
     return rows
+
+
+def mirrors(args) -> dict:
+    """Are the depth-mirrored zero-code poses implausible? Template-frame distance of each
+    zero-code pose and of its exact mirror image (same 2D, camera M·F) to the nearest pose of
+    the unpaired 3D set, and the reprojection loss L_2D, for mirrored and other samples."""
+    from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
+    from weakpose.methods.hypotheses import losses as L
+    from weakpose.methods.hypotheses.data import align_to_template, joint_weights, normalise_2d, torso_template
+
+    pred = load_predictor(args.run)
+    kp, conf, gt, _ = _test(args.test, args.every, 0)
+    bank = load_cmu(data_root(), TRAIN_SUBJECTS).positions
+    tpl = torch.from_numpy(torso_template(bank))
+    bank_t = align_to_template(torch.from_numpy(bank).double(), tpl.double()).float().reshape(len(bank), -1)
+    flip = torch.tensor([1.0, 1.0, -1.0])
+    with torch.no_grad():
+        x, vis = normalise_2d(torch.from_numpy(kp).float(), torch.from_numpy(conf).float())
+        h = pred.net.features(x)
+        M = pred.net.camera_from_features(h)
+        y = pred.net.generate_from_features(h, torch.zeros(len(x), pred.cfg.latent_dim))
+        nearest = {k: torch.cat([torch.cdist(align_to_template(v[i:i + 256], tpl).reshape(-1, 51), bank_t).min(1).values
+                                 for i in range(0, len(v), 256)]) for k, v in (("pose", y), ("mirror", y * flip))}
+        w = joint_weights(vis, pred.cfg.head_weight)
+        l2d = torch.stack([L.reprojection_loss(M[i:i + 1], y[i:i + 1], x[i:i + 1], w[i:i + 1]) for i in range(len(x))])
+        cam = pred.to_camera_mm(y, rotation_from_2x3(M))
+        # a test-time remedy: keep whichever of the pose and its mirror is nearer the unpaired set
+        nearer = nearest["mirror"] < nearest["pose"]
+        chosen = torch.where(nearer[:, None, None], pred.to_camera_mm(y * flip, rotation_from_2x3(M * flip)), cam)
+    refl, norefl = _pa_per_sample(cam.numpy(), gt)
+    refl_c, norefl_c = _pa_per_sample(chosen.numpy(), gt)
+    mirrored = refl < norefl - 1.0
+    res = {}
+    share = 100 * float(mirrored.double().mean())
+    print(f"{args.test}, every {args.every}th sample ({len(gt)}): {share:.1f}% mirrored")
+    print(f"{'':10s}{'PA-MPJPE':>10s}{'NN pose':>9s}{'NN mirror':>11s}{'L_2D':>7s}  (NN: template units ~ m)")
+    for name, m in (("mirrored", mirrored), ("others", ~mirrored)):
+        res[name] = {"pa_mpjpe": float(norefl[m].mean()), "nn_pose": float(nearest["pose"][m].mean()),
+                     "nn_mirror": float(nearest["mirror"][m].mean()), "l2d": float(l2d[m].mean())}
+        r = res[name]
+        print(f"{name:10s}{r['pa_mpjpe']:10.1f}{r['nn_pose']:9.3f}{r['nn_mirror']:11.3f}{r['l2d']:7.3f}")
+    res["nearest_choice"] = {"flipped": float(nearer.double().mean()), "pa_mpjpe": float(norefl_c.mean()),
+                             "pa_mpjpe_before": float(norefl.mean()),
+                             "mirrored": float((refl_c < norefl_c - 1.0).double().mean())}
+    r = res["nearest_choice"]
+    print(f"mirror chosen where it is nearer the unpaired set: {100 * r['flipped']:.1f}% flipped, PA-MPJPE "
+          f"{r['pa_mpjpe_before']:.1f} -> {r['pa_mpjpe']:.1f} mm, {100 * r['mirrored']:.1f}% mirrored")
+    return res
 
 
 def diversity(args) -> dict:
@@ -233,7 +330,7 @@ def figure(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["accuracy", "diversity", "figure", "exemplar"])
+    ap.add_argument("what", choices=["accuracy", "diversity", "figure", "exemplar", "mirrors"])
     ap.add_argument("run")
     ap.add_argument("--test", default="h36mrig_gt2d")
     ap.add_argument("--every", type=int, default=1)
@@ -244,7 +341,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    res = {"accuracy": accuracy, "diversity": diversity, "figure": figure, "exemplar": exemplar}[args.what](args)
+    res = {"accuracy": accuracy, "diversity": diversity, "figure": figure, "exemplar": exemplar,
+           "mirrors": mirrors}[args.what](args)
     if args.json and res is not None:
         Path(args.json).write_text(json.dumps(res, indent=2))
 

@@ -81,3 +81,18 @@ def test_reflection_aware_critic_adds_the_mirror_terms_to_the_critic_loss(root, 
     assert float(loss_aware) == pytest.approx(float(loss_plain + 2.0 * (-mmd_m + cfg.lambda_gp * gp_m)), rel=1e-5)
     with pytest.raises(InputError, match="lambda_mirror"):
         HypothesesSettings(lambda_mirror=-1.0).validate()
+
+
+def test_chirality_input_lets_the_kcs_side_of_the_critic_tell_a_pose_from_its_mirror(root, data):
+    """critic_chirality (not in the paper; issue 16): with the pose branch cut off, the paper's
+    critic gives a pose and its depth mirror the same features (Ψ = BᵀB is reflection-invariant);
+    with the chirality input it does not."""
+    real = HypothesesCore(HypothesesSettings(**TINY), root, data=data).real3d[:8]
+    mirror = real * torch.tensor([1.0, 1.0, -1.0])
+    gaps = {}
+    for chirality in (False, True):
+        core = HypothesesCore(HypothesesSettings(critic_chirality=chirality, seed=0, **TINY), root, data=data)
+        with torch.no_grad():
+            core.critic.out.weight[:, :TINY["critic_pose_width"]] = 0.0  # KCS side only
+        gaps[chirality] = float((core.critic_features(real) - core.critic_features(mirror)).abs().max())
+    assert gaps[False] < 1e-5 < 1e-3 < gaps[True]

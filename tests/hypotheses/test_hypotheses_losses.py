@@ -156,3 +156,40 @@ def test_mirrored_real_is_the_mirror_image_in_the_template_frame():
 
     assert (volume(aligned).abs() > 1e-3).all()
     assert torch.allclose(volume(m_z), -scale ** 3 * volume(aligned), atol=1e-9)
+
+
+def test_chirality_features_hand_case_and_reflection():
+    # pelvis at 0, hips on x, thorax up (-y); a right knee straight forward (+z) of the hip
+    pose = torch.zeros(17, 3)
+    pose[1] = torch.tensor([-1.0, 0.0, 0.0])  # r_hip
+    pose[4] = torch.tensor([1.0, 0.0, 0.0])   # l_hip
+    pose[8] = torch.tensor([0.0, -2.0, 0.0])  # thorax
+    pose[2] = torch.tensor([-1.0, 0.0, 0.5])  # r_knee: thigh along +z
+    f = L.chirality_features(pose, [((4, 1), (8, 0), (2, 1))])
+    # det[(2,0,0), (0,-2,0), (0,0,0.5)] / (2 * 2 * 0.5) = -1
+    assert f.shape == (1,) and float(f[0]) == pytest.approx(-1.0, abs=1e-5)
+    rng = torch.Generator().manual_seed(0)
+    poses = torch.randn(5, 17, 3, generator=rng)
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=rng))
+    q = q * torch.sign(torch.det(q))  # a rotation
+    base = L.chirality_features(poses)
+    assert base.shape == (5, len(L.CHIRALITY_TRIPLES))
+    assert torch.allclose(L.chirality_features(2.0 * poses @ q.T + 1.0), base, atol=1e-4)  # similarity-invariant
+    assert torch.allclose(L.chirality_features(poses * torch.tensor([1.0, 1.0, -1.0])), -base, atol=1e-6)
+
+
+def test_camera_elevation_loss_sees_the_depth_mirror():
+    """A camera 10° above an upright torso (y down) has d = sin 10°: no penalty at margin 0.1;
+    its depth mirror (y·F, M·F) reprojects identically but looks from 10° below: d = −sin 10°."""
+    pose = torch.zeros(1, 17, 3)
+    pose[0, [1, 4], 0] = torch.tensor([-0.1, 0.1])   # hips
+    pose[0, [11, 14], 0] = torch.tensor([0.2, -0.2])  # shoulders
+    pose[0, [11, 14], 1] = -0.5
+    pose[0, 2] = torch.tensor([-0.1, 0.4, 0.1])      # a knee off the torso plane
+    phi = math.radians(10.0)
+    M = 2.0 * torch.tensor([[[1.0, 0.0, 0.0], [0.0, math.cos(phi), -math.sin(phi)]]])
+    F = torch.tensor([1.0, 1.0, -1.0])
+    assert torch.allclose(M @ pose[0].T, (M * F) @ (pose[0] * F).T)  # the same 2D
+    assert float(L.camera_elevation_loss(M, pose, margin=0.1)) == pytest.approx(0.0)
+    assert float(L.camera_elevation_loss(M, pose, margin=0.3)) == pytest.approx(0.3 - math.sin(phi), abs=1e-6)
+    assert float(L.camera_elevation_loss(M * F, pose * F, margin=0.1)) == pytest.approx(0.1 + math.sin(phi), abs=1e-6)

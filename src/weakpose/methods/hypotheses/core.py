@@ -22,6 +22,14 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   pose from its mirror image (reflected, re-aligned to the torso template); the KCS branch is
   reflection-invariant, so only the pose branch can learn this. The generator's L_adv is
   unchanged; it is then penalised for depth-mirrored poses through the critic's features.
+- Chirality input of the critic (not in the paper, off by default: ``critic_chirality``): the
+  KCS branch also reads signed triple products of unit bone vectors
+  (``losses.chirality_features``: limb directions in the torso frame, shoulder twist, knee and
+  elbow bending side), which a depth mirror negates while the KCS matrix does not change.
+- Camera-elevation prior (not in the paper, off by default: ``lambda_elevation``): L_G adds
+  ``lambda_elevation · losses.camera_elevation_loss(M, y, elevation_margin)``, a hinge that
+  asks the camera to look down on the torso by at least ``asin(elevation_margin)``; a depth
+  mirror (y·F, M·F) reprojects identically but looks at the body from below.
 - Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
   (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
   falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
@@ -94,6 +102,9 @@ class HypothesesSettings:
     kernel_alphas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])
     dot_weight: float = 1.0
     lambda_mirror: float = 0.0        # not in the paper: critic also separates real poses from their mirrors
+    critic_chirality: bool = False    # not in the paper: KCS branch also reads reflection-odd triple products
+    lambda_elevation: float = 0.0     # not in the paper: hinge prior that the camera looks down on the torso
+    elevation_margin: float = 0.1     # sin of the elevation below which lambda_elevation's hinge acts (~6°)
     head_weight: float = 0.1
     # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
     batch_size: int = 64
@@ -125,6 +136,10 @@ class HypothesesSettings:
             raise InputError("config: key 'missing_joints': must be in 0..8")
         if self.lambda_mirror < 0:
             raise InputError("config: key 'lambda_mirror': must be >= 0 (0 = the paper's critic)")
+        if self.lambda_elevation < 0:
+            raise InputError("config: key 'lambda_elevation': must be >= 0 (0 = no camera prior, as the paper)")
+        if not -1 < self.elevation_margin < 1:
+            raise InputError("config: key 'elevation_margin': must be in (-1, 1) (the sine of an elevation)")
         if self.critic_steps < 1:
             raise InputError("config: key 'critic_steps': must be >= 1")
         if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
@@ -133,7 +148,9 @@ class HypothesesSettings:
 
 def build_networks(cfg: HypothesesSettings) -> tuple[GenerativeLifter, PoseCritic]:
     g = GenerativeLifter(17, cfg.width, cfg.latent_dim, cfg.generator_blocks, cfg.camera_blocks)
-    d = PoseCritic(17, 16, cfg.critic_pose_width, cfg.critic_kcs_width, cfg.critic_out, cfg.critic_blocks)
+    chirality_dim = len(L.CHIRALITY_TRIPLES) if cfg.critic_chirality else 0
+    d = PoseCritic(17, 16, cfg.critic_pose_width, cfg.critic_kcs_width, cfg.critic_out, cfg.critic_blocks,
+                   chirality_dim)
     return g, d
 
 
@@ -211,7 +228,8 @@ class HypothesesCore:
 
     # ------------------------------------------------------------------ helpers
     def critic_features(self, pose: torch.Tensor) -> torch.Tensor:
-        return self.critic(pose, L.kcs_matrix(pose, H36M17.bones))
+        chirality = L.chirality_features(pose) if self.cfg.critic_chirality else None
+        return self.critic(pose, L.kcs_matrix(pose, H36M17.bones), chirality)
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """L_D = −MMD²(real, fake) + λ_gp L_gp (Eq. 8–9), plus, with ``lambda_mirror`` > 0, the
@@ -273,11 +291,15 @@ class HypothesesCore:
         lreg = L.diversity_loss(y[:b], y[b:], z[:b], z[b:], cfg.tau)
         lrec = L.latent_reconstruction_loss(z, self.net.encode(y))
         loss_g = adv + cfg.lambda_2d * l2d + cfg.lambda_cam * lcam - cfg.lambda_reg * lreg + cfg.lambda_rec * lrec
+        elev = L.camera_elevation_loss(M, y, cfg.elevation_margin)
+        if cfg.lambda_elevation > 0:
+            loss_g = loss_g + cfg.lambda_elevation * elev
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         logs = {"loss_d": loss_d.item(), "mmd2": adv.item(), "gp": gp.item(), "l2d": l2d.item(),
-                "cam": lcam.item(), "reg": lreg.item(), "rec": lrec.item(), "loss_g": loss_g.item(), "lr": lr}
+                "cam": lcam.item(), "reg": lreg.item(), "rec": lrec.item(), "elev": elev.item(),
+                "loss_g": loss_g.item(), "lr": lr}
         if not all(math.isfinite(v) for v in logs.values()):
             return logs | self._recover(step, f"non-finite loss ({logs})")
         if cfg.monitor_every and (step + 1) % cfg.monitor_every == 0:

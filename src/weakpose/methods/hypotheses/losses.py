@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from weakpose.camera import weak_perspective_project
-from weakpose.methods.hypotheses.data import align_to_template
+from weakpose.methods.hypotheses.data import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER, align_to_template
 
 DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 10.0)
 
@@ -42,6 +42,44 @@ def kcs_matrix(pose: torch.Tensor, bones: Sequence[tuple[int, int]] | None = Non
     children = torch.tensor([c for _, c in bones], device=pose.device)
     b = pose[..., children, :] - pose[..., parents, :]
     return b @ b.transpose(-1, -2)
+
+
+#: Joint-difference vectors (to, from) of H36M17 for :func:`chirality_features`.
+_HIPS, _SPINE, _SHOULDERS = (L_HIP, R_HIP), (8, 0), (L_SHOULDER, R_SHOULDER)
+_R_THIGH, _R_SHIN, _L_THIGH, _L_SHIN = (2, 1), (3, 2), (5, 4), (6, 5)
+_L_UPPER, _L_FORE, _R_UPPER, _R_FORE = (12, 11), (13, 12), (15, 14), (16, 15)
+#: Triples (u, v, w) whose signed volume det[u, v, w] a depth mirror flips (not in the paper):
+#: the forward component of every limb, neck and head bone in the torso frame (hip or shoulder
+#: axis × spine), the twist of the shoulders against the hips, and the bending side of the
+#: knees and elbows.
+CHIRALITY_TRIPLES: tuple[tuple[tuple[int, int], ...], ...] = (
+    *((_HIPS, _SPINE, b) for b in (_R_THIGH, _R_SHIN, _L_THIGH, _L_SHIN)),
+    *((_SHOULDERS, _SPINE, b) for b in (_L_UPPER, _L_FORE, _R_UPPER, _R_FORE, (9, 8), (10, 9))),
+    (_HIPS, _SPINE, _SHOULDERS),
+    (_R_THIGH, _R_SHIN, _HIPS), (_L_THIGH, _L_SHIN, _HIPS),
+    (_L_UPPER, _L_FORE, _SHOULDERS), (_R_UPPER, _R_FORE, _SHOULDERS),
+)
+
+
+def chirality_features(
+    pose: torch.Tensor, triples: Sequence[tuple[tuple[int, int], ...]] = CHIRALITY_TRIPLES, eps: float = 1e-6
+) -> torch.Tensor:
+    """Signed volumes of unit joint-difference vectors, det[û, v̂, ŵ] = (û × v̂) · ŵ ∈ [−1, 1], for
+    each triple of (to, from) joint pairs: invariant to rotation, translation and scale, negated by
+    any reflection. The KCS matrix Ψ = BᵀB is invariant to reflections, so a critic that sees
+    only Ψ cannot tell a pose from its depth mirror image; these features can (the optional
+    ``critic_chirality`` input, not in the paper; issue 16).
+
+    Args:
+        pose: [..., J, 3]. Returns [..., len(triples)].
+    """
+    if pose.shape[-1] != 3:
+        raise ValueError(f"chirality_features: expected [..., J, 3], got {tuple(pose.shape)}")
+    idx = torch.tensor(triples, device=pose.device)  # [T, 3, 2]
+    vec = pose[..., idx[..., 0], :] - pose[..., idx[..., 1], :]  # [..., T, 3, 3]
+    u, v, w = vec.unbind(-2)
+    norms = vec.norm(dim=-1).prod(-1)
+    return (torch.cross(u, v, dim=-1) * w).sum(-1) / (norms + eps)
 
 
 # --------------------------------------------------------------------------- MMD (Eq. 8–9)
@@ -154,6 +192,29 @@ def camera_loss(M: torch.Tensor) -> torch.Tensor:
     eye = torch.eye(2, dtype=M.dtype, device=M.device)
     dev = (2.0 / tr.clamp_min(1e-8))[..., None, None] * mm - eye
     return dev.abs().sum((-1, -2)).mean()
+
+
+def camera_elevation_loss(M: torch.Tensor, pose: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    """Camera-elevation prior (not in the paper; issue 16's depth mirrors):
+    mean_b max(0, margin − d_b), with d = −v̂ · û the downward component of the camera's viewing
+    direction v = m₁ × m₂ (rows of the weak-perspective M) along the pose's own torso axis
+    û (hip centre → shoulder centre).
+
+    A pose and camera (y, M) and their depth mirror (y·F, M·F), F = diag(1, 1, −1), project
+    identically (paper Eq. 4), but the mirror views the body from the other side *and* from
+    the other height: d changes sign. Cameras that look slightly down on people (d ≈ 0.1, about
+    6°, for the Human3.6M rig; elevation −5° to 35° for CMU-WS's wild cameras) make the sign of
+    d a cue the critic, which sees poses only, cannot give. ``margin`` = sin(elevation) below
+    which the hinge acts.
+    """
+    if M.shape[-2:] != (2, 3) or pose.shape[-2:] != (17, 3):
+        raise ValueError("camera_elevation_loss: expected M [B, 2, 3] and H36M17 poses [B, 17, 3]")
+    view = torch.linalg.cross(M[:, 0], M[:, 1], dim=-1)
+    view = view / view.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    up = pose[:, [L_SHOULDER, R_SHOULDER]].mean(1) - pose[:, [L_HIP, R_HIP]].mean(1)
+    up = up / up.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    down = -(view * up).sum(-1)
+    return torch.relu(margin - down).mean()
 
 
 def reprojection_loss(

@@ -136,6 +136,9 @@ class PoseCritic(nn.Module):
     ``forward(pose, kcs)`` takes the root-centred 3D pose [B, J, 3] and its KCS matrix
     [B, K, K] (``weakpose.methods.hypotheses.losses.kcs_matrix``) and returns a
     ``out_dim``-dimensional feature [B, out_dim] on which the MMD kernel (Eq. 9) is evaluated.
+    With ``chirality_dim`` > 0 (not in the paper) the KCS branch also reads
+    ``chirality`` [B, chirality_dim] (``losses.chirality_features``), the reflection-odd
+    companion of the reflection-invariant KCS matrix.
     """
 
     def __init__(
@@ -146,14 +149,21 @@ class PoseCritic(nn.Module):
         kcs_width: int = 1024,
         out_dim: int = 8,
         blocks: int = 2,
+        chirality_dim: int = 0,
     ) -> None:
         super().__init__()
+        self.chirality_dim = chirality_dim
         self.pose_branch = _Branch(3 * num_joints, pose_width, blocks)
-        self.kcs_branch = _Branch(num_bones * num_bones, kcs_width, blocks)
+        self.kcs_branch = _Branch(num_bones * num_bones + chirality_dim, kcs_width, blocks)
         self.out = nn.Linear(pose_width + kcs_width, out_dim)
         _init_weights(self)
 
-    def forward(self, pose: torch.Tensor, kcs: torch.Tensor) -> torch.Tensor:
+    def forward(self, pose: torch.Tensor, kcs: torch.Tensor, chirality: torch.Tensor | None = None) -> torch.Tensor:
         a = self.pose_branch(pose.reshape(pose.shape[0], -1))
-        b = self.kcs_branch(kcs.reshape(kcs.shape[0], -1))
+        k = kcs.reshape(kcs.shape[0], -1)
+        if self.chirality_dim:
+            if chirality is None or chirality.shape[-1] != self.chirality_dim:
+                raise ValueError(f"PoseCritic: expected chirality features [B, {self.chirality_dim}]")
+            k = torch.cat([k, chirality], dim=-1)
+        b = self.kcs_branch(k)
         return self.out(torch.cat([a, b], dim=-1))
