@@ -225,3 +225,15 @@ def test_spline_flow_round_trip_at_three_sigma_codes_in_float32():
         back, _ = flow(theta)
     assert theta.abs().max() < 10.0
     assert (back - z).abs().max() < 1e-3
+
+
+def test_spline_flow_without_zuko_is_one_config_error(monkeypatch):
+    """`flow_kind=spline` on an installation without the `splines` extra: a one-line InputError
+    naming the key and the extra, not an ImportError traceback."""
+    import sys
+
+    from weakpose.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "zuko.flows.autoregressive", None)   # import now fails
+    with pytest.raises(InputError, match="key 'flow_kind'.*weakpose\\[splines\\]"):
+        SplineCoupling(6, hidden=16)

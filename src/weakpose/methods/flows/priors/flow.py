@@ -47,6 +47,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from weakpose.errors import InputError
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -189,7 +191,8 @@ class SplineCoupling(nn.Module):
             from zuko.flows.autoregressive import MaskedAutoregressiveTransform
             from zuko.transforms import MonotonicRQSTransform
         except ImportError as err:
-            raise ImportError("the spline flow needs zuko: pip install 'weakpose[splines]'") from err
+            raise InputError("config: key 'flow_kind': 'spline' needs zuko; install the extra: "
+                             "pip install 'weakpose[splines]'") from err
         from functools import partial
 
         self.transform = MaskedAutoregressiveTransform(
