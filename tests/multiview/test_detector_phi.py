@@ -65,19 +65,25 @@ def test_missing_detected_joints_never_contribute(tracklet_file):
         assert not torch.allclose(base["lmc"], m.losses(detections_batch(kp.copy(), sure, K))["lmc"])
 
 
+def first_training_batch(batch_size: int):
+    """A small default multiview method and the batch its first training step passes to its losses."""
+    torch.manual_seed(0)
+    m = MultiviewMethod(MultiviewConfig(steps=4, batch_size=batch_size, width=32, blocks=1, stride=500), data_root())
+    seen = []
+    real_losses = m.losses
+    m.losses = lambda batch: seen.append(batch) or real_losses(batch)
+    m.train_step(0)
+    del m.losses                                   # the method's own losses again
+    return m, seen[0]
+
+
 def test_default_cmu_samples_are_detections_with_confidence_as_phi():
     """The default `train multiview` (labels = "detector", Iqbal et al. §3.3): every view of the
     CMU-WS multi-view samples is detector-like 2D, which is input and 2D label at once, and phi of
     L_MC / L_B is its confidence (0 = missing: no contribution). Failed before this change (the
     default reconstructed from exact projections with phi = 1)."""
     assert MultiviewConfig().labels == "detector"
-    torch.manual_seed(0)
-    m = MultiviewMethod(MultiviewConfig(steps=4, batch_size=16, width=32, blocks=1, stride=500), data_root())
-    seen = []
-    real_losses = m.losses
-    m.losses = lambda batch: seen.append(batch) or real_losses(batch)
-    m.train_step(0)
-    batch = seen[0]
+    m, batch = first_training_batch(batch_size=16)
     assert batch.label_confidence is not None
     seen_in = batch.confidence > 0
     assert np.array_equal(batch.label_confidence[seen_in], batch.confidence[seen_in])  # phi = detector confidence
@@ -126,13 +132,7 @@ def test_detected_joints_hidden_from_the_input_teach_the_2d_estimate_missing_joi
     from weakpose.methods.multiview.data import MultiViewBatch, mask_detected_joints
     from weakpose.skeleton import LIMB_END_JOINTS
 
-    torch.manual_seed(0)
-    m = MultiviewMethod(MultiviewConfig(steps=4, batch_size=64, width=32, blocks=1, stride=500), data_root())
-    seen = []
-    real_losses = m.losses
-    m.losses = lambda batch: seen.append(batch) or real_losses(batch)
-    m.train_step(0)
-    batch = seen[0]
+    m, batch = first_training_batch(batch_size=64)
     hidden = (batch.confidence == 0) & (batch.label_confidence > 0)
     assert hidden.any()
     assert hidden[..., [j for j in range(17) if j not in LIMB_END_JOINTS]].sum() == 0   # only limb ends
@@ -140,10 +140,10 @@ def test_detected_joints_hidden_from_the_input_teach_the_2d_estimate_missing_joi
     # the hidden joints are targets of L_2D: moving their label changes it, moving their input does not
     m.net.eval()
     with torch.no_grad():
-        base = real_losses(batch)
+        base = m.losses(batch)
         labels = batch.labels_2d.copy()
         labels[hidden] += 40.0
-        moved = real_losses(MultiViewBatch(batch.keypoints_2d, batch.confidence, labels, batch.intrinsics, None, None,
+        moved = m.losses(MultiViewBatch(batch.keypoints_2d, batch.confidence, labels, batch.intrinsics, None, None,
                                            label_confidence=batch.label_confidence))
         assert moved["l2d"] > base["l2d"]
     # the rate is the detector's missing rate on the detected limb ends; off with prob 0
