@@ -79,48 +79,15 @@ def test_fit_cli_writes_predictions(tmp_path, prior_run, body):
 def test_fit_cli_input_errors(tmp_path, prior_run, body, capsys):
     _inputs(tmp_path, body)
     np.savez(tmp_path / "bad_masks.npz", parts=np.zeros((3, 10, 10), np.uint8))
-    rc = main(
-        [
-            "fit",
-            "--prior",
-            str(prior_run),
-            "--input",
-            str(tmp_path / "2d.npz"),
-            "--output",
-            str(tmp_path / "o.npz"),
-            "--masks",
-            str(tmp_path / "bad_masks.npz"),
-        ]
-    )
-    assert rc == 2 and "key 'parts'" in capsys.readouterr().err
-    rc = main(
-        [
-            "fit",
-            "--prior",
-            str(prior_run),
-            "--input",
-            str(tmp_path / "2d.npz"),
-            "--output",
-            str(tmp_path / "o.npz"),
-            "--prior-kind",
-            "gmm",
-            "--space",
-            "latent",
-        ]
-    )
-    assert rc == 2 and "latent" in capsys.readouterr().err
-    rc = main(
-        [
-            "fit",
-            "--prior",
-            str(tmp_path / "nothing"),
-            "--input",
-            str(tmp_path / "2d.npz"),
-            "--output",
-            str(tmp_path / "o.npz"),
-        ]
-    )
-    assert rc == 2
+    cases = [  # (prior run, extra options, text the error line must name)
+        (prior_run, ["--masks", str(tmp_path / "bad_masks.npz")], "key 'parts'"),
+        (prior_run, ["--prior-kind", "gmm", "--space", "latent"], "latent"),
+        (tmp_path / "nothing", [], ""),
+    ]
+    for prior, extra, named in cases:
+        rc = main(["fit", "--prior", str(prior), "--input", str(tmp_path / "2d.npz"),
+                   "--output", str(tmp_path / "o.npz"), *extra])
+        assert rc == 2 and named in capsys.readouterr().err, (prior, extra)
 
 
 def test_fit_video_tracks_one_person_and_smooths_with_eq12(tmp_path, prior_run):
