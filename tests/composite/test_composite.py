@@ -139,3 +139,23 @@ def test_short_run_without_3d_labels_beats_the_depthless_baseline():
     m.lifter.eval()
     after = float(mpjpe(m.predictor().predict(inputs)["positions_3d"], gt).mean())
     assert after < flat - 20.0, (flat, after)
+
+
+def test_flow_fit_standardises_the_noisy_samples_it_trains_on():
+    """The flow phase trains on ``data + N(0, noise²)``; its standardisation must be of those samples
+    (std = sqrt(var + noise²)), not of the clean data, or low-spread bone directions arrive many
+    standard deviations wide (the defect issue 16 fixed in the Zanfir prior)."""
+    from weakpose.methods.composite.method import FlowFit
+    from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
+
+    gen = torch.Generator().manual_seed(0)
+    data = torch.randn(512, 6, generator=gen) * torch.tensor([0.0, 0.01, 0.1, 0.3, 1.0, 2.0])
+    flow = NormalizingFlow(FlowConfig(6, "realnvp", 2, 16, 2, 0))
+    noise = 0.05
+    FlowFit(flow, data, steps=1, noise=noise, seed=0)
+    expected = (data.var(0) + noise**2).sqrt()
+    torch.testing.assert_close(flow.standardize.std, expected)
+    # what the flow sees in training is then unit-variance per coordinate (not up to 50x wider)
+    x = data + noise * torch.randn(data.shape, generator=gen)
+    y, _ = flow.standardize(x)
+    assert ((y.std(0) - 1).abs() < 0.1).all()

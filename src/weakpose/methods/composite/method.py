@@ -100,15 +100,16 @@ def parts_needed(active: set[str]) -> set[str]:
 class FlowFit:
     """Maximum likelihood (Zanfir et al. Eq. 1) of ``flow`` on pose vectors ``data`` [N, D] with
     dequantisation noise ``noise``, one Adam step (cosine schedule over ``steps``) per
-    :meth:`step`: the composite's ``flow_prior`` phase. The standardisation is set from ``data``
-    when built (a saved run restores the same buffers)."""
+    :meth:`step`: the composite's ``flow_prior`` phase. The standardisation is set when built from
+    what the flow is trained on, ``data`` with that noise (``std = sqrt(var + noise²)``, as the
+    Zanfir prior's; a saved run restores the same buffers)."""
 
     BATCH, LR = 256, 1e-3
 
     def __init__(self, flow: NormalizingFlow, data: torch.Tensor, steps: int, noise: float, seed: int):
         self.flow, self.data, self.noise = flow, data, noise
         self.gen = torch.Generator().manual_seed(seed)
-        flow.standardize.set_statistics(data)
+        flow.standardize.set_statistics(data, noise)
         self.opt = torch.optim.Adam(flow.parameters(), lr=self.LR, weight_decay=1e-4)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(1, steps))
 
