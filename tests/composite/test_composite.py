@@ -70,6 +70,19 @@ def test_each_term_alone_trains_and_its_gradient_reaches_the_lifter(term, source
     assert np.isfinite(logs[f"train/{term}"])
 
 
+def test_flow_term_with_the_optional_spline_flow_trains(sources):
+    """``flow_kind=spline`` puts spline couplings in the composite's flow (it was hard-coded Real-NVP)."""
+    from weakpose.methods.flows.priors.flow import SplineCoupling
+
+    torch.manual_seed(0)
+    m = CompositeMethod(CompositeConfig(**(TINY | OFF | {"w_flow": 1.0, "flow_kind": "spline"})), data_root(),
+                        training_data=sources)
+    assert any(isinstance(layer, SplineCoupling) for layer in m.nets["flow"].modules())
+    m.run_phases_before_training()
+    m.prepare_lifter_training()
+    assert np.isfinite(m.train_step(0)["train/flow"])
+
+
 def test_terms_whose_source_is_absent_are_off():
     cfg = CompositeConfig(**TINY)
     assert active_terms(cfg, {"single_2d"}) == {"2d", "distill"}
@@ -103,7 +116,7 @@ def test_composite_equals_the_sum_of_single_term_losses(full):
 
 
 @pytest.mark.parametrize("bad", [{"single_2d": "my.npz"}, {"w_mc": -1.0}, {"views": 5}, {"scale_pair": (0, 0)},
-                                 {"noise": "heavy"}, OFF])
+                                 {"noise": "heavy"}, {"flow_kind": "glow"}, OFF])
 def test_bad_config_is_one_input_error(bad):
     with pytest.raises(InputError):
         CompositeMethod(CompositeConfig(**(TINY | bad)), data_root())

@@ -48,7 +48,8 @@ class CompositeConfig(TrainConfig):
     critic_blocks: int = 2
     critic_out: int = 8
     critic_lr: float = 1e-3
-    flow_steps: int = 6              # Real-NVP steps of the bone-direction flow
+    flow_kind: str = "realnvp"       # coupling: "realnvp" (Zanfir Eq. 4) | "spline" (not the paper's; extra `splines`)
+    flow_steps: int = 6              # coupling steps of the bone-direction flow
     flow_hidden: int = 128
     flow_fit_steps: int = 1500       # maximum-likelihood steps of the flow before the lifter trains
     flow_robust: float = 2.0         # per-dimension NLL above which the flow term grows logarithmically

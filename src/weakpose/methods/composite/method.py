@@ -42,6 +42,7 @@ from weakpose.methods.composite.objective import (
     flow_features,
     to_template,
 )
+from weakpose.methods.flows.prior import NF_KINDS
 from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
 from weakpose.methods.hypotheses.data import torso_template
 from weakpose.methods.hypotheses.networks import PoseCritic
@@ -198,6 +199,8 @@ def validate(cfg: CompositeConfig) -> None:
         raise InputError(f"config: key 'scale_pair': {cfg.scale_pair} is not two distinct joint indices")
     if not 0 <= cfg.noise_fraction <= 1 or not 0 <= cfg.wild_fraction <= 1:
         raise InputError("config: keys 'noise_fraction'/'wild_fraction': must be in [0, 1]")
+    if cfg.flow_kind not in NF_KINDS:
+        raise InputError(f"config: key 'flow_kind': must be one of {', '.join(NF_KINDS)}, got {cfg.flow_kind!r}")
 
 
 class CompositeMethod(Method):
@@ -277,8 +280,8 @@ class CompositeMethod(Method):
             "lifter": lifter,
             "critic": PoseCritic(J, len(H36M17.bones), config.critic_pose_width, config.critic_kcs_width,
                                  config.critic_out, config.critic_blocks),
-            "flow": NormalizingFlow(FlowConfig(3 * len(H36M17.bones), "realnvp", config.flow_steps, config.flow_hidden,
-                                               2, config.seed)),
+            "flow": NormalizingFlow(FlowConfig(3 * len(H36M17.bones), config.flow_kind, config.flow_steps,
+                                               config.flow_hidden, 2, config.seed)),
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
