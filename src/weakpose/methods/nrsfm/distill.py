@@ -30,6 +30,7 @@ ill-conditioned rotated dictionaries.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -56,6 +57,7 @@ from weakpose.methods.nrsfm.teacher import (
     load_training_data,
     normalise_file,
     parse_center,
+    teacher_check_warning,
     to_millimetres,
 )
 
@@ -102,7 +104,9 @@ class DistillConfig(TrainConfig):
 
 
 def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
-    """(network, config, depth sign) of a trained teacher run; InputError if it is not one."""
+    """(network, config, depth sign) of a trained teacher run; InputError if it is not one. A
+    teacher that fails the check without 3D (:func:`~weakpose.methods.nrsfm.teacher.teacher_check_warning`)
+    is loaded with a warning."""
     from weakpose.engine.checkpoint import load_checkpoint
     from weakpose.engine.config import config_from_dict
 
@@ -117,7 +121,11 @@ def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    return net, config, float(ckpt["predictor_state"]["depth_sign"])
+    state = ckpt["predictor_state"]
+    warning = teacher_check_warning(float(state.get("backward_knees", 0.0)), config.max_backward_knees)
+    if warning:   # runs from before the check carry no share and pass
+        print(f"warning: {path}: {warning}", file=sys.stderr)
+    return net, config, float(state["depth_sign"])
 
 
 def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mode: str, gauge: torch.Tensor,
