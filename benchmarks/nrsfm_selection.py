@@ -17,8 +17,8 @@ PA-MPJPE of the two):
    is kept: a teacher can fit the 2D with the wrong depth, which no 2D-only loss shows (one of
    three seeds did, docs/nrsfm.md), and the held-out subject's 3D does;
 3. β of Eq. 14 (with the first of ``--student-variants``), then the student variant (with the
-   chosen β), for students of the first seed's kept teacher; then, with ``--predict-variants``,
-   prediction-only options of that student (e.g. ``flip_test=true``), scored without retraining;
+   chosen β), for students of the first seed's kept teacher, jointly with ``--predict-variants``:
+   prediction-only options (e.g. ``flip_test=true``), scored for every variant without retraining;
 4. per seed, a student of its kept teacher with the chosen settings (and with ``--weaksup`` the
    Weaksup-bs baseline: the same student with the teacher's depths as hard L1 targets); teachers
    and students are scored on every ``--test-stride``-th sample of the three test files.
@@ -282,10 +282,14 @@ def main(argv: list[str] | None = None) -> dict:
         best_b, _ = choose([(b, tuple(variants[0])) for b in betas])
         best_b, best_v = choose([(best_b, tuple(v)) for v in variants])
         cands = list(val_s)
-        # 3b. prediction-only options of the chosen student (no retraining), e.g. test-time mirroring
-        chosen_run = student_job(teacher[seeds[0]], best_b, list(best_v), seeds[0])["out"]
-        val_p = list(pool.map(_score, [{"run": chosen_run, **common, "predict": pv} for pv in pvariants]))
-        best_p = pvariants[min(range(len(pvariants)), key=lambda i: _criterion(val_p[i]))]
+        # 3b. prediction-only options (no retraining, e.g. test-time mirroring), chosen jointly with the
+        #     student variant: every variant's student (chosen β) × every prediction option
+        pairs = [(tuple(v), tuple(p)) for v in variants for p in pvariants]
+        val_p = dict(zip(pairs, pool.map(_score, [
+            {"run": student_job(teacher[seeds[0]], best_b, list(v), seeds[0])["out"], **common, "predict": list(p)}
+            for v, p in pairs])))
+        best_v, best_p = min(pairs, key=lambda vp: _criterion(val_p[vp]))
+        best_p = list(best_p)
         log(f"student chosen on subject {args.holdout}: beta {best_b:g} {' '.join(best_v) or '(defaults)'}; "
             f"prediction {' '.join(best_p) or '(as trained)'}")
         # 4. every seed: a student of its kept teacher with the chosen settings; teachers and students on the test files
@@ -307,7 +311,8 @@ def main(argv: list[str] | None = None) -> dict:
         "validation_teachers": {str(s): val_t[s] for s in steps},
         "validation_restarts": {str(k): v for k, v in restarts.items()},
         "validation_students": {f"{b:g}{_variant_tag(list(v))}": val_s[(b, v)] for b, v in cands},
-        "validation_predict": {" ".join(pv) or "as trained": sc for pv, sc in zip(pvariants, val_p)},
+        "validation_predict": {f"{best_b:g}{_variant_tag(list(v))}, prediction {' '.join(p) or 'as trained'}": sc
+                               for (v, p), sc in val_p.items()},
         "final_runs": runs, "test_mean_sd": {k: _mean_sd(v) for k, v in test.items()}, "test_per_seed": test,
         "wall_s": time.time() - t0,
     }
@@ -336,7 +341,7 @@ def markdown(r: dict) -> str:
     for key, sc in r["validation_students"].items():
         lines.append(val_row(f"student β={key} (teacher {r['final_runs']['teacher'][0]})", sc))
     for key, sc in r.get("validation_predict", {}).items():
-        lines.append(val_row(f"chosen student, prediction {key}", sc))
+        lines.append(val_row(f"student β={key}", sc))
     chosen = " ".join(r["student_variant_chosen"] + r.get("predict_variant_chosen", [])) or "default settings"
     lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps (best of {r['restarts']} restarts per seed), "
                    f"β = {r['beta_chosen']:g}, student {chosen}. Test files, every {r['test_stride']}th sample, "

@@ -67,7 +67,8 @@ def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
     # a prediction-only option is chosen on the held-out subject without retraining and used for the
     # students' (and Weaksup-bs's) test scores, not the teachers'
     assert r["predict_variant_chosen"] == ["flip_test=true"] and sorted(r["validation_predict"]) == [
-        "as trained", "flip_test=true"]
+        "0.1, prediction as trained", "0.1, prediction flip_test=true", "0.1_width512, prediction as trained",
+        "0.1_width512, prediction flip_test=true"]
     assert r["test_mean_sd"]["student"]["h36mrig_gt2d"]["pa"][0] == pytest.approx(0.9 * (90 + 95 + 91) / 3 - 1.5)
     md = (tmp_path / "selection.md").read_text()
     assert "teacher_s4000_seed1001_val (kept)" in md and "teacher_s4000_seed1_val |" in md
