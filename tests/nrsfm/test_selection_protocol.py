@@ -77,3 +77,22 @@ def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
 def test_restarts_must_be_positive(selection, tmp_path):
     with pytest.raises(SystemExit):
         selection.main(["--out", str(tmp_path), "--restarts", "0"])
+
+
+def fake_score_mirror(job: dict) -> dict:
+    """As trained, width 512 is the better student; with test-time mirroring the default width is best."""
+    sc = fake_score(job)
+    name = Path(job["run"]).name
+    if name.startswith("student") and "flip_test=true" in job.get("predict", []):
+        for f in sc.values():
+            f["pa"] -= 0.5 if "width512" in name else 3.0
+    return sc
+
+
+def test_prediction_option_is_chosen_jointly_with_the_student_variant(selection, tmp_path, monkeypatch):
+    monkeypatch.setattr(selection, "_score", fake_score_mirror)
+    r = selection.main(["--out", str(tmp_path), "--jobs", "1", "--teacher-steps", "4000", "--restarts", "1",
+                        "--betas", "0.1", "--student-variants", ";width=512", "--seeds", "0",
+                        "--predict-variants", ";flip_test=true"])
+    assert (r["student_variant_chosen"], r["predict_variant_chosen"]) == ([], ["flip_test=true"])
+    assert r["final_runs"]["student"] == ["student_teacher_s4000_seed0_val_b0.1"]
