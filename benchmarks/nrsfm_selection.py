@@ -140,7 +140,8 @@ def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) 
     :func:`weakpose.methods.nrsfm.codec.knee_chirality` < 0), PA-MPJPE after flipping their
     depth — a diagnostic of per-sample mirroring — and PA-MPJPE of the mean of the reconstruction
     and the mirrored reconstruction of the left-right mirrored input (``pa_mirror_average``: how far
-    the run is from mirror-equivariant, what ``flip_distill`` / ``flip_test`` average out).
+    the run is from mirror-equivariant, what ``flip_distill`` / ``flip_test`` average out); for a
+    teacher also its check without 3D on its training 2D (:func:`teacher_backward_knees`).
     Printed by ``--mirror-check RUN``."""
     import torch
 
@@ -166,7 +167,35 @@ def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) 
         out[name] = {"knees_backwards": float(backwards.mean()), "pa": float(pa_mpjpe(pred, gt).mean()),
                      "pa_after_flip": float(pa_mpjpe(flipped, gt).mean()),
                      "pa_mirror_average": float(pa_mpjpe(averaged, gt).mean())}
+    if ckpt["method"] == "nrsfm":   # the teacher check of `weakpose train nrsfm`, for runs trained before it
+        out["training_2d"] = {"backward_knees": teacher_backward_knees(ckpt, holdout)}
     return out
+
+
+def teacher_backward_knees(ckpt: dict, holdout: int | None) -> float:
+    """The teacher check without 3D (``check/backward_knees`` of ``weakpose train nrsfm``) recomputed
+    for a teacher checkpoint: share of its calibration training 2D poses (the training subjects
+    minus ``holdout``, as it was trained here) reconstructed with backward knees."""
+    import torch
+
+    from weakpose.data.paths import data_root
+    from weakpose.engine.config import config_from_dict
+    from weakpose.methods.nrsfm.codec import backward_knee_share
+    from weakpose.methods.nrsfm.teacher import (
+        NRSfMConfig,
+        NRSfMMethod,
+        load_training_data,
+        parse_center,
+        teacher_outputs,
+    )
+
+    _restrict_training_subjects(holdout)
+    config = config_from_dict(NRSfMConfig, ckpt["config"])
+    net = NRSfMMethod.build_modules(config)["nrsfm"]
+    net.load_state_dict(ckpt["modules"]["nrsfm"])
+    d = load_training_data(data_root(), config, parse_center(config.center), torch.device("cpu"))
+    out = teacher_outputs(net, d.w[d.calib], ckpt["predictor_state"]["depth_sign"])
+    return backward_knee_share(out.poses)
 
 
 def restart_seed(seed: int, restart: int) -> int:
