@@ -17,7 +17,8 @@ PA-MPJPE of the two):
    is kept: a teacher can fit the 2D with the wrong depth, which no 2D-only loss shows (one of
    three seeds did, docs/nrsfm.md), and the held-out subject's 3D does;
 3. β of Eq. 14 (with the first of ``--student-variants``), then the student variant (with the
-   chosen β), for students of the first seed's kept teacher;
+   chosen β), for students of the first seed's kept teacher, jointly with ``--predict-variants``:
+   prediction-only options (e.g. ``flip_test=true``), scored for every variant without retraining;
 4. per seed, a student of its kept teacher with the chosen settings (and with ``--weaksup`` the
    Weaksup-bs baseline: the same student with the teacher's depths as hard L1 targets); teachers
    and students are scored on every ``--test-stride``-th sample of the three test files.
@@ -111,9 +112,12 @@ def _score(job: dict) -> dict:
     torch.set_num_threads(1)
     from weakpose.data.paths import data_root
     from weakpose.engine.checkpoint import load_checkpoint
+    from weakpose.engine.config import parse_overrides
     from weakpose.methods.registry import get_method
 
     ckpt = load_checkpoint(job["run"])
+    # prediction-only options (e.g. the student's flip_test) need no retraining: applied to the saved config
+    ckpt["config"] = {**ckpt["config"], **parse_overrides(job.get("predict", []))}
     predictor = get_method(ckpt["method"]).load_predictor(ckpt)
     sets = _eval_sets(data_root(), job.get("holdout"), job["val_stride"], job["test_stride"])
     return {name: _score_arrays(predictor.predict(inp)["positions_3d"], gt) for name, (inp, gt) in sets.items()}
@@ -133,13 +137,18 @@ def _mean_sd(rows: list[dict]) -> dict:
 
 def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) -> dict:
     """Share of a run's validation reconstructions whose knees bend backwards (depth-mirrored,
-    :func:`weakpose.methods.nrsfm.codec.knee_chirality` < 0), and PA-MPJPE after flipping their
-    depth — a diagnostic of per-sample mirroring (printed by ``--mirror-check RUN``)."""
+    :func:`weakpose.methods.nrsfm.codec.knee_chirality` < 0), PA-MPJPE after flipping their
+    depth — a diagnostic of per-sample mirroring — and PA-MPJPE of the mean of the reconstruction
+    and the mirrored reconstruction of the left-right mirrored input (``pa_mirror_average``: how far
+    the run is from mirror-equivariant, what ``flip_distill`` / ``flip_test`` average out); for a
+    teacher also its check without 3D on its training 2D (:func:`teacher_backward_knees`).
+    Printed by ``--mirror-check RUN``."""
     import torch
 
     from weakpose.data.paths import data_root
     from weakpose.engine.checkpoint import load_checkpoint
-    from weakpose.methods.nrsfm.codec import knee_chirality
+    from weakpose.methods.nrsfm.codec import knee_chirality, mirror_keypoints, mirror_poses
+    from weakpose.methods.nrsfm.teacher import normalise_file, to_millimetres
     from weakpose.methods.registry import get_method
     from weakpose.metrics import pa_mpjpe
 
@@ -151,9 +160,42 @@ def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) 
         backwards = knee_chirality(torch.as_tensor(pred).double()).numpy() < 0
         flipped = pred.copy()
         flipped[backwards, :, 2] *= -1
+        nk = normalise_file(inp, predictor.center, 17)
+        wm, mm = mirror_keypoints(nk.w, nk.mask)
+        mean = 0.5 * (predictor.normalised_poses(nk.w, nk.mask) + mirror_poses(predictor.normalised_poses(wm, mm)))
+        averaged = to_millimetres(mean, predictor.mean_bone_lengths, predictor.raw_scale)["positions_3d"]
         out[name] = {"knees_backwards": float(backwards.mean()), "pa": float(pa_mpjpe(pred, gt).mean()),
-                     "pa_after_flip": float(pa_mpjpe(flipped, gt).mean())}
+                     "pa_after_flip": float(pa_mpjpe(flipped, gt).mean()),
+                     "pa_mirror_average": float(pa_mpjpe(averaged, gt).mean())}
+    if ckpt["method"] == "nrsfm":   # the teacher check of `weakpose train nrsfm`, for runs trained before it
+        out["training_2d"] = {"backward_knees": teacher_backward_knees(ckpt, holdout)}
     return out
+
+
+def teacher_backward_knees(ckpt: dict, holdout: int | None) -> float:
+    """The teacher check without 3D (``check/backward_knees`` of ``weakpose train nrsfm``) recomputed
+    for a teacher checkpoint: share of its calibration training 2D poses (the training subjects
+    minus ``holdout``, as it was trained here) reconstructed with backward knees."""
+    import torch
+
+    from weakpose.data.paths import data_root
+    from weakpose.engine.config import config_from_dict
+    from weakpose.methods.nrsfm.codec import backward_knee_share
+    from weakpose.methods.nrsfm.teacher import (
+        NRSfMConfig,
+        NRSfMMethod,
+        load_training_data,
+        parse_center,
+        teacher_outputs,
+    )
+
+    _restrict_training_subjects(holdout)
+    config = config_from_dict(NRSfMConfig, ckpt["config"])
+    net = NRSfMMethod.build_modules(config)["nrsfm"]
+    net.load_state_dict(ckpt["modules"]["nrsfm"])
+    d = load_training_data(data_root(), config, parse_center(config.center), torch.device("cpu"))
+    out = teacher_outputs(net, d.w[d.calib], ckpt["predictor_state"]["depth_sign"])
+    return backward_knee_share(out.poses)
 
 
 def restart_seed(seed: int, restart: int) -> int:
@@ -177,6 +219,10 @@ def main(argv: list[str] | None = None) -> dict:
                     help="alternative student settings chosen with β on the held-out subject: ';'-separated, "
                          "each a comma-separated list of key=value overrides (an empty entry = the defaults), "
                          "e.g. ';width=512'")
+    ap.add_argument("--predict-variants", default="",
+                    help="alternative prediction-only options of the chosen student, scored on the held-out subject "
+                         "without retraining: ';'-separated, each comma-separated key=value (an empty entry = as "
+                         "trained), e.g. ';flip_test=true'")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--restarts", type=int, default=RESTARTS_DEFAULT,
                     help="teacher restarts per seed; the one with the best held-out criterion is kept "
@@ -200,6 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
     betas = [float(b) for b in args.betas.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [[o for o in v.split(",") if o] for v in args.student_variants.split(";")]
+    pvariants = [[o for o in v.split(",") if o] for v in args.predict_variants.split(";")]
     extra = [e for e in args.teacher_extra.split(",") if e]
     if args.out is None:
         ap.error("--out is required (except with --mirror-check)")
@@ -264,14 +311,24 @@ def main(argv: list[str] | None = None) -> dict:
         best_b, _ = choose([(b, tuple(variants[0])) for b in betas])
         best_b, best_v = choose([(best_b, tuple(v)) for v in variants])
         cands = list(val_s)
-        log(f"student chosen on subject {args.holdout}: beta {best_b:g} {' '.join(best_v) or '(defaults)'}")
+        # 3b. prediction-only options (no retraining, e.g. test-time mirroring), chosen jointly with the
+        #     student variant: every variant's student (chosen β) × every prediction option
+        pairs = [(tuple(v), tuple(p)) for v in variants for p in pvariants]
+        val_p = dict(zip(pairs, pool.map(_score, [
+            {"run": student_job(teacher[seeds[0]], best_b, list(v), seeds[0])["out"], **common, "predict": list(p)}
+            for v, p in pairs])))
+        best_v, best_p = min(pairs, key=lambda vp: _criterion(val_p[vp]))
+        best_p = list(best_p)
+        log(f"student chosen on subject {args.holdout}: beta {best_b:g} {' '.join(best_v) or '(defaults)'}; "
+            f"prediction {' '.join(best_p) or '(as trained)'}")
         # 4. every seed: a student of its kept teacher with the chosen settings; teachers and students on the test files
         s_fin = {seed: student_job(teacher[seed], best_b, list(best_v), seed) for seed in seeds}
         w_fin = {seed: weaksup_job(teacher[seed], list(best_v), seed) for seed in seeds} if args.weaksup else {}
         list(pool.map(_train, list(s_fin.values()) + list(w_fin.values())))
         fin_jobs = [("teacher", teacher[seed]) for seed in seeds] + [("student", s_fin[seed]["out"]) for seed in seeds]
         fin_jobs += [("weaksup", w_fin[seed]["out"]) for seed in w_fin]
-        scores = list(pool.map(_score, [{"run": r, **common, "holdout": None} for *_, r in fin_jobs]))
+        scores = list(pool.map(_score, [{"run": r, **common, "holdout": None,
+                                         "predict": [] if kind == "teacher" else best_p} for kind, r in fin_jobs]))
     test, runs = {}, {}
     for (kind, run), sc in zip(fin_jobs, scores):
         test.setdefault(kind, []).append(sc)
@@ -279,10 +336,12 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "holdout": args.holdout, "val_stride": args.val_stride, "test_stride": args.test_stride,
         "restarts": args.restarts, "teacher_steps_chosen": best_s, "beta_chosen": best_b,
-        "student_variant_chosen": list(best_v), "seeds": seeds,
+        "student_variant_chosen": list(best_v), "predict_variant_chosen": best_p, "seeds": seeds,
         "validation_teachers": {str(s): val_t[s] for s in steps},
         "validation_restarts": {str(k): v for k, v in restarts.items()},
         "validation_students": {f"{b:g}{_variant_tag(list(v))}": val_s[(b, v)] for b, v in cands},
+        "validation_predict": {f"{best_b:g}{_variant_tag(list(v))}, prediction {' '.join(p) or 'as trained'}": sc
+                               for (v, p), sc in val_p.items()},
         "final_runs": runs, "test_mean_sd": {k: _mean_sd(v) for k, v in test.items()}, "test_per_seed": test,
         "wall_s": time.time() - t0,
     }
@@ -310,7 +369,9 @@ def markdown(r: dict) -> str:
             lines.append(val_row(f"seed {seed}: {run}{kept}", sc))
     for key, sc in r["validation_students"].items():
         lines.append(val_row(f"student β={key} (teacher {r['final_runs']['teacher'][0]})", sc))
-    chosen = " ".join(r["student_variant_chosen"]) or "default settings"
+    for key, sc in r.get("validation_predict", {}).items():
+        lines.append(val_row(f"student β={key}", sc))
+    chosen = " ".join(r["student_variant_chosen"] + r.get("predict_variant_chosen", [])) or "default settings"
     lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps (best of {r['restarts']} restarts per seed), "
                    f"β = {r['beta_chosen']:g}, student {chosen}. Test files, every {r['test_stride']}th sample, "
                    f"mean ± sd over seeds {r['seeds']}:"), "",

@@ -29,7 +29,7 @@ def fake_score(job: dict) -> dict:
         pa = TEACHER_VAL[int(name.split("_seed")[1].split("_")[0])]
     else:   # a student: 10 % better than its teacher, width 512 1 mm better, β 0.3 1 mm worse
         pa = 0.9 * TEACHER_VAL[int(name.split("_seed")[1].split("_")[0])]
-        pa += -1.0 * ("width512" in name) + 1.0 * ("_b0.3" in name)
+        pa += -1.0 * ("width512" in name) + 1.0 * ("_b0.3" in name) - 0.5 * ("flip_test=true" in job.get("predict", []))
     sc = {"pa": pa, "pa_refl": pa, "mpjpe": pa, "depth": pa}
     files = ("val_gt", "val_detector") if job["holdout"] is not None else \
         ("h36mrig_gt2d", "h36mrig_det2d", "wild_det2d")
@@ -49,7 +49,8 @@ def selection(monkeypatch):
 
 def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
     r = selection.main(["--out", str(tmp_path), "--jobs", "1", "--teacher-steps", "4000", "--restarts", "2",
-                        "--betas", "0.1,0.3", "--student-variants", ";width=512", "--seeds", "0,1,2", "--weaksup"])
+                        "--betas", "0.1,0.3", "--student-variants", ";width=512", "--seeds", "0,1,2", "--weaksup",
+                        "--predict-variants", ";flip_test=true"])
     assert r["final_runs"]["teacher"] == ["teacher_s4000_seed0_val", "teacher_s4000_seed1001_val",
                                           "teacher_s4000_seed1002_val"]
     assert (r["beta_chosen"], r["student_variant_chosen"]) == (0.1, ["width=512"])
@@ -63,6 +64,12 @@ def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
     overrides = json.loads((tmp_path / r["final_runs"]["weaksup"][1] / "model.pt").read_text())
     assert "loss=weaksup" in overrides and f"teacher={tmp_path / 'teacher_s4000_seed1001_val'}" in overrides
     assert r["test_mean_sd"]["teacher"]["h36mrig_gt2d"]["pa"][0] == pytest.approx((90 + 95 + 91) / 3)
+    # a prediction-only option is chosen on the held-out subject without retraining and used for the
+    # students' (and Weaksup-bs's) test scores, not the teachers'
+    assert r["predict_variant_chosen"] == ["flip_test=true"] and sorted(r["validation_predict"]) == [
+        "0.1, prediction as trained", "0.1, prediction flip_test=true", "0.1_width512, prediction as trained",
+        "0.1_width512, prediction flip_test=true"]
+    assert r["test_mean_sd"]["student"]["h36mrig_gt2d"]["pa"][0] == pytest.approx(0.9 * (90 + 95 + 91) / 3 - 1.5)
     md = (tmp_path / "selection.md").read_text()
     assert "teacher_s4000_seed1001_val (kept)" in md and "teacher_s4000_seed1_val |" in md
 
@@ -70,3 +77,22 @@ def test_best_restart_per_seed_is_kept_and_distilled(selection, tmp_path):
 def test_restarts_must_be_positive(selection, tmp_path):
     with pytest.raises(SystemExit):
         selection.main(["--out", str(tmp_path), "--restarts", "0"])
+
+
+def fake_score_mirror(job: dict) -> dict:
+    """As trained, width 512 is the better student; with test-time mirroring the default width is best."""
+    sc = fake_score(job)
+    name = Path(job["run"]).name
+    if name.startswith("student") and "flip_test=true" in job.get("predict", []):
+        for f in sc.values():
+            f["pa"] -= 0.5 if "width512" in name else 3.0
+    return sc
+
+
+def test_prediction_option_is_chosen_jointly_with_the_student_variant(selection, tmp_path, monkeypatch):
+    monkeypatch.setattr(selection, "_score", fake_score_mirror)
+    r = selection.main(["--out", str(tmp_path), "--jobs", "1", "--teacher-steps", "4000", "--restarts", "1",
+                        "--betas", "0.1", "--student-variants", ";width=512", "--seeds", "0",
+                        "--predict-variants", ";flip_test=true"])
+    assert (r["student_variant_chosen"], r["predict_variant_chosen"]) == ([], ["flip_test=true"])
+    assert r["final_runs"]["student"] == ["student_teacher_s4000_seed0_val_b0.1"]

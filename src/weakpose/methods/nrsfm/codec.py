@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from weakpose.errors import InputError
+from weakpose.skeleton import H36M17
 
 
 @dataclass
@@ -127,3 +128,25 @@ def knee_chirality(poses: torch.Tensor) -> torch.Tensor:
         bend = poses[:, knee] - 0.5 * (poses[:, hip] + poses[:, ankle])
         score = score + (bend * forward).sum(-1)
     return score
+
+
+def backward_knee_share(poses: torch.Tensor) -> float:
+    """Share of poses [N, 17, 3] whose knees bend backwards (:func:`knee_chirality` < 0): 0 for
+    the mocap itself, 1 for its depth mirror. On a teacher's reconstructions of its training 2D
+    (after its depth sign) it flags a solution that fits the 2D with the wrong depth without any
+    3D (not in the paper; docs/nrsfm.md "Teacher check")."""
+    return float((knee_chirality(poses.double()) < 0).double().mean())
+
+
+def mirror_keypoints(w: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The left-right mirror image of normalised 2D poses (x → −x about the root, left and right
+    joints swapped; Human3.6M-17 layout): ``(w̄ [N, 17, 2], mask̄ [N, 17])``. Every mirrored 2D pose
+    is the image of the mirrored 3D pose (:func:`mirror_poses`), itself a proper human pose."""
+    return H36M17.flip(w), mask[:, H36M17.flip_permutation]
+
+
+def mirror_poses(poses: torch.Tensor) -> torch.Tensor:
+    """The left-right mirror image of camera-frame 3D poses [N, 17, 3] (x → −x, left and right
+    joints swapped; depth unchanged). It is its own inverse and maps the reconstruction of a
+    mirrored 2D pose back onto the original one."""
+    return H36M17.flip(poses)

@@ -30,6 +30,7 @@ ill-conditioned rotated dictionaries.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -44,6 +45,7 @@ from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
 from weakpose.methods.base import Method, Variants, batched
+from weakpose.methods.nrsfm.codec import mirror_keypoints, mirror_poses
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
 from weakpose.methods.nrsfm.keypoint_student import KeypointStudent
 from weakpose.methods.nrsfm.network import DeepNRSfM, gauge_matrix, reduced_gauge_basis
@@ -55,6 +57,7 @@ from weakpose.methods.nrsfm.teacher import (
     load_training_data,
     normalise_file,
     parse_center,
+    teacher_check_warning,
     to_millimetres,
 )
 
@@ -87,6 +90,9 @@ class DistillConfig(TrainConfig):
     stride: int = 1
     calibration_samples: int = 8192
     xy_from_input: bool = True      # predictions keep the observed 2D of visible joints (as the teacher's)
+    # not in the paper (named options, Human3.6M-17 layout; docs/nrsfm.md "Mirror options"):
+    flip_distill: bool = False      # Eq. 14-15 averaged over each sample and its left-right mirror image
+    flip_test: bool = False         # keypoint student: predictions averaged with the mirrored input's
     eval_every: int = 4000
     checkpoint_every: int = 2000
     # image student only (variant = "image"); rig, stride, seed above choose the rendered training data
@@ -98,7 +104,9 @@ class DistillConfig(TrainConfig):
 
 
 def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
-    """(network, config, depth sign) of a trained teacher run; InputError if it is not one."""
+    """(network, config, depth sign) of a trained teacher run; InputError if it is not one. A
+    teacher that fails the check without 3D (:func:`~weakpose.methods.nrsfm.teacher.teacher_check_warning`)
+    is loaded with a warning."""
     from weakpose.engine.checkpoint import load_checkpoint
     from weakpose.engine.config import config_from_dict
 
@@ -113,7 +121,11 @@ def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    return net, config, float(ckpt["predictor_state"]["depth_sign"])
+    state = ckpt["predictor_state"]
+    warning = teacher_check_warning(float(state.get("backward_knees", 0.0)), config.max_backward_knees)
+    if warning:   # runs from before the check carry no share and pass
+        print(f"warning: {path}: {warning}", file=sys.stderr)
+    return net, config, float(state["depth_sign"])
 
 
 def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mode: str, gauge: torch.Tensor,
@@ -147,19 +159,29 @@ class StudentPredictor:
     """2D keypoint file → camera-frame, root-relative 3D (mm) with a trained student."""
 
     def __init__(self, net: KeypointStudent, center: str | int, raw_scale: float, mean_bone_lengths: np.ndarray,
-                 xy_from_input: bool = True, batch_size: int = 4096) -> None:
+                 xy_from_input: bool = True, batch_size: int = 4096, flip_test: bool = False) -> None:
         self.net = net.eval()
         self.center = center
         self.xy_from_input = xy_from_input
+        self.flip_test = flip_test
         self.raw_scale = float(raw_scale)
         self.mean_bone_lengths = np.asarray(mean_bone_lengths, np.float64)
         self.batch_size = batch_size
 
     def normalised_poses(self, w: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """[N, P, 3] gauge-fixed camera-frame poses in the teacher's normalised units."""
+        """[N, P, 3] gauge-fixed camera-frame poses in the teacher's normalised units. With
+        ``flip_test`` (not in the paper) the mean of the poses of ``w`` and the mirrored poses of
+        its mirror image (:func:`~weakpose.methods.nrsfm.codec.mirror_keypoints`): the observed
+        (x, y) are unchanged, the depth is averaged."""
         self.net.eval()
-        poses = batched(self.net, [w, mask], self.batch_size)
-        return finalise_poses(poses, w, mask, self.center, self.xy_from_input)
+        poses = finalise_poses(batched(self.net, [w, mask], self.batch_size), w, mask, self.center,
+                               self.xy_from_input)
+        if self.flip_test:
+            wm, mm = mirror_keypoints(w, mask)
+            mirrored = finalise_poses(batched(self.net, [wm, mm], self.batch_size), wm, mm, self.center,
+                                      self.xy_from_input)
+            poses = 0.5 * (poses + mirror_poses(mirrored))
+        return poses
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         nk = normalise_file(inputs, self.center, self.net.num_points)
@@ -181,6 +203,13 @@ class DistillMethod(Method):
 
         if config.loss not in ("distill", "weaksup"):
             raise InputError(f"config: key 'loss': {config.loss!r}, expected distill or weaksup")
+        if (config.flip_distill or config.flip_test) and config.num_points != 17:
+            key = "flip_distill" if config.flip_distill else "flip_test"
+            raise InputError(f"config: key '{key}': mirror images need the Human3.6M-17 layout, "
+                             f"the student has {config.num_points} points")
+        if config.flip_test and config.variant == "image":
+            raise InputError("config: key 'flip_test': test-time mirroring is implemented for the keypoint "
+                             "student only")
         if config.images and config.variant != "image":
             raise InputError("config: key 'images': photos train the image student (variant=image); "
                              "the keypoint student trains on 2D keypoints")
@@ -227,14 +256,34 @@ class DistillMethod(Method):
         rot = torch.cat([rot[..., :2], self.depth_sign * rot[..., 2:]], dim=-1)
         return {"code": out.code, "rotation": rot, "depth": (out.shape @ rot)[..., 2]}
 
-    def train_step(self, step: int) -> dict[str, float]:
+    def batch_loss(self, pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
+                   xy_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Eq. 15 (or Weaksup-bs) of a batch, with the frozen teacher run on ``w``."""
         c = self.config
-        w, mask, xy_mask, pred = self.student_batch()
         t = self.teacher_batch(w)
-        terms = student_loss(pred, w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
-                             rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
-                             reg_weight=c.reg_weight, xy_mask=xy_mask)
-        return optimizer_step(terms, "loss", self.opt, self.sched)
+        return student_loss(pred, w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
+                            rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
+                            reg_weight=c.reg_weight, xy_mask=xy_mask)
+
+    def objective(self, pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
+                  xy_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The training objective of a batch: Eq. 15 (:meth:`batch_loss`). With ``flip_distill``
+        (not in the paper) the mean of Eq. 15 on the batch and on its left-right mirror image, i.e.
+        the mirrored student output scored under the teacher's reconstruction of the mirrored 2D.
+        The teacher is not mirror-equivariant (its reconstructions of a pose and of its mirror
+        image disagree in depth), so the student is pulled toward the average of the two answers;
+        the objective itself is then mirror-symmetric."""
+        terms = self.batch_loss(pred, w, mask, xy_mask)
+        if self.config.flip_distill:
+            wm, mm = mirror_keypoints(w, mask)
+            xym = None if xy_mask is None else mirror_keypoints(w, xy_mask)[1]
+            mirrored = self.batch_loss(mirror_poses(pred), wm, mm, xym)
+            terms = {k: 0.5 * (terms[k] + mirrored[k]) for k in terms}
+        return terms
+
+    def train_step(self, step: int) -> dict[str, float]:
+        w, mask, xy_mask, pred = self.student_batch()
+        return optimizer_step(self.objective(pred, w, mask, xy_mask), "loss", self.opt, self.sched)
 
     def predictor_state(self) -> dict:
         was_training = self.student.training
@@ -267,13 +316,15 @@ class KeypointDistillMethod(DistillMethod):
         return w, mask, None, self.student(w, mask)
 
     def calibration_poses(self) -> torch.Tensor:
-        pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input)
+        pred = StudentPredictor(self.student, self.center, 1.0, self.mean_bone_lengths, self.config.xy_from_input,
+                                flip_test=self.config.flip_test)
         return pred.normalised_poses(self.w[self.calib], self.mask[self.calib]).cpu()
 
     @classmethod
     def make_predictor(cls, config: DistillConfig, nets, state) -> StudentPredictor:
         return StudentPredictor(nets["student"], parse_center(state["center"]), state["raw_scale"],
-                                np.asarray(state["mean_bone_lengths"]), config.xy_from_input)
+                                np.asarray(state["mean_bone_lengths"]), config.xy_from_input,
+                                flip_test=config.flip_test)
 
 
 METHOD = Variants("distill", DistillConfig, {

@@ -18,6 +18,7 @@ DESIGN.md §5 (``positions_3d``) and, for the "raw" result, by one global consta
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +26,18 @@ import torch
 
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sources import DataSources
-from weakpose.engine.config import TrainConfig
+from weakpose.engine.config import TrainConfig, setting
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.methods.base import Method, batched
-from weakpose.methods.nrsfm.codec import NormalisedKeypoints, knee_chirality, normalise_keypoints, reprojection_residual
+from weakpose.methods.nrsfm.codec import (
+    NormalisedKeypoints,
+    backward_knee_share,
+    knee_chirality,
+    normalise_keypoints,
+    reprojection_residual,
+)
 from weakpose.methods.nrsfm.network import DeepNRSfM, NRSfMOutput, gauge_matrix, resolve_atoms
 from weakpose.skeleton import H36M17
 
@@ -160,6 +167,9 @@ class NRSfMConfig(TrainConfig):
     depth_sign_rule: str = "chirality"  # chirality (knees bend forwards) | none
     calibration_samples: int = 8192  # training 2D poses used for the depth sign and the raw scale
     xy_from_input: bool = True      # predictions keep the observed 2D of visible joints (depth is inferred)
+    # teacher check, no 3D (not in the paper): share of the calibration poses whose reconstruction bends the
+    # knees backwards above which the run is reported as a likely wrong-depth solution (docs/nrsfm.md)
+    max_backward_knees: float = setting(0.2, minimum=0.0, maximum=1.0)
     eval_every: int = 4000
     checkpoint_every: int = 2000
 
@@ -217,6 +227,18 @@ def load_training_data(root, config, center: str | int, device: torch.device,
     return TrainingData(
         nk.w.to(device), nk.mask.to(device), training_bone_lengths(root), torch.as_tensor(np.sort(calib))
     )
+
+
+def teacher_check_warning(backward_knees: float, max_backward_knees: float) -> str:
+    """The teacher check (no 3D; not in the paper): a run whose reconstructions of its training 2D
+    bend the knees backwards in more than ``max_backward_knees`` of the poses very likely fits the
+    2D with the wrong depth. On CMU-WS this flagged 3 of the 4 failed teachers among 9 (docs/nrsfm.md
+    "Teacher check"). Returns the warning ("" if the check passes)."""
+    if backward_knees <= max_backward_knees:
+        return ""
+    return (f"{100 * backward_knees:.0f} % of the teacher's reconstructions of its training 2D bend the knees "
+            f"backwards (max_backward_knees {max_backward_knees:g}): it very likely fits the 2D with the wrong "
+            "depth; train it again with another seed= (docs/nrsfm.md, 'Teacher check')")
 
 
 class NRSfMPredictor:
@@ -287,8 +309,19 @@ class NRSfMMethod(Method):
         sign = decide_depth_sign(out.poses.cpu()) if self.config.depth_sign_rule == "chirality" else 1.0
         w, mask = self.w[self.calib].cpu(), self.mask[self.calib].cpu()
         poses = finalise_poses(out.poses.cpu(), w, mask, self.center, self.config.xy_from_input)
+        backward = backward_knee_share(out.poses.cpu() * out.poses.new_tensor([1.0, 1.0, sign]))
         return {"depth_sign": sign, "raw_scale": global_scale(poses, self.mean_bone_lengths),
-                "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths)}
+                "mean_bone_lengths": torch.as_tensor(self.mean_bone_lengths), "backward_knees": backward}
+
+    def evaluate(self) -> dict[str, float]:
+        """The monitor (3D of training subjects, never used to choose anything) and the teacher
+        check without 3D, ``check/backward_knees`` (:func:`teacher_check_warning`)."""
+        metrics = super().evaluate()
+        metrics["check/backward_knees"] = backward = self.predictor_state()["backward_knees"]
+        warning = teacher_check_warning(backward, self.config.max_backward_knees)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        return metrics
 
     @classmethod
     def make_predictor(cls, config: NRSfMConfig, nets, state) -> NRSfMPredictor:
