@@ -3,7 +3,7 @@ each group of runs is one run's candidates (plain runs with seeds seed + 1000 r,
 ``restarts = R`` trains, see weakpose.methods.flows.restarts); every candidate is scored with
 the built-in score (mean L_ws on the fixed training frames, 2D only) and the lowest is kept.
 Prints each group's scores and choice, and the test error (from ``weakpose evaluate --json``
-files ``eval_gt2d.json`` / ``eval_det2d.json`` in each run folder or in ``--eval-dir/RUN_NAME``)
+files ``eval_gt2d.json`` / ``eval_det2d.json`` in ``--eval-dir/RUN_NAME``, else in the run folder)
 of the kept candidates and of all candidates, mean ± sd (docs/flows.md, issue 16).
 
     PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/flows_restarts.py \\
@@ -31,7 +31,7 @@ PER_CANDIDATE = {"seed", "restarts"}
 
 
 def _evaluation(run: Path, eval_dir: Path | None, name: str) -> dict[str, float]:
-    for folder in (run, None if eval_dir is None else eval_dir / run.name):
+    for folder in (None if eval_dir is None else eval_dir / run.name, run):  # --eval-dir first
         if folder is not None and (folder / f"eval_{name}.json").exists():
             return json.loads((folder / f"eval_{name}.json").read_text())
     return {}
