@@ -13,14 +13,12 @@ the same weights as an uninterrupted one. Under torchrun it sets up data-paralle
 from __future__ import annotations
 
 import json
-import random
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -32,7 +30,7 @@ from weakpose.engine.checkpoint import FINAL_MODEL, LAST_CHECKPOINT, load_checkp
 from weakpose.engine.config import config_to_dict, resolve_config
 from weakpose.engine.logging import METRICS_FILE, ScalarLogger, truncate_metrics
 from weakpose.engine.phases import MAIN_PHASE
-from weakpose.engine.rng import generator_state, global_states, set_generator_state, set_global_states
+from weakpose.engine.rng import generator_state, global_states, seed_everything, set_generator_state, set_global_states
 from weakpose.errors import InputError
 from weakpose.methods.registry import get_method
 from weakpose.skeleton import H36M17
@@ -189,9 +187,7 @@ def train(
                   "lengths and batches were set up with the old values, so the result matches neither an "
                   "uninterrupted run with the old settings nor one with the new", file=sys.stderr)
 
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    seed_everything(config.seed)
     method = cls(config, root, config.device, info, sources=sources)
     _setup_processes(method, info)
     phases = method.phases()

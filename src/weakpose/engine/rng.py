@@ -39,6 +39,14 @@ def set_generator_state(gen: Generator, state: Any) -> None:
         raise TypeError(f"not a random generator: {type(gen).__name__}")
 
 
+def seed_everything(seed: int) -> None:
+    """Seed the process-global generators (Python's ``random``, numpy's legacy ``np.random``,
+    torch) as a run does before it builds its method."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def global_states() -> dict[str, Any]:
     """The process-global generators: torch (CPU and every CUDA device), numpy's legacy
     ``np.random`` and Python's ``random``."""

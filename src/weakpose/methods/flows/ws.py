@@ -36,9 +36,11 @@ from torch import nn
 from weakpose.camera import default_intrinsics
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sources import DataSources
-from weakpose.engine.config import TrainConfig, config_from_dict
+from weakpose.engine.config import TrainConfig, config_from_dict, setting
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
+from weakpose.engine.phases import MAIN_PHASE, Phase
+from weakpose.engine.rng import seed_everything, set_generator_state
 from weakpose.errors import InputError
 from weakpose.methods.base import Method, Variants, batched
 from weakpose.methods.flows.body import cmu_tree
@@ -47,6 +49,7 @@ from weakpose.methods.flows.body.pose import check_representation
 from weakpose.methods.flows.fitting.pose_space import PoseSpace
 from weakpose.methods.flows.pose_shape_net import KeypointPoseShapeNet, decode
 from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
+from weakpose.methods.flows.restarts import RestartRecord, candidate_phase, candidate_seed, selection_score
 from weakpose.methods.flows.ws_data import PoseBatch, PoseSampler, theta_vectors
 from weakpose.methods.flows.ws_losses import WSWeights, fully_supervised_loss, weakly_supervised_loss
 
@@ -73,6 +76,9 @@ class FlowsWSConfig(TrainConfig):
     mask_size: int = 128             # crop size the masks are rendered at (1 px ≈ 3.5 image px)
     mask_pixels: int = 2048          # mask pixels per sample used by L_BA (≈ all of a 128 px mask)
     noise_fraction: float = 0.0      # share of samples with the benchmark's detector noise
+    restarts: int = setting(1, minimum=1)  # candidate networks (whole schedule each, seeds seed + 1000 r); the one
+                                     # with the lowest L_ws on fixed training frames is kept (not in the paper;
+                                     # weakpose.methods.flows.restarts); 1 = the paper's single run
     truncate_fraction: float = 0.0   # share of samples cut by the image border (data.noise.border_truncation)
     variant: str = "keypoint"        # network input: keypoint | image (multi-stage image network)
     width: int = 512                 # keypoint network: residual MLP width / blocks / dropout / norm
@@ -175,6 +181,9 @@ class FlowsWSMethod(Method):
             raise InputError("config: key 'prior': required (the run folder of `weakpose train prior`)")
         if config.supervised_fraction <= 0:
             config.fs_steps = 0
+        if config.restarts > 1 and (init is not None or config.variant != "keypoint"):
+            raise InputError("config: key 'restarts': candidates are fresh keypoint networks; not with "
+                             + ("'init'" if init is not None else f"variant={config.variant!r}"))
         super().__init__(config, data_root, device, dist, sources)
         if init is not None:
             for name, net in self.nets.items():
@@ -199,6 +208,7 @@ class FlowsWSMethod(Method):
             raise InputError("config: key 'images': photos train the image network (variant=image)")
         self.prepare_inputs()
         self.opt, self.sched = adam_with_cosine(self.nets["net"].parameters(), config.lr, config.lr_final, config.steps)
+        self.restart_record = RestartRecord()
 
     def prepare_inputs(self) -> None:
         """With ``w_ba > 0``, the pool of samples with rendered part masks that L_BA needs."""
@@ -215,12 +225,14 @@ class FlowsWSMethod(Method):
     def schedulers(self) -> dict[str, Any]:
         return {"cosine": self.sched}
 
-    def draw(self, supervised: bool) -> PoseBatch:
+    def draw(self, supervised: bool, rng: np.random.Generator | None = None, size: int | None = None) -> PoseBatch:
+        """A training batch (``batch_size`` samples drawn with ``self.rng`` unless given)."""
         c = self.config
+        rng = self.rng if rng is None else rng
+        size = c.batch_size if size is None else size
         if self.pool is not None:
-            return self.pool.sample(self.rng, c.batch_size, supervised)
-        return self.sampler.sample(self.rng, c.batch_size, supervised, c.noise_fraction,
-                                   truncate_fraction=c.truncate_fraction)
+            return self.pool.sample(rng, size, supervised)
+        return self.sampler.sample(rng, size, supervised, c.noise_fraction, truncate_fraction=c.truncate_fraction)
 
     def losses(self, batch: PoseBatch, fs: bool) -> dict[str, torch.Tensor]:
         """Loss terms of this process's share of a global batch (per sample, or scalars for the
@@ -263,6 +275,53 @@ class FlowsWSMethod(Method):
         out = optimizer_step(terms, "total", self.opt, self.sched, clip=(self.nets["net"].parameters(), 100.0))
         out["train/phase_fs"] = float(fs)
         return out
+
+    # --- restarts (weakpose.methods.flows.restarts; not in the paper) ----------------------
+    def phases(self) -> tuple[Phase, ...]:
+        """One ``train`` phase; with ``restarts = R > 1`` the phases ``candidate_0`` …
+        ``candidate_{R-1}`` (the whole schedule each) and a ``train`` phase of no steps that keeps
+        the candidate with the lowest L_ws on fixed training frames."""
+        R = self.config.restarts
+        if R == 1:
+            return super().phases()
+        candidates = tuple(Phase(candidate_phase(r), self.config.steps, self.train_step,
+                                 begin=lambda r=r: self.begin_candidate(r)) for r in range(R))
+        return (*candidates, Phase(MAIN_PHASE, 0, self.train_step, begin=self.keep_best_candidate))
+
+    def begin_candidate(self, r: int) -> None:
+        """Score the finished candidate ``r - 1``, then start candidate ``r`` exactly as a run with
+        seed :func:`~weakpose.methods.flows.restarts.candidate_seed` starts: global generators,
+        network initialisation, sampling generator, optimiser and schedule."""
+        if r > 0:
+            self.record_candidate()
+        seed = candidate_seed(self.config.seed, r)
+        seed_everything(seed)
+        self.nets["net"].load_state_dict(type(self).build_modules(self.config)["net"].state_dict())
+        set_generator_state(self.rng, np.random.default_rng(seed).bit_generator.state)
+        opt, sched = adam_with_cosine(self.nets["net"].parameters(), self.config.lr, self.config.lr_final,
+                                      self.config.steps)
+        self.opt.load_state_dict(opt.state_dict())
+        self.sched.load_state_dict(sched.state_dict())
+
+    def record_candidate(self) -> None:
+        """Score the current network (L_ws on the selection frames) and keep its weights."""
+        monitor = Method.evaluate(self)["monitor/pa_mpjpe"]   # logged only, never used to choose
+        self.restart_record.add(selection_score(self), monitor, self.nets["net"].state_dict())
+
+    def keep_best_candidate(self) -> None:
+        """Score the last candidate and continue with the lowest-scoring one."""
+        self.record_candidate()
+        self.nets["net"].load_state_dict(self.restart_record.take_best())
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"restarts": self.restart_record.state()} if self.config.restarts > 1 else {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.restart_record = RestartRecord.from_state(state.get("restarts", {}))
+
+    def evaluate(self) -> dict[str, float]:
+        """The monitor, plus each candidate's score and which was kept (``restarts/*``)."""
+        return {**super().evaluate(), **self.restart_record.scalars()}
 
     @classmethod
     def make_predictor(cls, config: FlowsWSConfig, nets: dict[str, nn.Module], state: dict[str, Any]):
