@@ -93,6 +93,7 @@ from weakpose.skeleton import H36M17
 SUPERVISION = ("fs", "ws", "ws_r", "2d_only")
 LABELS = ("detector", "exact")
 RECONSTRUCT_FROM = ("labels", "input", "estimate")
+MC_SCALE = ("pair", "bones")
 J = H36M17.num_joints
 
 
@@ -126,6 +127,8 @@ class MultiviewConfig(TrainConfig):
     imputed_confidence: float = 0.5  # phi of joints missing in the input
     root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
     reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels | input | estimate (the network's own 2D)
+    mc_scale: str = "pair"           # size of each view's pose in L_MC: pair (Eq. 3's scale pair = 1, the paper) |
+                                     # bones (rescaled to the mean bone lengths, not in the paper; see docs)
     uv_grad: float = 0.1             # scale of the weak losses' gradient into the network's 2D (image variant,
                                      # keypoint with reconstruct_from=estimate; paper: 1; see docs)
     stride: int = 1                  # every stride-th training frame
@@ -248,6 +251,22 @@ def weak_poses(uv: torch.Tensor, z_rel: torch.Tensor, K: torch.Tensor, scale_pai
         return reconstruct_from_2p5d(uv, z_rel, K, scale_pair=tuple(scale_pair), C=1.0)[0]
     pts, z_root = reconstruct_from_2p5d(uv, z_rel.detach(), K, scale_pair=tuple(scale_pair), C=1.0)
     return rebuild_with_fixed_root(pts, z_root, z_rel)
+
+
+def bone_scaled(poses: torch.Tensor, phi: torch.Tensor, mean_bones: torch.Tensor) -> torch.Tensor:
+    """``mc_scale = "bones"`` (not in the paper): each view's pose [..., J, 3] times the
+    least-squares factor that gives it the mean bone lengths ``mean_bones`` (supplementary Eq. 1,
+    :func:`weakpose.geometry.bone_length_scale`, bones weighted by phi_j phi_j' as in Eq. 11),
+    the factor a constant for autograd.
+
+    Eq. 3 sets a view's size from the scale pair's two 2D joints alone, so detector noise on the
+    pelvis or thorax gives the whole view a wrong size, which L_MC then reads as inconsistency of
+    every joint; the fit over all bones averages that out. L_B keeps the pair-normalised pose.
+    """
+    parents, children = zip(*H36M17.bones)
+    w = phi[..., list(parents)] * phi[..., list(children)]
+    s = bone_length_scale(poses.detach(), mean_bones, weights=w)
+    return poses * s[..., None, None]
 
 
 def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
@@ -376,6 +395,8 @@ class MultiviewMethod(Method):
             raise InputError("config: key 'images': photos are for the image variant (variant=image)")
         if c.supervision not in SUPERVISION:
             raise InputError(f"config: key 'supervision': {c.supervision!r} (choose {', '.join(SUPERVISION)})")
+        if c.mc_scale not in MC_SCALE:
+            raise InputError(f"config: key 'mc_scale': {c.mc_scale!r} (choose {', '.join(MC_SCALE)})")
         if not 0 <= c.input_mask < 1:
             raise InputError(f"config: key 'input_mask': {c.input_mask} (a probability in [0, 1))")
         if not 2 <= c.views <= 4:
@@ -447,7 +468,8 @@ class MultiviewMethod(Method):
         poses = weak_poses(uv, z_rel, flat(K), tuple(c.scale_pair), c.root_depth_grad).reshape(B, C, J, 3)
         phi_v = phi.reshape(B, C, J)
         rot = t(batch.rotations) if c.supervision == "ws_r" else None
-        out["lmc"] = loss_mc(poses, phi_v, rot)
+        out["lmc"] = loss_mc(poses if c.mc_scale == "pair" else bone_scaled(poses, phi_v, self.mean_bones_norm),
+                             phi_v, rot)
         out["lb"] = loss_bone(poses, phi_v, self.mean_bones_norm)
         out["total"] = c.w2d * out["l2d"] + c.alpha * out["lmc"] + c.beta * out["lb"]
         return out
