@@ -41,6 +41,12 @@ training escape into a degenerate solution on CMU-WS (docs/multiview.md). ``"est
 paper's path (§3.3): the network's own 2D of every joint, differentiable (scaled by
 ``uv_grad``), which the predictor then also uses; it collapses in the keypoint variant (docs).
 
+Not in the paper (``mc_scale = "bones"``, the default since issue 16): L_MC compares each view's
+pose rescaled to the training subjects' mean bone lengths (:func:`bone_scaled`), because Eq. 3
+sizes a view from the scale pair's two detected joints alone and their noise would otherwise
+count as inconsistency of every joint; ``"pair"`` is the paper's Eq. 8 on the pair-normalised
+poses. L_B always reads the pair-normalised poses.
+
 Multi-view samples: random 4-camera wild rigs of the training subjects by default
 (``wild_fraction = 1``), or the h36m rig (``wild_fraction = 0``), or a mix.
 
@@ -104,7 +110,7 @@ class MultiviewConfig(TrainConfig):
     steps: int = 4000
     batch_size: int = 64             # multi-view samples per step (x views poses)
     views: int = 4                   # C_n: views per sample used by L_MC (at most 4 in the paper)
-    lr: float = 5e-4                 # Adam, as in the supplementary
+    lr: float = 5e-4                 # Adam, as in the supplementary (1e-3 without dropout: seed 1 collapsed, issue 16)
     lr_final: float = 5e-5           # after lr_drop of the steps (paper: 50k of 60k)
     lr_drop: float = 0.8333
     width: int = 512
@@ -127,8 +133,8 @@ class MultiviewConfig(TrainConfig):
     imputed_confidence: float = 0.5  # phi of joints missing in the input
     root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
     reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels | input | estimate (the network's own 2D)
-    mc_scale: str = "pair"           # size of each view's pose in L_MC: pair (Eq. 3's scale pair = 1, the paper) |
-                                     # bones (rescaled to the mean bone lengths, not in the paper; see docs)
+    mc_scale: str = "bones"          # size of each view's pose in L_MC: bones (rescaled to the mean bone lengths; not
+                                     # in the paper, chosen on held-out subject 8, issue 16) | pair (Eq. 3: pair = 1)
     uv_grad: float = 0.1             # scale of the weak losses' gradient into the network's 2D (image variant,
                                      # keypoint with reconstruct_from=estimate; paper: 1; see docs)
     stride: int = 1                  # every stride-th training frame
