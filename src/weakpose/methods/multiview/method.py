@@ -41,6 +41,12 @@ training escape into a degenerate solution on CMU-WS (docs/multiview.md). ``"est
 paper's path (§3.3): the network's own 2D of every joint, differentiable (scaled by
 ``uv_grad``), which the predictor then also uses; it collapses in the keypoint variant (docs).
 
+Not in the paper (``mc_scale = "bones"``, the default since issue 16): L_MC compares each view's
+pose rescaled to the training subjects' mean bone lengths (:func:`bone_scaled`), because Eq. 3
+sizes a view from the scale pair's two detected joints alone and their noise would otherwise
+count as inconsistency of every joint; ``"pair"`` is the paper's Eq. 8 on the pair-normalised
+poses. L_B always reads the pair-normalised poses.
+
 Multi-view samples: random 4-camera wild rigs of the training subjects by default
 (``wild_fraction = 1``), or the h36m rig (``wild_fraction = 0``), or a mix.
 
@@ -93,6 +99,7 @@ from weakpose.skeleton import H36M17
 SUPERVISION = ("fs", "ws", "ws_r", "2d_only")
 LABELS = ("detector", "exact")
 RECONSTRUCT_FROM = ("labels", "input", "estimate")
+MC_SCALE = ("pair", "bones")
 J = H36M17.num_joints
 
 
@@ -103,7 +110,7 @@ class MultiviewConfig(TrainConfig):
     steps: int = 4000
     batch_size: int = 64             # multi-view samples per step (x views poses)
     views: int = 4                   # C_n: views per sample used by L_MC (at most 4 in the paper)
-    lr: float = 5e-4                 # Adam, as in the supplementary
+    lr: float = 5e-4                 # Adam, as in the supplementary (1e-3 without dropout: seed 1 collapsed, issue 16)
     lr_final: float = 5e-5           # after lr_drop of the steps (paper: 50k of 60k)
     lr_drop: float = 0.8333
     width: int = 512
@@ -126,6 +133,8 @@ class MultiviewConfig(TrainConfig):
     imputed_confidence: float = 0.5  # phi of joints missing in the input
     root_depth_grad: bool = False    # back-propagate the weak losses through z_root (Eq. 3)?
     reconstruct_from: str = "labels" # 2D used by L_MC / L_B: labels | input | estimate (the network's own 2D)
+    mc_scale: str = "bones"          # size of each view's pose in L_MC: bones (rescaled to the mean bone lengths; not
+                                     # in the paper, chosen on held-out subject 8, issue 16) | pair (Eq. 3: pair = 1)
     uv_grad: float = 0.1             # scale of the weak losses' gradient into the network's 2D (image variant,
                                      # keypoint with reconstruct_from=estimate; paper: 1; see docs)
     stride: int = 1                  # every stride-th training frame
@@ -248,6 +257,22 @@ def weak_poses(uv: torch.Tensor, z_rel: torch.Tensor, K: torch.Tensor, scale_pai
         return reconstruct_from_2p5d(uv, z_rel, K, scale_pair=tuple(scale_pair), C=1.0)[0]
     pts, z_root = reconstruct_from_2p5d(uv, z_rel.detach(), K, scale_pair=tuple(scale_pair), C=1.0)
     return rebuild_with_fixed_root(pts, z_root, z_rel)
+
+
+def bone_scaled(poses: torch.Tensor, phi: torch.Tensor, mean_bones: torch.Tensor) -> torch.Tensor:
+    """``mc_scale = "bones"`` (not in the paper): each view's pose [..., J, 3] times the
+    least-squares factor that gives it the mean bone lengths ``mean_bones`` (supplementary Eq. 1,
+    :func:`weakpose.geometry.bone_length_scale`, bones weighted by phi_j phi_j' as in Eq. 11),
+    the factor a constant for autograd.
+
+    Eq. 3 sets a view's size from the scale pair's two 2D joints alone, so detector noise on the
+    pelvis or thorax gives the whole view a wrong size, which L_MC then reads as inconsistency of
+    every joint; the fit over all bones averages that out. L_B keeps the pair-normalised pose.
+    """
+    parents, children = zip(*H36M17.bones)
+    w = phi[..., list(parents)] * phi[..., list(children)]
+    s = bone_length_scale(poses.detach(), mean_bones, weights=w)
+    return poses * s[..., None, None]
 
 
 def complete_2d(kp: torch.Tensor, conf: torch.Tensor, uv_est: torch.Tensor) -> torch.Tensor:
@@ -376,6 +401,8 @@ class MultiviewMethod(Method):
             raise InputError("config: key 'images': photos are for the image variant (variant=image)")
         if c.supervision not in SUPERVISION:
             raise InputError(f"config: key 'supervision': {c.supervision!r} (choose {', '.join(SUPERVISION)})")
+        if c.mc_scale not in MC_SCALE:
+            raise InputError(f"config: key 'mc_scale': {c.mc_scale!r} (choose {', '.join(MC_SCALE)})")
         if not 0 <= c.input_mask < 1:
             raise InputError(f"config: key 'input_mask': {c.input_mask} (a probability in [0, 1))")
         if not 2 <= c.views <= 4:
@@ -447,7 +474,8 @@ class MultiviewMethod(Method):
         poses = weak_poses(uv, z_rel, flat(K), tuple(c.scale_pair), c.root_depth_grad).reshape(B, C, J, 3)
         phi_v = phi.reshape(B, C, J)
         rot = t(batch.rotations) if c.supervision == "ws_r" else None
-        out["lmc"] = loss_mc(poses, phi_v, rot)
+        out["lmc"] = loss_mc(poses if c.mc_scale == "pair" else bone_scaled(poses, phi_v, self.mean_bones_norm),
+                             phi_v, rot)
         out["lb"] = loss_bone(poses, phi_v, self.mean_bones_norm)
         out["total"] = c.w2d * out["l2d"] + c.alpha * out["lmc"] + c.beta * out["lb"]
         return out
