@@ -42,7 +42,7 @@ from weakpose.methods.composite.objective import (
     flow_features,
     to_template,
 )
-from weakpose.methods.flows.prior import NF_KINDS
+from weakpose.methods.flows.prior import check_nf_kind
 from weakpose.methods.flows.priors.flow import FlowConfig, NormalizingFlow
 from weakpose.methods.hypotheses.data import torso_template
 from weakpose.methods.hypotheses.networks import PoseCritic
@@ -199,8 +199,7 @@ def validate(cfg: CompositeConfig) -> None:
         raise InputError(f"config: key 'scale_pair': {cfg.scale_pair} is not two distinct joint indices")
     if not 0 <= cfg.noise_fraction <= 1 or not 0 <= cfg.wild_fraction <= 1:
         raise InputError("config: keys 'noise_fraction'/'wild_fraction': must be in [0, 1]")
-    if cfg.flow_kind not in NF_KINDS:
-        raise InputError(f"config: key 'flow_kind': must be one of {', '.join(NF_KINDS)}, got {cfg.flow_kind!r}")
+    check_nf_kind(cfg.flow_kind)
 
 
 class CompositeMethod(Method):

@@ -50,6 +50,12 @@ KINDS = ("nf", "nf-prelu", "vae", "gmm")
 NF_KINDS = ("realnvp", "spline")  # flow kinds the `nf` prior can use (FlowConfig.kind)
 
 
+def check_nf_kind(kind: str) -> None:
+    """One config error unless ``kind`` (config key ``flow_kind``) is one of :data:`NF_KINDS`."""
+    if kind not in NF_KINDS:
+        raise InputError(f"config: key 'flow_kind': must be one of {', '.join(NF_KINDS)}, got {kind!r}")
+
+
 @dataclass
 class PriorConfig(TrainConfig):
     steps: int = 2000
@@ -122,8 +128,7 @@ class PriorMethod(Method):
 
     def __init__(self, config: PriorConfig, data_root: Path, device: str = "cpu", dist: DistInfo = DistInfo(),
                  sources=None) -> None:
-        if config.flow_kind not in NF_KINDS:
-            raise InputError(f"config: key 'flow_kind': must be one of {', '.join(NF_KINDS)}, got {config.flow_kind!r}")
+        check_nf_kind(config.flow_kind)
         super().__init__(config, data_root, device, dist, sources)
         rot = cmu_rotations(self.data_root)
         train = pose_data(rot, TRAIN_SUBJECTS)
