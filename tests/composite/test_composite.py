@@ -83,6 +83,20 @@ def test_flow_term_with_the_optional_spline_flow_trains(sources):
     assert np.isfinite(m.train_step(0)["train/flow"])
 
 
+def test_a_teacher_phase_that_fails_the_knee_check_is_warned_about(sources, capsys):
+    """The in-phase teacher gets the same 3D-free check as a ``teacher=RUN`` loaded by distill:
+    more than ``max_backward_knees`` of its reconstructions with backward knees is one warning."""
+    torch.manual_seed(0)
+    m = CompositeMethod(CompositeConfig(**(TINY | OFF | {"w_distill": 1.0})), data_root(), training_data=sources)
+    m.run_phases_before_training()
+    state = m.teacher_training.predictor_state()
+    m.teacher_training.predictor_state = lambda: state | {"backward_knees": 0.9}
+    capsys.readouterr()
+    m.prepare_lifter_training()
+    err = capsys.readouterr().err
+    assert "warning: [composite] teacher phase: 90 % of the teacher's reconstructions" in err
+
+
 def test_terms_whose_source_is_absent_are_off():
     cfg = CompositeConfig(**TINY)
     assert active_terms(cfg, {"single_2d"}) == {"2d", "distill"}

@@ -24,6 +24,7 @@ Monitoring (never used to select the model, which is the last step's) is the bas
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -315,9 +316,14 @@ class CompositeMethod(Method):
         if self.flow_fit is not None:
             freeze(self.nets["flow"])
         if self.teacher_training is not None:
+            from weakpose.methods.nrsfm.teacher import teacher_check_warning
+
             t = self.teacher_training
-            sign = t.predictor_state()["depth_sign"]
-            self.objective.teacher = Teacher.from_model(t.model, sign, t.center, self.config.damping)
+            state = t.predictor_state()
+            warning = teacher_check_warning(state["backward_knees"], t.config.max_backward_knees)
+            if warning:   # the same check as a teacher=RUN loaded by weakpose.methods.nrsfm.distill
+                print(f"warning: [composite] teacher phase: {warning}", file=sys.stderr)
+            self.objective.teacher = Teacher.from_model(t.model, state["depth_sign"], t.center, self.config.damping)
         self._lifter_ready = True
 
     def extra_state(self) -> dict:
