@@ -19,8 +19,6 @@ import numpy as np
 from weakpose.data.converters import cmu
 from weakpose.data.paths import data_root
 
-
-
 EXACT_KEYS = (
     "subject", "seq_id", "src_frame", "action_id", "action_names", "extra_names", "seq_names", "seq_trial",
     "seq_subject", "seq_src_start", "seq_src_end", "seq_description", "seq_action", "seq_start", "seq_len",

@@ -55,7 +55,12 @@ def main() -> None:
         timed("h36m original, S9-size, multiview, stride 64", frames,
               lambda: h36m.convert_h36m_original(tmp / "h36m", subjects=["S9"], stride=64, multiview=True))  # fmt: skip
         write_pickled_npz(tmp / "d3.npz", positions_3d={"S9": {k: v / 1000 for k, v in worlds.items()}})
-        det = {"S9": {k: [rng.uniform(0, 1000, (len(v), 17, 2)).astype(np.float32) for _ in range(4)] for k, v in worlds.items()}}
+        det = {
+            "S9": {
+                k: [rng.uniform(0, 1000, (len(v), 17, 2)).astype(np.float32) for _ in range(4)]
+                for k, v in worlds.items()
+            }
+        }
         write_pickled_npz(tmp / "d2.npz", positions_2d=det, metadata={"layout_name": "h36m", "num_joints": 17})
         timed("h36m VideoPose3D 3D + 2D detections, S9-size", frames,
               lambda: h36m.convert_h36m_vp3d(tmp / "d3.npz", tmp / "d2.npz", subjects=["S9"]))  # fmt: skip
@@ -80,7 +85,9 @@ def main() -> None:
             anns.append({"id": i, "image_id": i % 5000, "category_id": 1, "iscrowd": 0, "keypoints": k.ravel().tolist(),
                          "bbox": [0, 0, 100, 200], "num_keypoints": int((k[:, 2] > 0).sum())})  # fmt: skip
         images = [{"id": i, "file_name": f"{i:012d}.jpg", "width": 640, "height": 480} for i in range(5000)]
-        (tmp / "coco.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}))
+        (tmp / "coco.json").write_text(
+            json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]})
+        )
         timed("coco val2017-size person_keypoints", 6352, lambda: coco.convert_coco(tmp / "coco.json"))
 
 

@@ -34,7 +34,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kind", default="nf")
     ap.add_argument("--rep", default="aa")
-    ap.add_argument("--stage2-starts", type=int, default=4, help="starts continued after stage 1 (4 = the paper's protocol)")
+    ap.add_argument(
+        "--stage2-starts", type=int, default=4, help="starts continued after stage 1 (4 = the paper's protocol)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     bundle, _ = load_prior_run(args.prior)
@@ -43,8 +45,9 @@ def main() -> None:
     kp = torch.from_numpy(bench.inputs.keypoints_2d[idx])
     K = torch.from_numpy(bench.inputs.intrinsics[idx])
     space = PoseSpace(bundle.get(args.kind, args.rep), args.rep, latent=True)
-    fitter = Fitter(bundle.body, space, FitConfig(stage2_iters=args.iterations, chunk=args.chunk,
-                                                stage2_starts=args.stage2_starts))
+    fitter = Fitter(
+        bundle.body, space, FitConfig(stage2_iters=args.iterations, chunk=args.chunk, stage2_starts=args.stage2_starts)
+    )
 
     # count objective evaluations and FLOPs of one evaluation (forward + backward)
     calls = {"n": 0, "rows": 0}
@@ -59,9 +62,17 @@ def main() -> None:
     B = min(args.chunk, args.frames) * fitter.cfg.inits
     var = space.init(B).requires_grad_(True)
     with FlopCounterMode(display=False) as fc:
-        loss, _ = original(var, torch.zeros(B, bundle.body.num_betas), torch.zeros(B, 3),
-                           torch.tensor([[0.0, 0.0, 15.0]]).repeat(B, 1),
-                           torch.eye(3).expand(B, 3, 3), kp[:1].expand(B, -1, -1), None, K[:1].expand(B, -1, -1), None)
+        loss, _ = original(
+            var,
+            torch.zeros(B, bundle.body.num_betas),
+            torch.zeros(B, 3),
+            torch.tensor([[0.0, 0.0, 15.0]]).repeat(B, 1),
+            torch.eye(3).expand(B, 3, 3),
+            kp[:1].expand(B, -1, -1),
+            None,
+            K[:1].expand(B, -1, -1),
+            None,
+        )
         loss.sum().backward()
     flops_per_row = fc.get_total_flops() / B
 
@@ -70,10 +81,13 @@ def main() -> None:
     sec = time.time() - t0
     err = float(mpjpe(root_relative(res.joints_cam), bench.positions_3d[idx]).mean())
     gflops = flops_per_row * calls["rows"] / sec / 1e9
-    print(f"{args.frames} frames, chunk {args.chunk}, {args.threads} threads, {args.stage2_starts} stage-2 starts: {1000 * sec / args.frames:.1f} ms/frame, "
-          f"{calls['n']} batched evaluations ({calls['rows'] / sec:.0f} row-evaluations/s), "
-          f"{gflops:.2f} GFLOP/s = {100 * gflops / PEAK_GFLOPS:.2f}% of {PEAK_GFLOPS:.0f} GFLOP/s peak "
-          f"(matmul FLOPs only); MPJPE {err:.1f} mm")
+    print(
+        f"{args.frames} frames, chunk {args.chunk}, {args.threads} threads, {args.stage2_starts} stage-2 starts: "
+        f"{1000 * sec / args.frames:.1f} ms/frame, "
+        f"{calls['n']} batched evaluations ({calls['rows'] / sec:.0f} row-evaluations/s), "
+        f"{gflops:.2f} GFLOP/s = {100 * gflops / PEAK_GFLOPS:.2f}% of {PEAK_GFLOPS:.0f} GFLOP/s peak "
+        f"(matmul FLOPs only); MPJPE {err:.1f} mm"
+    )
 
 
 if __name__ == "__main__":

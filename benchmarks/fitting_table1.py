@@ -93,7 +93,9 @@ def main() -> None:
         K = torch.from_numpy(bench.inputs.intrinsics[idx])
         gt = bench.positions_3d[idx]
         t0 = time.time()
-        masks, parts = render_masks(gt, bench.inputs.intrinsics[idx], bench.inputs.extras["image_size"][idx], args.mask_scale)
+        masks, parts = render_masks(
+            gt, bench.inputs.intrinsics[idx], bench.inputs.extras["image_size"][idx], args.mask_scale
+        )
         print(f"rendered {len(idx)} masks in {time.time() - t0:.1f}s", flush=True)
         if args.save_subset:
             from weakpose.data.contracts import save_npz_atomic
@@ -101,7 +103,9 @@ def main() -> None:
             d = Path(args.save_subset)
             d.mkdir(parents=True, exist_ok=True)
             raw = np.load(bench.path)
-            save_npz_atomic(d / "2d.npz", **{k: raw[k][idx] for k in raw.files if raw[k].ndim >= 1 and len(raw[k]) == n})
+            save_npz_atomic(
+                d / "2d.npz", **{k: raw[k][idx] for k in raw.files if raw[k].ndim >= 1 and len(raw[k]) == n}
+            )
             save_npz_atomic(d / "masks.npz", parts=parts, mask_scale=np.float32(args.mask_scale))
         rows = ROWS if args.rows == "all" else [ROWS[int(i)] for i in args.rows.split(",")]
         for row in rows:
@@ -133,15 +137,26 @@ def main() -> None:
         fitter = Fitter(bundle.body, sp, cfg)
         res = fitter.fit(kp, K, conf)
         pred = root_relative(res.joints_cam)
-        results.append({"window": 1, "mpjpe": float(mpjpe(pred, gt).mean()), "pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),
-                        "ms_per_frame": 1000 * res.seconds / len(idx)})
+        results.append(
+            {
+                "window": 1,
+                "mpjpe": float(mpjpe(pred, gt).mean()),
+                "pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),
+                "ms_per_frame": 1000 * res.seconds / len(idx),
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
         for w in (4, 8, 16):
             ref = fitter.fit_windows(res, kp, K, conf, w)
             pred = root_relative(ref.joints_cam)
-            results.append({"window": w, "mpjpe": float(mpjpe(pred, gt).mean()),
-                            "pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),
-                            "ms_per_frame": 1000 * (res.seconds + ref.seconds) / len(idx)})
+            results.append(
+                {
+                    "window": w,
+                    "mpjpe": float(mpjpe(pred, gt).mean()),
+                    "pa_mpjpe": float(pa_mpjpe(pred, gt).mean()),
+                    "ms_per_frame": 1000 * (res.seconds + ref.seconds) / len(idx),
+                }
+            )
             print(json.dumps(results[-1]), flush=True)
         meta = {"frames": idx.tolist(), "sequences": sorted(set(np.asarray(ex["sequence"])[idx].tolist()))}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

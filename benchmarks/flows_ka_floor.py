@@ -18,8 +18,8 @@ from weakpose.camera import project
 from weakpose.data.paths import data_root
 from weakpose.methods.flows.fitting.camera_init import weak_perspective_translation
 from weakpose.methods.flows.fitting.losses import keypoint_alignment
-from weakpose.methods.flows.ws_data import PoseSampler
 from weakpose.methods.flows.prior import cmu_rotations, load_prior_run
+from weakpose.methods.flows.ws_data import PoseSampler
 
 
 def main() -> None:
@@ -43,7 +43,10 @@ def main() -> None:
         ka_true = keypoint_alignment(project(J + gt[:, :1], K), kp)
         print(f"{name}: L_KA with weak-perspective t: mean {ka_wp.mean():.2f} median {ka_wp.median():.2f} px^2; "
               f"with the true pelvis position: mean {ka_true.mean():.2f} px^2")
-    print(f"FK of the truth vs true joints, mean joint error: {float((rel - (gt - gt[:, :1])).norm(dim=-1).mean()):.1f} mm")
+    print(
+        "FK of the truth vs true joints, mean joint error: "
+        f"{float((rel - (gt - gt[:, :1])).norm(dim=-1).mean()):.1f} mm"
+    )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,15 @@ import torch
 
 from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
-from weakpose.vision.heatmaps import decode_heatmaps, gaussian_heatmaps
+from weakpose.methods.multiview.pretrain import (
+    Train2DConfig,
+    batch_from_scene,
+    evaluate_2d,
+    render_test_set,
+    train_heatmap_model,
+)
 from weakpose.models.heatmap_net import build_heatmap_net
-from weakpose.methods.multiview.pretrain import Train2DConfig, batch_from_scene, evaluate_2d, render_test_set, train_heatmap_model
+from weakpose.vision.heatmaps import decode_heatmaps, gaussian_heatmaps
 
 PEAK_GFLOPS = 330.0
 
@@ -39,7 +45,11 @@ def forward_flops(model: torch.nn.Module, size: int) -> float:
         else:  # every output element meets Cin/g * kh * kw weights
             total[0] += 2.0 * out.numel() * m.weight[0].numel()
 
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    hs = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]
     with torch.no_grad():
         model.eval()
         model(torch.zeros(1, 3, size, size))
@@ -66,30 +76,46 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = data_root(args.data)
-    cfg = Train2DConfig(backbone=args.backbone, crop_size=args.size, batch=args.batch, steps=args.steps, lr=args.lr, sigma=args.sigma, seed=args.seed)
+    cfg = Train2DConfig(
+        backbone=args.backbone,
+        crop_size=args.size,
+        batch=args.batch,
+        steps=args.steps,
+        lr=args.lr,
+        sigma=args.sigma,
+        seed=args.seed,
+    )
     print(json.dumps(cfg.__dict__))
     test_set = render_test_set(root, args.test, cfg.crop_size, subjects=TEST_SUBJECTS)
     stride = build_heatmap_net(cfg.backbone).stride
-    for rig, (rgb, j2d, vis) in test_set.items():
+    for rig, (_rgb, j2d, _vis) in test_set.items():
         hm = gaussian_heatmaps(j2d, cfg.crop_size // stride, cfg.crop_size // stride, stride, cfg.sigma)
         uv, _ = decode_heatmaps(hm, cfg.lam, stride)
         inside = ((j2d >= -0.5) & (j2d <= cfg.crop_size - 0.5)).all(-1)
-        print(f"read-out floor ({rig}): decoding the exact targets (stride {stride}, sigma {cfg.sigma} cells, "
-              f"lambda {cfg.lam}) gives {(uv - j2d).norm(dim=-1)[inside].mean():.2f} px")
+        print(
+            f"read-out floor ({rig}): decoding the exact targets (stride {stride}, sigma {cfg.sigma} cells, "
+            f"lambda {cfg.lam}) gives {(uv - j2d).norm(dim=-1)[inside].mean():.2f} px"
+        )
     if args.no_train:
         return
     c0 = time.process_time()
-    res = train_heatmap_model(cfg, root, progress=lambda e: print(json.dumps({k: round(v, 4) for k, v in e.items()}), flush=True))
+    res = train_heatmap_model(
+        cfg, root, progress=lambda e: print(json.dumps({k: round(v, 4) for k, v in e.items()}), flush=True)
+    )
     cpu = time.process_time() - c0
     n_img = cfg.steps * cfg.batch
     flops = forward_flops(res.model, cfg.crop_size)
-    print(f"trained {n_img} rendered images in {res.seconds:.0f} s wall / {cpu:.0f} CPU-s: "
-          f"{n_img / cpu:.0f} images/CPU-s (render + train); network {flops / 1e6:.1f} MFLOP/image forward, "
-          f"{3 * flops * n_img / cpu / 1e9:.2f} GFLOP/s = {100 * 3 * flops * n_img / cpu / 1e9 / PEAK_GFLOPS:.2f} % of peak")
+    print(
+        f"trained {n_img} rendered images in {res.seconds:.0f} s wall / {cpu:.0f} CPU-s: "
+        f"{n_img / cpu:.0f} images/CPU-s (render + train); network {flops / 1e6:.1f} MFLOP/image forward, "
+        f"{3 * flops * n_img / cpu / 1e9:.2f} GFLOP/s = "
+        f"{100 * 3 * flops * n_img / cpu / 1e9 / PEAK_GFLOPS:.2f} % of peak"
+    )
     if args.save:
         torch.save(res.model.state_dict(), args.save)
     # baseline: the mean training pose in the crop (same crop statistics, no image)
     from weakpose.rendering.scenes import RenderedMotion
+
     src = RenderedMotion(root, rig="h36m", seed=99)
     _, j_train, _ = batch_from_scene(src.sample(1024, 1, cfg.crop_size))
     mean_pose = j_train.mean(0)
@@ -100,9 +126,11 @@ def main() -> None:
         base = (mean_pose - j2d).norm(dim=-1)[inside].mean().item()
         m["mean_pose_baseline_px"] = base
         out[rig] = m
-        print(f"test subjects 2, 9, {rig:5s} cameras, {cfg.crop_size}x{cfg.crop_size} crops: mean {m['mean_px']:.2f} px "
-              f"(visible {m['visible_px']:.2f}, hidden {m['hidden_px']:.2f}), median {m['median_px']:.2f} px, "
-              f"PCK@5% {m['pck5']:.1f} %; mean-pose baseline {base:.2f} px  [{m['n_joints']} joints]")
+        print(
+            f"test subjects 2, 9, {rig:5s} cameras, {cfg.crop_size}x{cfg.crop_size} crops: mean {m['mean_px']:.2f} px "
+            f"(visible {m['visible_px']:.2f}, hidden {m['hidden_px']:.2f}), median {m['median_px']:.2f} px, "
+            f"PCK@5% {m['pck5']:.1f} %; mean-pose baseline {base:.2f} px  [{m['n_joints']} joints]"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

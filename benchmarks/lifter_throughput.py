@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from _common import CPU_PEAK_GFLOPS, best_time, machine, matmul_peak
+
 from weakpose.codec import feature_size
 from weakpose.methods.supervised import LifterPredictor
 from weakpose.models.lifter import ResidualMLP
@@ -27,23 +27,31 @@ def main() -> None:
     flops = net.flops_per_sample()
     peak = matmul_peak()
     print(f"machine: {machine()}; matmul peak now {peak:.0f} GFLOP/s (nominal {CPU_PEAK_GFLOPS:.0f})")
-    print(f"lifter width {args.width}, {args.blocks} blocks: {sum(p.numel() for p in net.parameters())/1e6:.2f} M params, "
-          f"{flops/1e6:.2f} MFLOP per pose")
+    print(
+        f"lifter width {args.width}, {args.blocks} blocks: "
+        f"{sum(p.numel() for p in net.parameters()) / 1e6:.2f} M params, "
+        f"{flops / 1e6:.2f} MFLOP per pose"
+    )
     kp, conf, K = torch.rand(4096, 17, 2) * 1000, torch.ones(4096, 17), torch.eye(3).expand(4096, 3, 3).clone()
     K[:, 0, 0] = K[:, 1, 1] = 1145.0
     predictor = LifterPredictor(net)
     kp, conf, K = kp.numpy(), conf.numpy(), K.numpy()
     with torch.inference_mode():
         for batch in (1, 64, 4096):
-            def run():   # the prediction path: codec + network in chunks of predictor.batch_size
+
+            def run(batch=batch):  # the prediction path: codec + network in chunks of predictor.batch_size
                 for i in range(0, batch, predictor.batch_size):
                     j = slice(i, min(batch, i + predictor.batch_size))
                     predictor.lift(kp[j], conf[j], K[j])
+
             t = best_time(run, repeat=20 if batch < 4096 else 5)
             rate = batch / t
             gflops = rate * flops / 1e9
-            print(f"batch {batch:5d}: {t*1e3:8.3f} ms  {rate:10.0f} poses/s  {gflops:6.1f} GFLOP/s "
-                  f"({100*gflops/CPU_PEAK_GFLOPS:.0f}% of {CPU_PEAK_GFLOPS:.0f} nominal, {100*gflops/peak:.0f}% of measured peak)")
+            print(
+                f"batch {batch:5d}: {t * 1e3:8.3f} ms  {rate:10.0f} poses/s  {gflops:6.1f} GFLOP/s "
+                f"({100 * gflops / CPU_PEAK_GFLOPS:.0f}% of {CPU_PEAK_GFLOPS:.0f} nominal, "
+                f"{100 * gflops / peak:.0f}% of measured peak)"
+            )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,12 @@ def main() -> None:
     # flops: pairwise distances N×N×D×3 (bandwidth + density), per iteration S×N×D×2 (distances)
     # + S×N×D×2 (weighted mean); iterations counted at the maximum (30) as an upper bound
     flops = args.batch * (2 * 3 * n * n * d + 30 * 4 * args.seeds * n * d)
-    print(f"mean-shift, {n} hypotheses of 17x3, {args.seeds} seeds, batch {args.batch}, {args.threads} threads: "
-          f"{rate:,.0f} poses/s (best of {args.repeats}: {best * 1e3:.1f} ms); "
-          f"<= {flops / best / 1e9:.1f} GFLOP/s = {100 * flops / best / 1e9 / PEAK_GFLOPS:.1f}% of {PEAK_GFLOPS:.0f} GFLOP/s peak")
+    print(
+        f"mean-shift, {n} hypotheses of 17x3, {args.seeds} seeds, batch {args.batch}, {args.threads} threads: "
+        f"{rate:,.0f} poses/s (best of {args.repeats}: {best * 1e3:.1f} ms); "
+        f"<= {flops / best / 1e9:.1f} GFLOP/s = "
+        f"{100 * flops / best / 1e9 / PEAK_GFLOPS:.1f}% of {PEAK_GFLOPS:.0f} GFLOP/s peak"
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from _common import best_time, machine
+
 from weakpose.geometry import procrustes_align
 from weakpose.metrics import pa_mpjpe
 
@@ -24,9 +24,12 @@ def main() -> None:
     for dtype in (torch.float32, torch.float64):
         x, y = torch.randn(args.batch, 17, 3, dtype=dtype), torch.randn(args.batch, 17, 3, dtype=dtype)
         with torch.inference_mode():
-            t = best_time(lambda: procrustes_align(x, y))
-            t_metric = best_time(lambda: pa_mpjpe(x, y))
-        print(f"{str(dtype):14s} procrustes_align: {args.batch / t:10.0f} poses/s;  pa_mpjpe: {args.batch / t_metric:10.0f} poses/s")
+            t = best_time(lambda x=x, y=y: procrustes_align(x, y))
+            t_metric = best_time(lambda x=x, y=y: pa_mpjpe(x, y))
+        print(
+            f"{str(dtype):14s} procrustes_align: {args.batch / t:10.0f} poses/s;  "
+            f"pa_mpjpe: {args.batch / t_metric:10.0f} poses/s"
+        )
 
 
 if __name__ == "__main__":

@@ -44,11 +44,14 @@ def main() -> None:
     for b in args.batch:
         n_inst = max(1, b // 4)
 
-        def step():
+        def step(n_inst=n_inst):
             return src.sample(n_inst, num_views=4, crop_size=args.size, augment=True).render.rgb.shape[:2].numel()
 
         wall, cpu, n = _time(step, args.seconds)
-        print(f"{args.size}x{args.size} crops, batch {n_inst}x4 views: {wall:7.1f} images/s wall, {cpu:7.1f} images/CPU-s ({n} images)")
+        print(
+            f"{args.size}x{args.size} crops, batch {n_inst}x4 views: {wall:7.1f} images/s wall, "
+            f"{cpu:7.1f} images/CPU-s ({n} images)"
+        )
     wild = RenderedMotion(data_root(args.data), rig="wild", seed=1)
 
     def full():

@@ -48,7 +48,9 @@ def write_file(path: Path, samples: int) -> None:
     s = make_split(data_root(), (1, 3, 5, 6, 7, 8), "wild", "detector", seed=1)
     reps = -(-samples // len(s["keypoints_2d"]))
     rng = np.random.default_rng(0)
-    kp = np.concatenate([s["keypoints_2d"] + rng.normal(0, 1, (1, 1, 2)).astype(np.float32) for _ in range(reps)])[:samples]
+    kp = np.concatenate([s["keypoints_2d"] + rng.normal(0, 1, (1, 1, 2)).astype(np.float32) for _ in range(reps)])[
+        :samples
+    ]
     conf = np.tile(s["confidence"], (reps, 1))[:samples]
     K = np.tile(s["intrinsics"], (reps, 1, 1))[:samples]
     save_npz_atomic(path, keypoints_2d=kp, confidence=conf, intrinsics=K)
@@ -63,8 +65,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big_2d.npz"
         write_file(path, a.samples)
-        res = subprocess.run([sys.executable, "-c", CHILD, a.method, str(path), str(a.steps), str(Path(tmp) / "run")],
-                             check=True, capture_output=True, text=True)
+        res = subprocess.run(
+            [sys.executable, "-c", CHILD, a.method, str(path), str(a.steps), str(Path(tmp) / "run")],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         out = json.loads(res.stdout.strip().splitlines()[-1])
         out = {"method": a.method, "samples": a.samples, "file_mb": round(path.stat().st_size / 2**20), **out}
     print(json.dumps(out))

@@ -49,15 +49,33 @@ def main() -> None:
     if truncated is None:
         truncated = tmp / "cmu_test_h36mrig_gt2d_truncated.npz"
         with contextlib.redirect_stdout(io.StringIO()):
-            weakpose(["benchmark", "--subjects", "2", "9", "--rig", "h36m", "--noise", "gt", "--seed", "0", "--truncate",
-                      "--out", str(truncated)])
+            weakpose(
+                [
+                    "benchmark",
+                    "--subjects",
+                    "2",
+                    "9",
+                    "--rig",
+                    "h36m",
+                    "--noise",
+                    "gt",
+                    "--seed",
+                    "0",
+                    "--truncate",
+                    "--out",
+                    str(truncated),
+                ]
+            )
     files = {name: load_benchmark(root / "benchmark" / f"cmu_test_h36mrig_{name}.npz") for name in ("gt2d", "det2d")}
     trunc = load_benchmark(truncated)
     unseen = np.load(truncated)["truncated"]
     mean_bones = training_bone_lengths(root)
     pics = photos(tmp)
-    print("| run | gt2d MPJPE / PA | det2d MPJPE / PA | truncated: seen / unseen joints MPJPE | unseen-limb bone error, within 25 % |"
-          " astronaut: bones within 25 % (min–max ratio) | Grace Hopper: same |")
+    print(
+        "| run | gt2d MPJPE / PA | det2d MPJPE / PA | truncated: seen / unseen joints MPJPE |"
+        " unseen-limb bone error, within 25 % |"
+        " astronaut: bones within 25 % (min–max ratio) | Grace Hopper: same |"
+    )
     print("|---|---|---|---|---|---|---|")
     for run in args.runs:
         predictor = load_predictor(run)
@@ -70,8 +88,19 @@ def main() -> None:
         cells.append(f"{100 * t['unseen_bone_error']:.1f} %, {t['unseen_bones_within_tolerance']:.1f} %")
         out = tmp / f"photos_{Path(run).name}.npz"
         with contextlib.redirect_stdout(io.StringIO()):
-            weakpose(["predict", "--checkpoint", str(run), "--image", *map(str, pics), "--output", str(out),
-                      "--figure", str(out.with_suffix(".png"))])
+            weakpose(
+                [
+                    "predict",
+                    "--checkpoint",
+                    str(run),
+                    "--image",
+                    *map(str, pics),
+                    "--output",
+                    str(out),
+                    "--figure",
+                    str(out.with_suffix(".png")),
+                ]
+            )
         z = np.load(out)
         for pose, guessed in zip(z["positions_3d"], z["guessed"]):
             ratio = H36M17.bone_lengths(pose) / mean_bones

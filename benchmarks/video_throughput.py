@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _common import machine
+
 from weakpose.cli import main as weakpose
 from weakpose.data.contracts import validate_keypoints_2d
 from weakpose.inference.detect import detect_video
@@ -34,7 +34,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--size", type=int, default=480, help="square video side (px)")
-    ap.add_argument("--checkpoint", default=None, help="lifter run (default: one step of the default supervised config)")
+    ap.add_argument(
+        "--checkpoint", default=None, help="lifter run (default: one step of the default supervised config)"
+    )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -53,8 +55,18 @@ def main() -> None:
 
     t = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        rc = weakpose(["predict", "--checkpoint", str(ckpt), "--video", str(clip), "--output", str(tmp / "out.npz"),
-                       "--no-figure"])
+        rc = weakpose(
+            [
+                "predict",
+                "--checkpoint",
+                str(ckpt),
+                "--video",
+                str(clip),
+                "--output",
+                str(tmp / "out.npz"),
+                "--no-figure",
+            ]
+        )
     total = time.perf_counter() - t
     assert rc == 0
     n = len(np.load(tmp / "out.npz")["frame_index"])
@@ -68,10 +80,11 @@ def main() -> None:
     kp = smooth_keypoints_2d(arrays["keypoints_2d"][keep], arrays["confidence"][keep], times, OneEuro())
     t_track_2d = time.perf_counter() - t
     predictor = load_predictor(ckpt)
-    inputs = validate_keypoints_2d({"keypoints_2d": kp, "confidence": arrays["confidence"][keep],
-                                    "intrinsics": arrays["intrinsics"][keep]}, clip)
+    inputs = validate_keypoints_2d(
+        {"keypoints_2d": kp, "confidence": arrays["confidence"][keep], "intrinsics": arrays["intrinsics"][keep]}, clip
+    )
     t = time.perf_counter()
-    pos = prediction_arrays(predictor, inputs)["positions_3d"]   # the one path predict uses
+    pos = prediction_arrays(predictor, inputs)["positions_3d"]  # the one path predict uses
     t_lift = time.perf_counter() - t
     t = time.perf_counter()
     smooth_positions_3d(pos, times)
@@ -80,11 +93,17 @@ def main() -> None:
     F = args.frames
     print("| stage | seconds | frames/s |")
     print("|---|---|---|")
-    for name, sec in (("MediaPipe detection (video mode)", t_detect), ("tracking + one-euro 2D", t_track_2d),
-                      ("lifting", t_lift), ("one-euro 3D", t_3d)):
+    for name, sec in (
+        ("MediaPipe detection (video mode)", t_detect),
+        ("tracking + one-euro 2D", t_track_2d),
+        ("lifting", t_lift),
+        ("one-euro 3D", t_3d),
+    ):
         print(f"| {name} | {sec:.3f} | {F / sec:,.0f} |")
-    print(f"| **end to end** (`predict --video --no-figure`, incl. start-up, reading, writing; {n} poses) | "
-          f"{total:.2f} | **{F / total:.1f}** |")
+    print(
+        f"| **end to end** (`predict --video --no-figure`, incl. start-up, reading, writing; {n} poses) | "
+        f"{total:.2f} | **{F / total:.1f}** |"
+    )
 
 
 if __name__ == "__main__":

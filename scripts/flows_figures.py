@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from weakpose.methods.flows.body.pose import vector_to_matrices  # noqa: E402
 from weakpose.camera import project  # noqa: E402
+from weakpose.methods.flows.body.pose import vector_to_matrices  # noqa: E402
 from weakpose.methods.flows.prior import load_prior_run  # noqa: E402
 from weakpose.skeleton import H36M17  # noqa: E402
 

@@ -20,19 +20,19 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=6)
     ap.add_argument("--scale", type=int, default=2)
     args = ap.parse_args()
-    from weakpose.methods.flows.body.cmu import pose_data
     from weakpose.camera import project
     from weakpose.data.mocap import TEST_SUBJECTS
     from weakpose.data.paths import data_root, h36m_rig
     from weakpose.engine.checkpoint import load_checkpoint
     from weakpose.engine.config import config_from_dict
+    from weakpose.methods.flows.body.cmu import pose_data
     from weakpose.methods.flows.fitting.pose_space import PoseSpace
+    from weakpose.methods.flows.pose_shape_net import decode
+    from weakpose.methods.flows.prior import cmu_rotations
     from weakpose.methods.flows.ws import METHOD, FlowsWSConfig
     from weakpose.methods.flows.ws_data import PoseSampler
-    from weakpose.methods.flows.ws_rendering import render_crops
     from weakpose.methods.flows.ws_losses import camera_translation
-    from weakpose.methods.flows.prior import cmu_rotations
-    from weakpose.methods.flows.pose_shape_net import decode
+    from weakpose.methods.flows.ws_rendering import render_crops
     from weakpose.rendering.labels import colorize_parts
     from weakpose.rendering.sheet import draw_joints, save_png
     from weakpose.vision.crops import apply_affine
@@ -53,14 +53,16 @@ def main() -> None:
         out = nets["net"](crops.rgb)
         dec = decode(PoseSpace(nets["flow"], cfg.rep, latent=True), nets["body"], out.stages[-1])
         uv, _ = decode_heatmaps(out.heatmaps, stride=nets["net"].stride)
-        kp, K = torch.from_numpy(b.keypoints_2d), torch.from_numpy(b.intrinsics)
-        t = camera_translation(dec, uv.new_tensor(apply_affine(uv.double().numpy(), np.linalg.inv(crops.crop))), K, None)
+        K = torch.from_numpy(b.intrinsics)
+        t = camera_translation(
+            dec, uv.new_tensor(apply_affine(uv.double().numpy(), np.linalg.inv(crops.crop))), K, None
+        )
         proj = apply_affine(project(dec.joints + t[:, None], K).double().numpy(), crops.crop)
     s = args.scale
     rows = []
     for i in range(args.count):
         img = np.repeat(np.repeat((crops.rgb[i].numpy() * 255).round().astype(np.uint8), s, 0), s, 1)
-        img = draw_joints(img, (proj[i] + 0.5) * s - 0.5, np.zeros(17, bool))      # blue: projected 3D
+        img = draw_joints(img, (proj[i] + 0.5) * s - 0.5, np.zeros(17, bool))  # blue: projected 3D
         img = draw_joints(img, (uv[i].numpy() + 0.5) * s - 0.5, np.ones(17, bool))  # red: heatmap 2D
         gt = colorize_parts(np.repeat(np.repeat(crops.parts[i].numpy(), s, 0), s, 1))
         seg = out.segmentation[i].argmax(0).numpy().astype(np.uint8)

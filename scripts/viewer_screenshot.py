@@ -26,8 +26,10 @@ def main() -> None:
                                     args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(args.page.resolve().as_uri())
-        page.wait_for_function("document.getElementById('weakpose-view') && document.getElementById('weakpose-view')._fullLayout",
-                               timeout=60_000)
+        page.wait_for_function(
+            "document.getElementById('weakpose-view') && document.getElementById('weakpose-view')._fullLayout",
+            timeout=60_000,
+        )
         page.wait_for_timeout(1500)
         tmp = args.png.with_suffix(".tmp.png")
         page.screenshot(path=str(tmp))
