@@ -181,6 +181,29 @@ def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) 
     return out
 
 
+def teacher_average(runs: list[str], holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) -> dict:
+    """Held-out PA-MPJPE of each teacher run and of the mean of their normalised reconstructions
+    (the same 2D normalisation and gauge): what a student could reach that sits between the teachers'
+    answers, as several-teacher distillation pulls it (docs/nrsfm.md, fourth pass). Printed by
+    ``--teacher-average RUN,RUN``."""
+    from weakpose.data.paths import data_root
+    from weakpose.engine.checkpoint import load_checkpoint
+    from weakpose.methods.nrsfm.teacher import normalise_file, to_millimetres
+    from weakpose.methods.registry import get_method
+    from weakpose.metrics import pa_mpjpe
+
+    preds = [get_method("nrsfm").load_predictor(load_checkpoint(r)) for r in runs]
+    out = {}
+    for name, (inp, gt) in _eval_sets(data_root(), holdout, val_stride, 1).items():
+        nk = normalise_file(inp, preds[0].center, 17)
+        poses = [p.normalised_poses(nk.w, nk.mask) for p in preds]
+        mm = [to_millimetres(q, p.mean_bone_lengths, p.raw_scale)["positions_3d"] for p, q in zip(preds, poses)]
+        mean = to_millimetres(sum(poses) / len(poses), preds[0].mean_bone_lengths, preds[0].raw_scale)
+        out[name] = {**{Path(r).name: float(pa_mpjpe(x, gt).mean()) for r, x in zip(runs, mm)},
+                     "mean of the reconstructions": float(pa_mpjpe(mean["positions_3d"], gt).mean())}
+    return out
+
+
 def teacher_backward_knees(ckpt: dict, holdout: int | None) -> float:
     """The teacher check without 3D (``check/backward_knees`` of ``weakpose train nrsfm``) recomputed
     for a teacher checkpoint: share of its calibration training 2D poses (the training subjects
@@ -271,10 +294,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-restarts", type=int,
                     help="with --pool: restarts per seed at most, the further ones included (default --restarts)")
     ap.add_argument("--mirror-check", metavar="RUN", help="only print the per-sample mirroring diagnostic of RUN")
+    ap.add_argument("--teacher-average", metavar="RUN,RUN",
+                    help="only print the held-out PA-MPJPE of these teachers and of the mean of their reconstructions")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.mirror_check:
         result = mirror_check(args.mirror_check, args.holdout, args.val_stride)
+        print(json.dumps(result, indent=1))
+        return result
+    if args.teacher_average:
+        result = teacher_average(args.teacher_average.split(","), args.holdout, args.val_stride)
         print(json.dumps(result, indent=1))
         return result
     steps = [int(s) for s in args.teacher_steps.split(",")]
@@ -474,7 +503,10 @@ def markdown(r: dict) -> str:
                       val_row(f"student of seed {r['seeds'][0]}'s pool ({'used' if pool['used'] else 'not used'})",
                               pool["validation_student"])]
     chosen = " ".join(r["student_variant_chosen"] + r.get("predict_variant_chosen", [])) or "default settings"
-    lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps (best of {r['restarts']} restarts per seed), "
+    more = (f", up to {pool['max_restarts']} where a pool was too small"
+            if pool and pool["max_restarts"] > r["restarts"] else "")
+    lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps "
+                   f"(best of {r['restarts']} restarts per seed{more}), "
                    f"β = {r['beta_chosen']:g}, student {chosen}. Test files, every {r['test_stride']}th sample, "
                    f"mean ± sd over seeds {r['seeds']}:"), "",
               ("| model | gt2d PA | gt2d PA with reflections (as the papers) | gt2d MPJPE | gt2d depth | det2d PA | "
