@@ -30,7 +30,9 @@ criterion is ≤ MM and that passes the teacher check without 3D (backward knees
 gets further restarts (r = ``--restarts``, …) up to ``--max-restarts`` in all. After step 3 a
 student of the first seed's pool (chosen settings) is scored on the held-out subject; if it beats
 the single-teacher student there, step 4 distils every seed's student (and Weaksup-bs) from its
-pool, and the single-teacher students and the pool members are scored on the test files beside it.
+pool, and the single-teacher students and the pool members are scored on the test files beside it
+(``--pool-always``: the pool students are also trained and tested when they lose, marked as not
+chosen).
 
 The headline runs are therefore trained without the held-out subject (5 of the 6 training
 subjects): the restart is chosen on it, and retraining on all six with the same seed would not
@@ -289,6 +291,9 @@ def main(argv: list[str] | None = None) -> dict:
                     help="several teachers per student (not in the paper): per seed every restart with held-out "
                          "criterion <= MM that passes the teacher check; used if the first seed's pool student "
                          "beats its single-teacher student on the held-out subject")
+    ap.add_argument("--pool-always", action="store_true",
+                    help="with --pool: train and test the pool students even when the held-out subject prefers "
+                         "one teacher (shown as not chosen)")
     ap.add_argument("--pool-min", type=int, default=2,
                     help="with --pool: a seed with fewer pool teachers gets further restarts (default 2)")
     ap.add_argument("--max-restarts", type=int,
@@ -425,11 +430,17 @@ def main(argv: list[str] | None = None) -> dict:
         s_fin = {seed: student_job(source[seed], best_b, list(best_v), seed) for seed in seeds}
         w_fin = {seed: weaksup_job(source[seed], list(best_v), seed) for seed in seeds} if args.weaksup else {}
         one = {seed: student_job(teacher[seed], best_b, list(best_v), seed) for seed in seeds} if use_pool else {}
-        list(pool.map(_train, list(s_fin.values()) + list(w_fin.values()) + list(one.values())))
+        # --pool-always: the pool students also when the held-out subject did not choose them (not a choice)
+        shown = use_pool or (args.pool_always and val_pool is not None)
+        unchosen = {seed: student_job(pools[seed], best_b, list(best_v), seed)
+                    for seed in seeds} if shown and not use_pool else {}
+        list(pool.map(_train, list(s_fin.values()) + list(w_fin.values()) + list(one.values())
+                      + list(unchosen.values())))
         fin_jobs = [("teacher", teacher[seed]) for seed in seeds] + [("student", s_fin[seed]["out"]) for seed in seeds]
         fin_jobs += [("weaksup", w_fin[seed]["out"]) for seed in w_fin]
         fin_jobs += [("student, one teacher", one[seed]["out"]) for seed in one]
-        members = sorted({r for seed in seeds for r in pools[seed]}) if use_pool else []
+        fin_jobs += [("student, teacher pool (not chosen)", unchosen[seed]["out"]) for seed in unchosen]
+        members = sorted({r for seed in seeds for r in pools[seed]}) if shown else []
         fin_jobs += [("pool member", r) for r in members]
         scores = list(pool.map(_score, [{"run": r, **common, "holdout": None,
                                          "predict": best_p if kind.startswith(("student", "weaksup")) else []}
@@ -441,7 +452,7 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         test.setdefault(kind, []).append(sc)
         runs.setdefault(kind, []).append(Path(run).name)
-    if use_pool:   # per seed the mean of its pool members' scores
+    if members:   # per seed the mean of its pool members' scores
         test["teacher pool (member mean)"] = [
             {f: {m: float(np.mean([member_scores[r][f][m] for r in pools[seed]])) for m in sc0}
              for f, sc0 in member_scores[pools[seed][0]].items()} for seed in seeds]

@@ -113,7 +113,8 @@ def fake_score_pool(pool_gain: float, job: dict) -> dict:
     ``pool_gain`` mm better still."""
     name = Path(job["run"]).name
     pa = POOL_VAL[_seed_of(name)] * (0.9 if name.startswith("student") else 1.0) - pool_gain * ("+" in name)
-    files = ("val_gt", "val_detector") if job["holdout"] is not None else ("h36mrig_gt2d", "h36mrig_det2d", "wild_det2d")
+    files = ("val_gt", "val_detector") if job["holdout"] is not None else \
+        ("h36mrig_gt2d", "h36mrig_det2d", "wild_det2d")
     return {f: {"pa": pa, "pa_refl": pa, "mpjpe": pa, "depth": pa} for f in files}
 
 
@@ -126,7 +127,8 @@ def test_pool_of_passing_restarts_is_distilled_when_it_wins_on_the_held_out_subj
     monkeypatch.setattr(selection, "_score", functools.partial(fake_score_pool, pool_gain))
     monkeypatch.setattr(selection, "_backward_knees", lambda run, holdout: KNEES.get(_seed_of(run), 0.0))
     r = selection.main(["--out", str(tmp_path), "--jobs", "1", "--teacher-steps", "4000", "--restarts", "2",
-                        "--betas", "0.3", "--seeds", "0,1,2", "--pool", "100", "--max-restarts", "4"])
+                        "--betas", "0.3", "--seeds", "0,1,2", "--pool", "100", "--max-restarts", "4"]
+                       + ["--pool-always"] * (pool_gain < 0))
     pools = r["pool"]["teachers"]
     assert pools == {"0": ["teacher_s4000_seed0_val", "teacher_s4000_seed2000_val"],        # 2000: one more restart
                      "1": ["teacher_s4000_seed1001_val", "teacher_s4000_seed3001_val"],     # 2001: knees; 3001 joins
@@ -144,6 +146,10 @@ def test_pool_of_passing_restarts_is_distilled_when_it_wins_on_the_held_out_subj
         assert sorted(r["pool"]["test_members"]) == sorted(t for p in pools.values() for t in p)
         member_mean = r["test_per_seed"]["teacher pool (member mean)"][1]["h36mrig_gt2d"]["pa"]
         assert member_mean == pytest.approx((95.0 + 97.0) / 2)
-    else:
+    else:   # not chosen; --pool-always shows them beside the chosen single-teacher students
         assert r["final_runs"]["student"] == [f"student_{t}_b0.3" for t in r["final_runs"]["teacher"]]
+        assert r["final_runs"]["student, teacher pool (not chosen)"][1] == \
+            "student_teacher_s4000_seed1001_val+teacher_s4000_seed3001_val_b0.3"
+        assert "student, one teacher" not in r["final_runs"]
+        assert sorted(r["pool"]["test_members"]) == sorted(t for p in pools.values() for t in p)
     assert "Teacher pools" in (tmp_path / "selection.md").read_text()
