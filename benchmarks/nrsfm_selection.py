@@ -23,6 +23,17 @@ PA-MPJPE of the two):
    Weaksup-bs baseline: the same student with the teacher's depths as hard L1 targets); teachers
    and students are scored on every ``--test-stride``-th sample of the three test files.
 
+With ``--pool MM`` (several teachers, not in the paper; docs/nrsfm.md "Issue 16, fourth pass"),
+fixed before any test number is seen: per seed the teacher pool is every restart whose held-out
+criterion is ≤ MM and that passes the teacher check without 3D (backward knees on its training 2D
+≤ ``max_backward_knees``), best first; a seed whose pool has fewer than ``--pool-min`` teachers
+gets further restarts (r = ``--restarts``, …) up to ``--max-restarts`` in all. After step 3 a
+student of the first seed's pool (chosen settings) is scored on the held-out subject; if it beats
+the single-teacher student there, step 4 distils every seed's student (and Weaksup-bs) from its
+pool, and the single-teacher students and the pool members are scored on the test files beside it
+(``--pool-always``: the pool students are also trained and tested when they lose, marked as not
+chosen).
+
 The headline runs are therefore trained without the held-out subject (5 of the 6 training
 subjects): the restart is chosen on it, and retraining on all six with the same seed would not
 keep the chosen solution. Runs already present under ``--out`` (``model.pt``) are reused.
@@ -172,6 +183,29 @@ def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) 
     return out
 
 
+def teacher_average(runs: list[str], holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) -> dict:
+    """Held-out PA-MPJPE of each teacher run and of the mean of their normalised reconstructions
+    (the same 2D normalisation and gauge): what a student could reach that sits between the teachers'
+    answers, as several-teacher distillation pulls it (docs/nrsfm.md, fourth pass). Printed by
+    ``--teacher-average RUN,RUN``."""
+    from weakpose.data.paths import data_root
+    from weakpose.engine.checkpoint import load_checkpoint
+    from weakpose.methods.nrsfm.teacher import normalise_file, to_millimetres
+    from weakpose.methods.registry import get_method
+    from weakpose.metrics import pa_mpjpe
+
+    preds = [get_method("nrsfm").load_predictor(load_checkpoint(r)) for r in runs]
+    out = {}
+    for name, (inp, gt) in _eval_sets(data_root(), holdout, val_stride, 1).items():
+        nk = normalise_file(inp, preds[0].center, 17)
+        poses = [p.normalised_poses(nk.w, nk.mask) for p in preds]
+        mm = [to_millimetres(q, p.mean_bone_lengths, p.raw_scale)["positions_3d"] for p, q in zip(preds, poses)]
+        mean = to_millimetres(sum(poses) / len(poses), preds[0].mean_bone_lengths, preds[0].raw_scale)
+        out[name] = {**{Path(r).name: float(pa_mpjpe(x, gt).mean()) for r, x in zip(runs, mm)},
+                     "mean of the reconstructions": float(pa_mpjpe(mean["positions_3d"], gt).mean())}
+    return out
+
+
 def teacher_backward_knees(ckpt: dict, holdout: int | None) -> float:
     """The teacher check without 3D (``check/backward_knees`` of ``weakpose train nrsfm``) recomputed
     for a teacher checkpoint: share of its calibration training 2D poses (the training subjects
@@ -196,6 +230,24 @@ def teacher_backward_knees(ckpt: dict, holdout: int | None) -> float:
     d = load_training_data(data_root(), config, parse_center(config.center), torch.device("cpu"))
     out = teacher_outputs(net, d.w[d.calib], ckpt["predictor_state"]["depth_sign"])
     return backward_knee_share(out.poses)
+
+
+def _backward_knees(run: str, holdout: int | None) -> float:
+    """The teacher check of a teacher run: from its checkpoint, or recomputed for runs trained before
+    the check (:func:`teacher_backward_knees`)."""
+    from weakpose.engine.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(run)
+    share = ckpt["predictor_state"].get("backward_knees")
+    return float(share) if share is not None else teacher_backward_knees(ckpt, holdout)
+
+
+def teacher_pool(scores: dict[str, dict], knees: dict[str, float], max_criterion: float,
+                 max_knees: float) -> list[str]:
+    """The pool rule of ``--pool``: the runs (of one seed) whose held-out criterion is at most
+    ``max_criterion`` and whose backward-knee share is at most ``max_knees``, best criterion first."""
+    ok = [r for r, sc in scores.items() if _criterion(sc) <= max_criterion and knees[r] <= max_knees]
+    return sorted(ok, key=lambda r: _criterion(scores[r]))
 
 
 def restart_seed(seed: int, restart: int) -> int:
@@ -235,11 +287,28 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--weaksup", action="store_true",
                     help="also train and test the Weaksup-bs baseline (loss=weaksup, the chosen student settings) "
                          "of every kept teacher")
+    ap.add_argument("--pool", type=float, metavar="MM",
+                    help="several teachers per student (not in the paper): per seed every restart with held-out "
+                         "criterion <= MM that passes the teacher check; used if the first seed's pool student "
+                         "beats its single-teacher student on the held-out subject")
+    ap.add_argument("--pool-always", action="store_true",
+                    help="with --pool: train and test the pool students even when the held-out subject prefers "
+                         "one teacher (shown as not chosen)")
+    ap.add_argument("--pool-min", type=int, default=2,
+                    help="with --pool: a seed with fewer pool teachers gets further restarts (default 2)")
+    ap.add_argument("--max-restarts", type=int,
+                    help="with --pool: restarts per seed at most, the further ones included (default --restarts)")
     ap.add_argument("--mirror-check", metavar="RUN", help="only print the per-sample mirroring diagnostic of RUN")
+    ap.add_argument("--teacher-average", metavar="RUN,RUN",
+                    help="only print the held-out PA-MPJPE of these teachers and of the mean of their reconstructions")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.mirror_check:
         result = mirror_check(args.mirror_check, args.holdout, args.val_stride)
+        print(json.dumps(result, indent=1))
+        return result
+    if args.teacher_average:
+        result = teacher_average(args.teacher_average.split(","), args.holdout, args.val_stride)
         print(json.dumps(result, indent=1))
         return result
     steps = [int(s) for s in args.teacher_steps.split(",")]
@@ -252,6 +321,9 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error("--out is required (except with --mirror-check)")
     if args.restarts < 1:
         ap.error("--restarts must be at least 1")
+    max_restarts = args.restarts if args.max_restarts is None else args.max_restarts
+    if max_restarts < args.restarts:
+        ap.error("--max-restarts must be at least --restarts")
     if max(seeds) >= RESTART_SEED_STRIDE or min(seeds) < 0:
         ap.error(f"--seeds must lie in 0..{RESTART_SEED_STRIDE - 1} "
                  f"(restart r of seed s trains with seed s + {RESTART_SEED_STRIDE}·r)")
@@ -264,16 +336,23 @@ def main(argv: list[str] | None = None) -> dict:
         return {"method": "nrsfm", "out": str(out / f"teacher_s{s}_seed{seed}_val"), "holdout": args.holdout,
                 "overrides": TEACHER_FIXED + extra + [f"steps={s}", f"seed={seed}", f"stride={args.stride}"]}
 
-    def student_job(teacher: str, beta: float, variant: list[str], seed: int) -> dict:
-        tag = f"student_{Path(teacher).name}_b{beta:g}{_variant_tag(variant)}"
+    def names(teachers: str | list[str]) -> tuple[str, str]:
+        """(teacher= value, run-name part) of one teacher run or of several (a pool)."""
+        teachers = [teachers] if isinstance(teachers, str) else teachers
+        return ",".join(teachers), "+".join(Path(t).name for t in teachers)
+
+    def student_job(teachers: str | list[str], beta: float, variant: list[str], seed: int) -> dict:
+        value, name = names(teachers)
+        tag = f"student_{name}_b{beta:g}{_variant_tag(variant)}"
         return {"method": "distill", "out": str(out / tag), "holdout": args.holdout,
-                "overrides": STUDENT_FIXED + [f"teacher={teacher}", f"reg_weight={beta}", f"seed={seed}",
+                "overrides": STUDENT_FIXED + [f"teacher={value}", f"reg_weight={beta}", f"seed={seed}",
                                               f"steps={args.student_steps}", f"stride={args.stride}"] + variant}
 
-    def weaksup_job(teacher: str, variant: list[str], seed: int) -> dict:
-        return {"method": "distill", "out": str(out / f"weaksup_{Path(teacher).name}{_variant_tag(variant)}"),
+    def weaksup_job(teachers: str | list[str], variant: list[str], seed: int) -> dict:
+        value, name = names(teachers)
+        return {"method": "distill", "out": str(out / f"weaksup_{name}{_variant_tag(variant)}"),
                 "holdout": args.holdout,
-                "overrides": STUDENT_FIXED + [f"teacher={teacher}", "loss=weaksup", f"seed={seed}",
+                "overrides": STUDENT_FIXED + [f"teacher={value}", "loss=weaksup", f"seed={seed}",
                                               f"steps={args.student_steps}", f"stride={args.stride}"] + variant}
 
     def train_and_score(jobs: list[dict]) -> list[dict]:
@@ -292,8 +371,22 @@ def main(argv: list[str] | None = None) -> dict:
         restart_seeds = {seed: [restart_seed(seed, r) for r in range(args.restarts)] for seed in seeds}
         r_jobs = [teacher_job(best_s, rs) for seed in seeds for rs in restart_seeds[seed]]
         r_scores = dict(zip([j["out"] for j in r_jobs], train_and_score(r_jobs)))
-        restarts, teacher = {}, {}
+        restarts, teacher, pools, knees = {}, {}, {}, {}
         for seed in seeds:
+            if args.pool is not None:   # further restarts, one at a time, while the pool is too small
+                from weakpose.methods.nrsfm.teacher import NRSfMConfig
+
+                max_knees = NRSfMConfig().max_backward_knees
+                while True:
+                    runs = [teacher_job(best_s, rs)["out"] for rs in restart_seeds[seed]]
+                    knees.update({r: _backward_knees(r, args.holdout) for r in runs if r not in knees})
+                    pools[seed] = teacher_pool({r: r_scores[r] for r in runs}, knees, args.pool, max_knees)
+                    if len(pools[seed]) >= args.pool_min or len(runs) >= max_restarts:
+                        break
+                    job = teacher_job(best_s, restart_seed(seed, len(runs)))
+                    r_scores[job["out"]] = train_and_score([job])[0]
+                    restart_seeds[seed].append(restart_seed(seed, len(runs)))
+                log(f"seed {seed}: teacher pool {', '.join(Path(r).name for r in pools[seed]) or '(empty)'}")
             runs = [teacher_job(best_s, rs)["out"] for rs in restart_seeds[seed]]
             restarts[seed] = {Path(r).name: r_scores[r] for r in runs}
             teacher[seed] = min(runs, key=lambda r: _criterion(r_scores[r]))
@@ -321,18 +414,49 @@ def main(argv: list[str] | None = None) -> dict:
         best_p = list(best_p)
         log(f"student chosen on subject {args.holdout}: beta {best_b:g} {' '.join(best_v) or '(defaults)'}; "
             f"prediction {' '.join(best_p) or '(as trained)'}")
-        # 4. every seed: a student of its kept teacher with the chosen settings; teachers and students on the test files
-        s_fin = {seed: student_job(teacher[seed], best_b, list(best_v), seed) for seed in seeds}
-        w_fin = {seed: weaksup_job(teacher[seed], list(best_v), seed) for seed in seeds} if args.weaksup else {}
-        list(pool.map(_train, list(s_fin.values()) + list(w_fin.values())))
+        # 3c. with --pool: a student of the first seed's teacher pool (chosen settings) against its
+        #     single-teacher student on the held-out subject
+        val_pool, use_pool = None, False
+        if args.pool is not None and len(pools[seeds[0]]) > 1:
+            run = pool.submit(_train, student_job(pools[seeds[0]], best_b, list(best_v), seeds[0])).result()
+            val_pool = pool.submit(_score, {"run": run, **common, "predict": best_p}).result()
+            use_pool = _criterion(val_pool) < _criterion(val_p[(tuple(best_v), tuple(best_p))])
+            log(f"pool student of seed {seeds[0]} on subject {args.holdout}: {_criterion(val_pool):.2f} mm vs "
+                f"{_criterion(val_p[(tuple(best_v), tuple(best_p))]):.2f} with one teacher: "
+                f"{'pool' if use_pool else 'one teacher'} kept")
+        source = pools if use_pool else teacher
+        # 4. every seed: a student of its kept teacher (or pool) with the chosen settings; teachers and
+        #    students on the test files
+        s_fin = {seed: student_job(source[seed], best_b, list(best_v), seed) for seed in seeds}
+        w_fin = {seed: weaksup_job(source[seed], list(best_v), seed) for seed in seeds} if args.weaksup else {}
+        one = {seed: student_job(teacher[seed], best_b, list(best_v), seed) for seed in seeds} if use_pool else {}
+        # --pool-always: the pool students also when the held-out subject did not choose them (not a choice)
+        shown = use_pool or (args.pool_always and val_pool is not None)
+        unchosen = {seed: student_job(pools[seed], best_b, list(best_v), seed)
+                    for seed in seeds} if shown and not use_pool else {}
+        list(pool.map(_train, list(s_fin.values()) + list(w_fin.values()) + list(one.values())
+                      + list(unchosen.values())))
         fin_jobs = [("teacher", teacher[seed]) for seed in seeds] + [("student", s_fin[seed]["out"]) for seed in seeds]
         fin_jobs += [("weaksup", w_fin[seed]["out"]) for seed in w_fin]
+        fin_jobs += [("student, one teacher", one[seed]["out"]) for seed in one]
+        fin_jobs += [("student, teacher pool (not chosen)", unchosen[seed]["out"]) for seed in unchosen]
+        members = sorted({r for seed in seeds for r in pools[seed]}) if shown else []
+        fin_jobs += [("pool member", r) for r in members]
         scores = list(pool.map(_score, [{"run": r, **common, "holdout": None,
-                                         "predict": [] if kind == "teacher" else best_p} for kind, r in fin_jobs]))
-    test, runs = {}, {}
+                                         "predict": best_p if kind.startswith(("student", "weaksup")) else []}
+                                        for kind, r in fin_jobs]))
+    test, runs, member_scores = {}, {}, {}
     for (kind, run), sc in zip(fin_jobs, scores):
+        if kind == "pool member":
+            member_scores[run] = sc
+            continue
         test.setdefault(kind, []).append(sc)
         runs.setdefault(kind, []).append(Path(run).name)
+    if members:   # per seed the mean of its pool members' scores
+        test["teacher pool (member mean)"] = [
+            {f: {m: float(np.mean([member_scores[r][f][m] for r in pools[seed]])) for m in sc0}
+             for f, sc0 in member_scores[pools[seed][0]].items()} for seed in seeds]
+        runs["teacher pool (member mean)"] = ["+".join(Path(r).name for r in pools[seed]) for seed in seeds]
     result = {
         "holdout": args.holdout, "val_stride": args.val_stride, "test_stride": args.test_stride,
         "restarts": args.restarts, "teacher_steps_chosen": best_s, "beta_chosen": best_b,
@@ -343,6 +467,12 @@ def main(argv: list[str] | None = None) -> dict:
         "validation_predict": {f"{best_b:g}{_variant_tag(list(v))}, prediction {' '.join(p) or 'as trained'}": sc
                                for (v, p), sc in val_p.items()},
         "final_runs": runs, "test_mean_sd": {k: _mean_sd(v) for k, v in test.items()}, "test_per_seed": test,
+        "pool": None if args.pool is None else {
+            "max_criterion": args.pool, "min": args.pool_min, "max_restarts": max_restarts, "used": use_pool,
+            "teachers": {str(seed): [Path(r).name for r in pools[seed]] for seed in seeds},
+            "backward_knees": {Path(r).name: k for r, k in knees.items()},
+            "validation_student": val_pool,
+            "test_members": {Path(r).name: sc for r, sc in member_scores.items()}},
         "wall_s": time.time() - t0,
     }
     (out / "selection.json").write_text(json.dumps(result, indent=1))
@@ -371,8 +501,23 @@ def markdown(r: dict) -> str:
         lines.append(val_row(f"student β={key} (teacher {r['final_runs']['teacher'][0]})", sc))
     for key, sc in r.get("validation_predict", {}).items():
         lines.append(val_row(f"student β={key}", sc))
+    pool = r.get("pool")
+    if pool:
+        lines += ["", (f"Teacher pools (held-out criterion ≤ {pool['max_criterion']:g} mm and backward knees ≤ the "
+                       "teacher check's limit): " + "; ".join(
+                           f"seed {s}: {', '.join(t) or '(none)'}" for s, t in pool["teachers"].items())),
+                  "Backward knees on the training 2D: " + ", ".join(
+                      f"{n} {100 * k:.1f} %" for n, k in sorted(pool["backward_knees"].items()))]
+        if pool["validation_student"]:
+            lines += ["", "| selection run | val PA (gt 2D) | val PA (det 2D) | val PA with reflections (gt) | "
+                      "val depth (gt) |", "|---|---|---|---|---|",
+                      val_row(f"student of seed {r['seeds'][0]}'s pool ({'used' if pool['used'] else 'not used'})",
+                              pool["validation_student"])]
     chosen = " ".join(r["student_variant_chosen"] + r.get("predict_variant_chosen", [])) or "default settings"
-    lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps (best of {r['restarts']} restarts per seed), "
+    more = (f", up to {pool['max_restarts']} where a pool was too small"
+            if pool and pool["max_restarts"] > r["restarts"] else "")
+    lines += ["", (f"Chosen: teacher {r['teacher_steps_chosen']} steps "
+                   f"(best of {r['restarts']} restarts per seed{more}), "
                    f"β = {r['beta_chosen']:g}, student {chosen}. Test files, every {r['test_stride']}th sample, "
                    f"mean ± sd over seeds {r['seeds']}:"), "",
               ("| model | gt2d PA | gt2d PA with reflections (as the papers) | gt2d MPJPE | gt2d depth | det2d PA | "
@@ -393,6 +538,9 @@ def markdown(r: dict) -> str:
         for seed, run, sc in zip(r["seeds"], r["final_runs"][name], per_seed):
             lines.append(f"| {name} | {seed} | {run} | " + " | ".join(
                 f"{sc[f]['pa']:.1f} / {sc[f]['pa_refl']:.1f}" for f in TEST_FILES) + " |")
+    for run, sc in ((pool or {}).get("test_members") or {}).items():
+        lines.append(f"| pool member | | {run} | " + " | ".join(
+            f"{sc[f]['pa']:.1f} / {sc[f]['pa_refl']:.1f}" for f in TEST_FILES) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -77,8 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from weakpose.training import train
 
     overrides = list(args.overrides) + list(getattr(args, "trailing_overrides", []))
-    if args.teacher:
-        overrides.append(f"teacher={args.teacher}")
+    if args.teacher:   # repeated --teacher: several teachers, the config's comma-separated list
+        overrides.append("teacher=" + ",".join(args.teacher))
     from weakpose.data.sources import KINDS
 
     data_files = {k: getattr(args, k) for k in KINDS if getattr(args, k)}
@@ -215,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--config", metavar="FILE", help="TOML/JSON config file (keys = config fields)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR")
-    p.add_argument("--teacher", metavar="RUN_DIR", help="teacher run (for `distill`)")
+    p.add_argument("--teacher", metavar="RUN_DIR", action="append",
+                   help="teacher run (for `distill`); repeat it for several teachers (the same as "
+                   "teacher=RUN_A,RUN_B): Eq. 15 averaged over them, not in the paper (docs/nrsfm.md)")
     p.add_argument("--stop-after", type=int_at_least(1), metavar="N", help="checkpoint and stop after N steps, "
                    "counted over all phases (resume later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

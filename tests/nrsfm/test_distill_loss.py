@@ -176,15 +176,15 @@ def test_fast_operator_equals_the_explicit_rotated_dictionary():
 def test_teacher_batch_folds_the_teachers_depth_sign(sign):
     """The student learns the teacher's depths *with the run's global depth sign* (distill.py):
     depths and rotation must be those of the teacher's camera frame with z times the sign."""
-    from weakpose.methods.nrsfm.distill import DistillMethod
+    from weakpose.methods.nrsfm.distill import FrozenTeacher
     from weakpose.methods.nrsfm.network import DeepNRSfM
 
     torch.manual_seed(0)
-    method = object.__new__(DistillMethod)          # only the teacher and its sign are needed here
-    method.teacher, method.depth_sign = DeepNRSfM(17, (12, 6), center=0), sign
+    net = DeepNRSfM(17, (12, 6), center=0)
+    teacher = FrozenTeacher("run", net, sign, 0, None)   # only the network and its sign are needed here
     w = torch.randn(6, 17, 2)
-    t = method.teacher_batch(w)
-    out = method.teacher(w)
+    t = teacher.batch(w)
+    out = net(w)
     expected = out.camera_frame(sign)
     assert torch.allclose(t["depth"], expected[..., 2], atol=1e-5)
     assert torch.allclose(out.shape @ t["rotation"], expected, atol=1e-5)

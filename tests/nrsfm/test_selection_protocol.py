@@ -2,6 +2,7 @@
 and its student (and Weaksup-bs baseline) is the one trained and tested (training and scoring
 replaced by stand-ins)."""
 
+import functools
 import importlib.util
 import json
 import sys
@@ -96,3 +97,59 @@ def test_prediction_option_is_chosen_jointly_with_the_student_variant(selection,
                         "--predict-variants", ";flip_test=true"])
     assert (r["student_variant_chosen"], r["predict_variant_chosen"]) == ([], ["flip_test=true"])
     assert r["final_runs"]["student"] == ["student_teacher_s4000_seed0_val_b0.1"]
+
+
+# further restarts of the pool test: 2001 passes the criterion but fails the teacher check (backward knees)
+POOL_VAL = {**TEACHER_VAL, 2000: 98.0, 2001: 99.0, 3001: 97.0}
+KNEES = {2001: 0.45}
+
+
+def _seed_of(run: str) -> int:
+    return int(Path(run).name.split("_seed")[1].split("_")[0])
+
+
+def fake_score_pool(pool_gain: float, job: dict) -> dict:
+    """Teachers as POOL_VAL, students 10 % better than their first teacher, pool students
+    ``pool_gain`` mm better still."""
+    name = Path(job["run"]).name
+    pa = POOL_VAL[_seed_of(name)] * (0.9 if name.startswith("student") else 1.0) - pool_gain * ("+" in name)
+    files = ("val_gt", "val_detector") if job["holdout"] is not None else \
+        ("h36mrig_gt2d", "h36mrig_det2d", "wild_det2d")
+    return {f: {"pa": pa, "pa_refl": pa, "mpjpe": pa, "depth": pa} for f in files}
+
+
+@pytest.mark.parametrize("pool_gain", [2.0, -2.0])
+def test_pool_of_passing_restarts_is_distilled_when_it_wins_on_the_held_out_subject(selection, tmp_path, monkeypatch,
+                                                                                 pool_gain):
+    """--pool: per seed every restart with criterion <= MM and the knee check passed (further restarts
+    while the pool is smaller than --pool-min); the first seed's pool student replaces the
+    single-teacher students only if it is better on the held-out subject."""
+    monkeypatch.setattr(selection, "_score", functools.partial(fake_score_pool, pool_gain))
+    monkeypatch.setattr(selection, "_backward_knees", lambda run, holdout: KNEES.get(_seed_of(run), 0.0))
+    r = selection.main(["--out", str(tmp_path), "--jobs", "1", "--teacher-steps", "4000", "--restarts", "2",
+                        "--betas", "0.3", "--seeds", "0,1,2", "--pool", "100", "--max-restarts", "4"]
+                       + ["--pool-always"] * (pool_gain < 0))
+    pools = r["pool"]["teachers"]
+    assert pools == {"0": ["teacher_s4000_seed0_val", "teacher_s4000_seed2000_val"],        # 2000: one more restart
+                     "1": ["teacher_s4000_seed1001_val", "teacher_s4000_seed3001_val"],     # 2001: knees; 3001 joins
+                     "2": ["teacher_s4000_seed1002_val", "teacher_s4000_seed2_val"]}        # two already: no restart
+    assert not (tmp_path / "teacher_s4000_seed2002_val").exists()
+    assert r["final_runs"]["teacher"] == ["teacher_s4000_seed0_val", "teacher_s4000_seed1001_val",
+                                          "teacher_s4000_seed1002_val"]   # best of all restarts, as without --pool
+    assert r["pool"]["used"] == (pool_gain > 0)
+    if pool_gain > 0:
+        assert r["final_runs"]["student"][1] == "student_teacher_s4000_seed1001_val+teacher_s4000_seed3001_val_b0.3"
+        overrides = json.loads((tmp_path / r["final_runs"]["student"][1] / "model.pt").read_text())
+        assert (f"teacher={tmp_path / 'teacher_s4000_seed1001_val'},{tmp_path / 'teacher_s4000_seed3001_val'}"
+                in overrides)
+        assert r["final_runs"]["student, one teacher"] == [f"student_{t}_b0.3" for t in r["final_runs"]["teacher"]]
+        assert sorted(r["pool"]["test_members"]) == sorted(t for p in pools.values() for t in p)
+        member_mean = r["test_per_seed"]["teacher pool (member mean)"][1]["h36mrig_gt2d"]["pa"]
+        assert member_mean == pytest.approx((95.0 + 97.0) / 2)
+    else:   # not chosen; --pool-always shows them beside the chosen single-teacher students
+        assert r["final_runs"]["student"] == [f"student_{t}_b0.3" for t in r["final_runs"]["teacher"]]
+        assert r["final_runs"]["student, teacher pool (not chosen)"][1] == \
+            "student_teacher_s4000_seed1001_val+teacher_s4000_seed3001_val_b0.3"
+        assert "student, one teacher" not in r["final_runs"]
+        assert sorted(r["pool"]["test_members"]) == sorted(t for p in pools.values() for t in p)
+    assert "Teacher pools" in (tmp_path / "selection.md").read_text()

@@ -12,7 +12,14 @@ cameras are treated as oracles (§4.1), and its global depth sign is the one cho
 :mod:`weakpose.methods.nrsfm.teacher` without ground truth.
 
 ``loss = "weaksup"`` trains the same student with the teacher's depths as hard L1 targets
-(the paper's "Weaksup-bs" baseline, §5.2). The default student takes 2D keypoints
+(the paper's "Weaksup-bs" baseline, §5.2).
+
+Several teachers (``teacher = "RUN_A,RUN_B"``; not in the paper, docs/nrsfm.md "Issue 16, fourth
+pass"): the depth term of Eq. 15 is averaged over the teachers, each with its own dictionary
+operator, code, camera rotation and depth sign; they must share the 2D normalisation and gauge
+(``center``). Weaksup-bs then takes the mean of the teachers' depths as its one hard target.
+
+The default student takes 2D keypoints
 (:class:`~weakpose.methods.nrsfm.keypoint_student.KeypointStudent`); ``variant = "image"`` trains the
 paper's image-input integral-regression student
 (:class:`~weakpose.methods.nrsfm.image_student.ImageStudent`) on crops of the training subjects
@@ -70,7 +77,8 @@ class DistillConfig(TrainConfig):
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"student": "variant"}   # former name: older configs and checkpoints load
 
-    teacher: str = ""               # run folder (or model file) of a trained `weakpose train nrsfm`
+    teacher: str = ""               # run folder (or model file) of a trained `weakpose train nrsfm`; several,
+                                    # comma-separated: Eq. 15 averaged over them (not in the paper)
     variant: str = "keypoint"       # student input: keypoint | image (integral regression on rendered crops)
     loss: str = "distill"           # distill (Eq. 14-15) | weaksup (Weaksup-bs: hard L1 on teacher depth)
     reg_weight: float = 0.3         # β of Eq. 14 (paper 0.3); chosen on a held-out training subject
@@ -126,6 +134,67 @@ def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
     if warning:   # runs from before the check carry no share and pass
         print(f"warning: {path}: {warning}", file=sys.stderr)
     return net, config, float(state["depth_sign"])
+
+
+def teacher_runs(spec: str) -> list[str]:
+    """The teacher runs of ``teacher=`` (comma-separated); InputError if there is none."""
+    runs = [r.strip() for r in str(spec).split(",")]
+    if not any(runs):
+        raise InputError("config: key 'teacher': required (the run folder of `weakpose train nrsfm`)")
+    if not all(runs):
+        raise InputError(f"config: key 'teacher': {spec!r} has an empty entry (several teachers: RUN_A,RUN_B)")
+    return runs
+
+
+@dataclass
+class FrozenTeacher:
+    """One frozen Deep NRSfM teacher and what Eq. 12–15 need of it: its network, its global depth
+    sign, its gauge (``center``) and the :class:`DistillationOperator` of its dictionary."""
+
+    run: str
+    net: DeepNRSfM
+    depth_sign: float
+    center: str | int
+    operator: DistillationOperator
+
+    @classmethod
+    def load(cls, run: str, damping: float) -> FrozenTeacher:
+        """The teacher run ``run`` (:func:`load_teacher`), on the CPU."""
+        net, tconf, sign = load_teacher(run)
+        return cls(run, net, sign, parse_center(tconf.center), None).to("cpu", damping)
+
+    def to(self, device: torch.device | str, damping: float) -> FrozenTeacher:
+        """The same teacher on ``device``, with its operator built there."""
+        net = self.net.to(device)
+        op = DistillationOperator(net.shape_dictionary().detach(),
+                                  reduced_gauge_basis(net.num_points, self.center).to(device), damping)
+        return FrozenTeacher(self.run, net, self.depth_sign, self.center, op)
+
+    @torch.no_grad()
+    def batch(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The teacher's code φ₁, rotation R (depth sign folded in) and depths of ``w``."""
+        out = self.net(w)
+        rot = complete_rotation(out.camera.mT).mT
+        rot = torch.cat([rot[..., :2], self.depth_sign * rot[..., 2:]], dim=-1)
+        return {"code": out.code, "rotation": rot, "depth": (out.shape @ rot)[..., 2]}
+
+
+def load_teachers(spec: str, damping: float) -> list[FrozenTeacher]:
+    """The teachers of ``teacher=RUN[,RUN…]`` (each checked by :func:`load_teacher`, with its own
+    warning); InputError unless they share the student's 2D normalisation and gauge (``center``:
+    the normalisation of :func:`~weakpose.methods.nrsfm.codec.normalise_keypoints` depends on
+    nothing else) and the number of points."""
+    teachers = [FrozenTeacher.load(run, damping) for run in teacher_runs(spec)]
+    first = teachers[0]
+    for t in teachers[1:]:
+        if t.center != first.center:
+            raise InputError(f"{t.run}: key 'center': {str(t.center)!r} differs from the first teacher's "
+                             f"{str(first.center)!r} ({first.run}); several teachers must share the 2D "
+                             "normalisation and gauge")
+        if t.net.num_points != first.net.num_points:
+            raise InputError(f"{t.run}: key 'num_points': {t.net.num_points} differs from the first teacher's "
+                             f"{first.net.num_points} ({first.run})")
+    return teachers
 
 
 def student_loss(pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor, *, mode: str, gauge: torch.Tensor,
@@ -213,18 +282,15 @@ class DistillMethod(Method):
         if config.images and config.variant != "image":
             raise InputError("config: key 'images': photos train the image student (variant=image); "
                              "the keypoint student trains on 2D keypoints")
-        teacher, tconf, sign = load_teacher(config.teacher)
-        if config.center and parse_center(config.center) != parse_center(tconf.center):
-            raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's {tconf.center!r}")
+        teachers = load_teachers(config.teacher, config.damping)   # before the seeded start (their build draws)
+        self.center = teachers[0].center
+        if config.center and parse_center(config.center) != self.center:
+            raise InputError(f"config: key 'center': {config.center!r} differs from the teacher's "
+                             f"{str(self.center)!r}")
         super().__init__(config, data_root, device, dist or DistInfo(), sources)
-        self.teacher = teacher.to(self.device)
-        self.depth_sign = sign
-        self.center = parse_center(tconf.center)
+        self.teachers = [t.to(self.device, config.damping) for t in teachers]
         self.load_inputs()
-        p = self.teacher.num_points
-        self.operator = DistillationOperator(self.teacher.shape_dictionary().detach(),
-                                             reduced_gauge_basis(p, self.center).to(self.device), config.damping)
-        self.gauge = gauge_matrix(p, self.center).to(self.device)
+        self.gauge = gauge_matrix(self.teachers[0].net.num_points, self.center).to(self.device)
         self.student = self.nets["student"]
         self.opt, self.sched = adam_with_cosine(self.student.parameters(), config.lr, config.lr_final, config.steps)
 
@@ -248,22 +314,21 @@ class DistillMethod(Method):
     def schedulers(self):
         return {"cosine": self.sched}
 
-    @torch.no_grad()
-    def teacher_batch(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The frozen teacher's code φ₁, rotation R (depth sign folded in) and depths."""
-        out = self.teacher(w)
-        rot = complete_rotation(out.camera.mT).mT
-        rot = torch.cat([rot[..., :2], self.depth_sign * rot[..., 2:]], dim=-1)
-        return {"code": out.code, "rotation": rot, "depth": (out.shape @ rot)[..., 2]}
-
     def batch_loss(self, pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
                    xy_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Eq. 15 (or Weaksup-bs) of a batch, with the frozen teacher run on ``w``."""
+        """Eq. 15 (or Weaksup-bs) of a batch, with the frozen teacher(s) run on ``w``. Several
+        teachers (not in the paper): Eq. 15 averaged over them, each with its own operator, code,
+        rotation and depth sign; Weaksup-bs with the mean of their depths as the target (one
+        teacher: exactly the paper's loss)."""
         c = self.config
-        t = self.teacher_batch(w)
-        return student_loss(pred, w, mask, mode=c.loss, gauge=self.gauge, code=t["code"],
-                            rotation=t["rotation"], operator=self.operator, teacher_depth=t["depth"],
-                            reg_weight=c.reg_weight, xy_mask=xy_mask)
+        batches = [t.batch(w) for t in self.teachers]
+        if c.loss == "weaksup":
+            depth = torch.stack([b["depth"] for b in batches]).mean(0)
+            return student_loss(pred, w, mask, mode="weaksup", gauge=self.gauge, teacher_depth=depth, xy_mask=xy_mask)
+        terms = [student_loss(pred, w, mask, mode=c.loss, gauge=self.gauge, code=b["code"], rotation=b["rotation"],
+                              operator=t.operator, reg_weight=c.reg_weight, xy_mask=xy_mask)
+                 for t, b in zip(self.teachers, batches)]
+        return {k: torch.stack([t[k] for t in terms]).mean(0) for k in terms[0]}
 
     def objective(self, pred: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
                   xy_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
