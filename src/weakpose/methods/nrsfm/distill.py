@@ -45,7 +45,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from weakpose.camera import complete_rotation
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sources import DataSources
 from weakpose.engine.config import TrainConfig
@@ -65,6 +64,7 @@ from weakpose.methods.nrsfm.teacher import (
     normalise_file,
     parse_center,
     teacher_check_warning,
+    teacher_outputs,
     to_millimetres,
 )
 
@@ -173,10 +173,8 @@ class FrozenTeacher:
     @torch.no_grad()
     def batch(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         """The teacher's code φ₁, rotation R (depth sign folded in) and depths of ``w``."""
-        out = self.net(w)
-        rot = complete_rotation(out.camera.mT).mT
-        rot = torch.cat([rot[..., :2], self.depth_sign * rot[..., 2:]], dim=-1)
-        return {"code": out.code, "rotation": rot, "depth": (out.shape @ rot)[..., 2]}
+        out = teacher_outputs(self.net, w, self.depth_sign)
+        return {"code": out.code, "rotation": out.rotation, "depth": out.poses[..., 2]}
 
 
 def load_teachers(spec: str, damping: float) -> list[FrozenTeacher]:
