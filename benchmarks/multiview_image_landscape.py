@@ -16,7 +16,6 @@ import torch
 
 from weakpose.data.paths import data_root
 from weakpose.engine.config import resolve_config
-from weakpose.methods.multiview.method import MultiviewConfig, training_bone_statistics
 from weakpose.methods.multiview.image import (
     ImageTwoPointFive,
     ViewPool,
@@ -26,6 +25,7 @@ from weakpose.methods.multiview.image import (
     transfer_2d_weights,
 )
 from weakpose.methods.multiview.losses import loss_bone, loss_mc
+from weakpose.methods.multiview.method import MultiviewConfig, training_bone_statistics
 
 
 def main() -> None:

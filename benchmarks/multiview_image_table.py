@@ -29,8 +29,6 @@ from weakpose.data.mocap import TEST_SUBJECTS
 from weakpose.data.paths import data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.engine.config import resolve_config
-from weakpose.training import train
-from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod, training_bone_statistics
 from weakpose.methods.multiview.image import (
     ImagePredictor,
     ImageTwoPointFive,
@@ -40,12 +38,18 @@ from weakpose.methods.multiview.image import (
     transfer_2d_weights,
     unlabeled_pool,
 )
+from weakpose.methods.multiview.method import MultiviewConfig, MultiviewMethod, training_bone_statistics
+from weakpose.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "multiview_image_cpu.toml"
-LABELS = {"start": "pre-trained 2D model (start of every row; depth maps untrained)",
-          "2d_only": "2D-only: L_H (labels + pseudo labels), no L_MC", "ws": "WS: + alpha L_MC (Procrustes R) + beta L_B",
-          "ws_r": "WS + R: + alpha L_MC (known R) + beta L_B", "fs": "FS: + psi L_z (3D depth of the multi-view images)"}
+LABELS = {
+    "start": "pre-trained 2D model (start of every row; depth maps untrained)",
+    "2d_only": "2D-only: L_H (labels + pseudo labels), no L_MC",
+    "ws": "WS: + alpha L_MC (Procrustes R) + beta L_B",
+    "ws_r": "WS + R: + alpha L_MC (known R) + beta L_B",
+    "fs": "FS: + psi L_z (3D depth of the multi-view images)",
+}
 
 
 def parse_row(spec: str) -> tuple[str, str, list[str]]:
@@ -80,7 +84,10 @@ def main() -> None:
     test = render_test_views(root, a.test_instants, base.crop_size, seed=base.test_seed, subjects=TEST_SUBJECTS)
     pool = unlabeled_pool(base, root)
     pool = type(pool)(*(getattr(pool, k)[: a.pool_instants] for k in type(pool).__dataclass_fields__))
-    print(f"rendered {a.test_instants} x 4 test crops and {len(pool)} x 4 unlabeled crops in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"rendered {a.test_instants} x 4 test crops and {len(pool)} x 4 unlabeled crops in "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
     results = {}
     start_file = runs / "start_eval_image.json"
     if start_file.exists():
@@ -98,24 +105,36 @@ def main() -> None:
         run = runs / row
         if not (run / "model.pt").exists():
             t1 = time.perf_counter()
-            train("multiview", run, a.config, ["variant=image", f"supervision={supervision}",
-                                               f"pretrained_2d={a.pretrained}", *a.overrides, *extra],
-                  resume=(run / "last.pt").exists(), progress=False)
+            train(
+                "multiview",
+                run,
+                a.config,
+                ["variant=image", f"supervision={supervision}", f"pretrained_2d={a.pretrained}", *a.overrides, *extra],
+                resume=(run / "last.pt").exists(),
+                progress=False,
+            )
             (run / "train_seconds.txt").write_text(f"{time.perf_counter() - t1:.0f}\n")
         predictor = MultiviewMethod.load_predictor(load_checkpoint(run / "model.pt"))
         res = score(predictor, test, pool)
-        res["train_seconds"] = float((run / "train_seconds.txt").read_text()) if (run / "train_seconds.txt").exists() else float("nan")
+        res["train_seconds"] = (
+            float((run / "train_seconds.txt").read_text()) if (run / "train_seconds.txt").exists() else float("nan")
+        )
         (run / "eval_image.json").write_text(json.dumps(res, indent=2))
     for row in ["2d_only", "ws", "ws_r", "fs"] + [parse_row(r)[0] for r in a.rows]:
         f = runs / row / "eval_image.json"
         if f.exists():
             results[row] = json.loads(f.read_text())
-    print("\n| row | test MPJPE mm | test PA-MPJPE mm | test 2D px | test 2D px (visible) | test PCK@5% | "
-          "unlabeled-views 2D px | train s |")
+    print(
+        "\n| row | test MPJPE mm | test PA-MPJPE mm | test 2D px | test 2D px (visible) | test PCK@5% | "
+        "unlabeled-views 2D px | train s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row, r in results.items():
-        print(f"| {LABELS.get(row, row)} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['px']:.3f} | {r['px_visible']:.3f} | "
-              f"{r['pck5']:.1f} | {r['pool_px']:.3f} | {r.get('train_seconds', float('nan')):.0f} |")
+        print(
+            f"| {LABELS.get(row, row)} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['px']:.3f} | "
+            f"{r['px_visible']:.3f} | "
+            f"{r['pck5']:.1f} | {r['pool_px']:.3f} | {r.get('train_seconds', float('nan')):.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -28,9 +28,8 @@ from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.data.paths import benchmark_file, data_root
 from weakpose.engine.checkpoint import load_checkpoint
 from weakpose.methods.nrsfm.teacher import training_keypoints
-from weakpose.metrics import depth_error
 from weakpose.methods.registry import get_method
-from weakpose.metrics import evaluate_predictions
+from weakpose.metrics import depth_error, evaluate_predictions
 
 
 def load_predictor(path: str):
@@ -45,10 +44,17 @@ def score(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 
 def table(title: str, rows: dict[str, dict[str, float]]) -> str:
-    lines = [f"### {title}", "", "| model | output | PA-MPJPE | MPJPE | N-MPJPE | depth error |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| model | output | PA-MPJPE | MPJPE | N-MPJPE | depth error |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
-        lines.append(f"| {name.split('/')[0]} | {name.split('/')[1]} | {r['pa_mpjpe']:.1f} | {r['mpjpe']:.1f} | "
-                     f"{r['n_mpjpe']:.1f} | {r['depth']:.1f} |")
+        lines.append(
+            f"| {name.split('/')[0]} | {name.split('/')[1]} | {r['pa_mpjpe']:.1f} | {r['mpjpe']:.1f} | "
+            f"{r['n_mpjpe']:.1f} | {r['depth']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -57,15 +63,17 @@ def evaluate_models(models: dict[str, object], inputs: Keypoints2D, gt: np.ndarr
     for name, predictor in models.items():
         out = predictor.predict(inputs)
         preds[name] = out["positions_3d"]
-        if "positions_3d_raw" in out:   # an up-to-scale model: bone-length scale and raw
+        if "positions_3d_raw" in out:  # an up-to-scale model: bone-length scale and raw
             rows[f"{name}/bone-length scale"] = score(out["positions_3d"], gt)
             rows[f"{name}/raw (global scale)"] = score(out["positions_3d_raw"], gt)
-        else:                           # a metric model (the supervised reference)
+        else:  # a metric model (the supervised reference)
             rows[f"{name}/metric output"] = score(out["positions_3d"], gt)
     return rows, preds
 
 
-def figure(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, teacher: str, student: str, count: int = 6) -> None:
+def figure(
+    path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, teacher: str, student: str, count: int = 6
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,10 +84,22 @@ def figure(path: Path, preds: dict[str, np.ndarray], gt: np.ndarray, teacher: st
     t = preds[teacher] - preds[teacher][:, :1]
     s = preds[student] - preds[student][:, :1]
     g = gt - gt[:, :1]
-    disagreement = np.abs(t[..., 2] - s[..., 2]).mean(-1)          # no ground truth involved
+    disagreement = np.abs(t[..., 2] - s[..., 2]).mean(-1)  # no ground truth involved
     picks = np.argsort(-disagreement)[: 50 * count : 50]
-    colours = {1: "blue", 2: "blue", 3: "blue", 14: "dodgerblue", 15: "dodgerblue", 16: "dodgerblue",
-               4: "red", 5: "red", 6: "red", 11: "magenta", 12: "magenta", 13: "magenta"}
+    colours = {
+        1: "blue",
+        2: "blue",
+        3: "blue",
+        14: "dodgerblue",
+        15: "dodgerblue",
+        16: "dodgerblue",
+        4: "red",
+        5: "red",
+        6: "red",
+        11: "magenta",
+        12: "magenta",
+        13: "magenta",
+    }
     fig, axes = plt.subplots(len(picks), 3, figsize=(6.0, 2.0 * len(picks)))
     for row, i in enumerate(picks):
         for col, (label, pose) in enumerate((("ground truth", g[i]), (teacher, t[i]), (student, s[i]))):

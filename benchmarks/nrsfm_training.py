@@ -23,9 +23,9 @@ import torch
 from weakpose.data.benchmark import make_split
 from weakpose.data.mocap import TRAIN_SUBJECTS
 from weakpose.data.paths import data_root
-from weakpose.methods.nrsfm.teacher import nrsfm_loss
 from weakpose.methods.nrsfm.codec import normalise_keypoints
 from weakpose.methods.nrsfm.network import DeepNRSfM, resolve_atoms
+from weakpose.methods.nrsfm.teacher import nrsfm_loss
 
 PEAK_GFLOPS = 330.0
 
@@ -77,8 +77,14 @@ def convergence(run: Path, tolerance: float = 0.05, window: int = 10) -> dict:
     outside = np.nonzero(np.abs(smooth - final) > tolerance * final)[0]
     first = 0 if len(outside) == 0 else min(outside[-1] + 1, len(smooth) - 1)
     i = first + window - 1
-    return {"run": str(run), "final_reprojection": float(final), "converged_step": int(steps[i]),
-            "time_to_convergence_s": float(t[i] - t[0]), "total_time_s": float(t[-1] - t[0]), "total_steps": int(steps[-1])}
+    return {
+        "run": str(run),
+        "final_reprojection": float(final),
+        "converged_step": int(steps[i]),
+        "time_to_convergence_s": float(t[i] - t[0]),
+        "total_time_s": float(t[-1] - t[0]),
+        "total_steps": int(steps[-1]),
+    }
 
 
 def main() -> None:
@@ -95,12 +101,16 @@ def main() -> None:
     print(f"threads={args.threads} batch={args.batch} steps={args.steps}")
     for name in args.atoms:
         r = throughput(name, args.steps, args.batch, nk.w, nk.mask)
-        print(f"{name:>10}: {r['steps_per_s']:.1f} steps/s, {r['samples_per_s']:.0f} samples/s, "
-              f"{r['gflops']:.2f} GFLOP/s = {100 * r['peak_fraction']:.2f}% of {PEAK_GFLOPS:.0f} GFLOP/s peak")
+        print(
+            f"{name:>10}: {r['steps_per_s']:.1f} steps/s, {r['samples_per_s']:.0f} samples/s, "
+            f"{r['gflops']:.2f} GFLOP/s = {100 * r['peak_fraction']:.2f}% of {PEAK_GFLOPS:.0f} GFLOP/s peak"
+        )
     for run in args.run:
         c = convergence(run)
-        print(f"{run}: reprojection {c['final_reprojection']:.4f}; within 5% of final at step {c['converged_step']} "
-              f"after {c['time_to_convergence_s']:.0f} s (run: {c['total_steps']} steps, {c['total_time_s']:.0f} s)")
+        print(
+            f"{run}: reprojection {c['final_reprojection']:.4f}; within 5% of final at step {c['converged_step']} "
+            f"after {c['time_to_convergence_s']:.0f} s (run: {c['total_steps']} steps, {c['total_time_s']:.0f} s)"
+        )
 
 
 if __name__ == "__main__":
