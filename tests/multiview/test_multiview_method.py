@@ -210,3 +210,17 @@ def test_weak_supervision_learns_depth_without_3d_labels():
     assert np.isfinite(scalars["train/total"])
     assert after < depthless - 25.0, (before, depthless, after)
     assert after < before - 50.0, (before, depthless, after)
+
+
+def test_the_accurate_config_is_the_default_with_five_times_the_steps():
+    """configs/multiview_keypoint_accurate.toml (docs/multiview.md, chosen on held-out subject 8)
+    changes the steps only; the learning-rate drop stays at the default's fraction of the run."""
+    from pathlib import Path
+
+    from weakpose.engine.config import resolve_config
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    accurate = resolve_config(MultiviewConfig, root / "multiview_keypoint_accurate.toml")
+    default = resolve_config(MultiviewConfig, root / "multiview_keypoint_cpu.toml")
+    assert default == MultiviewConfig()
+    assert accurate == MultiviewConfig(steps=20000) and accurate.steps == 5 * default.steps
