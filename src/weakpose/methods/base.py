@@ -240,6 +240,14 @@ class Method:
         return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
 
 
+def freeze(net: torch.nn.Module) -> None:
+    """Evaluation mode and no parameter gradients: a prior or teacher that a method trains
+    against (or a network it only evaluates)."""
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+
+
 def _concatenate(parts: list) -> Any:
     return torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
 

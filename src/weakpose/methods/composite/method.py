@@ -25,7 +25,6 @@ Monitoring (never used to select the model, which is the last step's) is the bas
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from weakpose.data.contracts import InputError
 from weakpose.data.sources import DataSources, option
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.phases import MAIN_PHASE, Phase
-from weakpose.methods.base import Method
+from weakpose.methods.base import Method, freeze
 from weakpose.methods.composite.config import TERMS, CompositeConfig
 from weakpose.methods.composite.data import FILE_KINDS, Keypoints, TrainingSources, draw_batch, training_sources
 from weakpose.methods.composite.objective import (
@@ -52,8 +51,7 @@ from weakpose.methods.multiview.method import (
     MultiviewPredictor,
     training_bone_statistics,
 )
-from weakpose.methods.nrsfm.distill_loss import DistillationOperator
-from weakpose.methods.nrsfm.network import DeepNRSfM, gauge_matrix, reduced_gauge_basis
+from weakpose.methods.nrsfm.distill import FrozenTeacher
 from weakpose.skeleton import H36M17
 
 J = H36M17.num_joints
@@ -129,38 +127,9 @@ class FlowFit:
         return {"train/flow_nll_per_dim": float(loss.detach()) / data.shape[1]}
 
 
-def freeze(net: torch.nn.Module) -> None:
-    """Evaluation mode and no parameter gradients: a prior or teacher the lifter trains against."""
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-
-
-@dataclass
-class Teacher:
-    """A frozen Deep NRSfM teacher and what Eq. 12-14 need of it."""
-
-    model: DeepNRSfM
-    depth_sign: float
-    center: str | int
-    gauge: torch.Tensor
-    operator: DistillationOperator
-
-    @classmethod
-    def from_model(cls, model: DeepNRSfM, depth_sign: float, center: str | int, damping: float) -> Teacher:
-        freeze(model)
-        p = model.num_points
-        op = DistillationOperator(model.shape_dictionary().detach(), reduced_gauge_basis(p, center), damping)
-        return cls(model, float(depth_sign), center, gauge_matrix(p, center), op)
-
-
-def load_teacher_run(cfg: CompositeConfig) -> Teacher:
-    """The frozen teacher of ``teacher=RUN``."""
-    from weakpose.methods.nrsfm.distill import load_teacher
-    from weakpose.methods.nrsfm.teacher import parse_center
-
-    model, tconf, sign = load_teacher(cfg.teacher)
-    return Teacher.from_model(model, sign, parse_center(tconf.center), cfg.damping)
+def load_teacher_run(cfg: CompositeConfig) -> FrozenTeacher:
+    """The frozen teacher of ``teacher=RUN`` (one run; the distill method's own loader and checks)."""
+    return FrozenTeacher.load(cfg.teacher, cfg.damping)
 
 
 def teacher_trainer(cfg: CompositeConfig, root, single_2d: Keypoints | None):
@@ -323,7 +292,8 @@ class CompositeMethod(Method):
             warning = teacher_check_warning(state["backward_knees"], t.config.max_backward_knees)
             if warning:   # the same check as a teacher=RUN loaded by weakpose.methods.nrsfm.distill
                 print(f"warning: [composite] teacher phase: {warning}", file=sys.stderr)
-            self.objective.teacher = Teacher.from_model(t.model, state["depth_sign"], t.center, self.config.damping)
+            self.objective.teacher = FrozenTeacher.from_model(t.model, state["depth_sign"], t.center,
+                                                              self.config.damping)
         self._lifter_ready = True
 
     def extra_state(self) -> dict:

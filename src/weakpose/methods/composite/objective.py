@@ -49,7 +49,6 @@ from weakpose.methods.multiview.losses import loss_bone, loss_fs, loss_mc
 from weakpose.methods.multiview.method import complete_2d, estimate_2d_loss, weak_poses
 from weakpose.methods.nrsfm.codec import normalise_keypoints
 from weakpose.methods.nrsfm.distill import student_loss
-from weakpose.methods.nrsfm.teacher import teacher_outputs
 from weakpose.skeleton import H36M17
 
 J = H36M17.num_joints
@@ -227,12 +226,12 @@ class CompositeObjective:
         v = weak.views
         nk = normalise_keypoints(v.labels_2d, v.label_confidence, v.intrinsics, t.center)
         w, mask = nk.w, nk.mask
-        out = teacher_outputs(t.model, w, t.depth_sign)
+        out = t.batch(w)
         rel = weak.shapes - weak.shapes[:, :1]
         with torch.no_grad():
             xy = rel[..., :2] * mask[..., None]
             s = (xy * w).sum((1, 2)) / (xy * xy).sum((1, 2)).clamp_min(1e-12)
         z = s[:, None] * rel[..., 2]
         pred = torch.cat([w, z[..., None]], -1)
-        return student_loss(pred, w, mask, mode="distill", gauge=t.gauge, code=out.code, rotation=out.rotation,
+        return student_loss(pred, w, mask, mode="distill", gauge=t.gauge, code=out["code"], rotation=out["rotation"],
                             operator=t.operator, reg_weight=self.cfg.reg_weight)["loss"]

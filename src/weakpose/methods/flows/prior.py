@@ -36,7 +36,7 @@ from weakpose.engine.config import TrainConfig
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
 from weakpose.errors import InputError
-from weakpose.methods.base import Method
+from weakpose.methods.base import Method, freeze
 from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.body.cmu import pose_data, segment_offsets, shape_space
 from weakpose.methods.flows.body.model import BodyModel
@@ -221,9 +221,7 @@ def bundle_from_nets(nets: dict[str, torch.nn.Module], config: PriorConfig) -> P
     for rep in config.representations:
         for kind in KINDS:
             m = nets[f"{kind}_{rep}"]
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
+            freeze(m)
             bundle.priors.setdefault(rep, {})[kind] = m
     return bundle
 

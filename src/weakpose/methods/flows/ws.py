@@ -42,7 +42,7 @@ from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.engine.phases import MAIN_PHASE, Phase
 from weakpose.engine.rng import seed_everything, set_generator_state
 from weakpose.errors import InputError
-from weakpose.methods.base import Method, Variants, batched
+from weakpose.methods.base import Method, Variants, batched, freeze
 from weakpose.methods.flows.body import cmu_tree
 from weakpose.methods.flows.body.model import BodyModel
 from weakpose.methods.flows.body.pose import check_representation
@@ -192,9 +192,7 @@ class FlowsWSMethod(Method):
             self.nets["body"].load_state_dict(_without_surface(prior["modules"]["body"]))
             self.nets["flow"].load_state_dict(prior["modules"][f"nf_{config.rep}"])
         for name in ("body", "flow"):
-            self.nets[name].eval()
-            for p in self.nets[name].parameters():
-                p.requires_grad_(False)
+            freeze(self.nets[name])
         self.space = PoseSpace(self.nets["flow"], config.rep, latent=True)
         self.weights = WSWeights.from_sigma(self.nets["body"], self.space, config.sigma_kp, config.w_ba)
         from weakpose.methods.flows.prior import cmu_rotations

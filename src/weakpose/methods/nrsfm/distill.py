@@ -50,7 +50,7 @@ from weakpose.data.sources import DataSources
 from weakpose.engine.config import TrainConfig
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
-from weakpose.methods.base import Method, Variants, batched
+from weakpose.methods.base import Method, Variants, batched, freeze
 from weakpose.methods.nrsfm.codec import mirror_keypoints, mirror_poses
 from weakpose.methods.nrsfm.distill_loss import DistillationOperator
 from weakpose.methods.nrsfm.keypoint_student import KeypointStudent
@@ -126,9 +126,7 @@ def load_teacher(path: str | Path) -> tuple[DeepNRSfM, NRSfMConfig, float]:
     config = config_from_dict(NRSfMConfig, ckpt["config"])
     net = NRSfMMethod.build_modules(config)["nrsfm"]
     net.load_state_dict(ckpt["modules"]["nrsfm"])
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
+    freeze(net)
     state = ckpt["predictor_state"]
     warning = teacher_check_warning(float(state.get("backward_knees", 0.0)), config.max_backward_knees)
     if warning:   # runs from before the check carry no share and pass
@@ -162,6 +160,20 @@ class FrozenTeacher:
         """The teacher run ``run`` (:func:`load_teacher`), on the CPU."""
         net, tconf, sign = load_teacher(run)
         return cls(run, net, sign, parse_center(tconf.center), None).to("cpu", damping)
+
+    @classmethod
+    def from_model(cls, net: DeepNRSfM, depth_sign: float, center: str | int, damping: float,
+                   run: str = "") -> FrozenTeacher:
+        """A teacher already in memory (e.g. trained in an earlier phase of the composite), frozen
+        here as :func:`load_teacher` freezes a loaded one, on the device of its weights."""
+        freeze(net)
+        device = next(net.parameters()).device
+        return cls(run, net, float(depth_sign), center, None).to(device, damping)
+
+    @property
+    def gauge(self) -> torch.Tensor:
+        """[P, P] translation gauge of the teacher's shapes (:func:`~weakpose.methods.nrsfm.network.gauge_matrix`)."""
+        return gauge_matrix(self.net.num_points, self.center).to(next(self.net.parameters()).device)
 
     def to(self, device: torch.device | str, damping: float) -> FrozenTeacher:
         """The same teacher on ``device``, with its operator built there."""
