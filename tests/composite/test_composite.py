@@ -136,6 +136,11 @@ def test_bad_config_is_one_input_error(bad):
         CompositeMethod(CompositeConfig(**(TINY | bad)), data_root())
 
 
+def test_several_teachers_are_refused_with_a_pointer_to_distill():
+    with pytest.raises(InputError, match="the composite takes one teacher run"):
+        CompositeMethod(CompositeConfig(**TINY, teacher="runs/a,runs/b"), data_root())
+
+
 def test_monitoring_never_reads_test_files(full, monkeypatch):
     from weakpose.data import contracts
 

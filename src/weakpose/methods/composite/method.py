@@ -129,6 +129,9 @@ class FlowFit:
 
 def load_teacher_run(cfg: CompositeConfig) -> FrozenTeacher:
     """The frozen teacher of ``teacher=RUN`` (one run; the distill method's own loader and checks)."""
+    if "," in cfg.teacher:
+        raise InputError(f"config: key 'teacher': {cfg.teacher!r}: the composite takes one teacher run "
+                         "(several teachers: weakpose train distill teacher=RUN_A,RUN_B)")
     return FrozenTeacher.load(cfg.teacher, cfg.damping)
 
 
