@@ -84,3 +84,13 @@ def test_benchmark_command_rebuilds_test_file(tmp_path, gt2d_file):
     out = tmp_path / "b.npz"
     assert main(["benchmark", "--subjects", "2", "9", "--rig", "h36m", "--noise", "gt", "--out", str(out)]) == 0
     assert np.allclose(np.load(out)["keypoints_2d"], np.load(gt2d_file)["keypoints_2d"], atol=1e-3)
+
+
+def test_output_into_a_closed_pipe_stops_quietly(gt2d_file):
+    """``weakpose evaluate … | head -1``: when the reader of stdout has gone, the command stops with
+    the shell's SIGPIPE status and no traceback (it used to end in ``BrokenPipeError``)."""
+    proc = subprocess.Popen([sys.executable, "-m", "weakpose.cli", "evaluate", "--pred", str(gt2d_file),
+                             "--gt", str(gt2d_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()   # the reader exits before the command writes its table
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""

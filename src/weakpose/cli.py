@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -309,6 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``weakpose`` command: exit code 0 on success, 2 for bad input (one ``error:`` line),
+    130 when interrupted, 141 when the reader of its output went away (``weakpose … | head``)."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # as Unix tools do: stop quietly when stdout's reader has exited; stdout now points at
+        # /dev/null so that the interpreter's last flush cannot raise again (Python docs, "Note on SIGPIPE")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13   # 128 + SIGPIPE, the status a shell reports for a tool killed by SIGPIPE
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
