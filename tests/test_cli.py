@@ -94,3 +94,20 @@ def test_output_into_a_closed_pipe_stops_quietly(gt2d_file):
     proc.stdout.close()   # the reader exits before the command writes its table
     err = proc.stderr.read().decode()
     assert proc.wait() == 141 and err == ""
+
+
+def test_a_file_the_system_refuses_during_the_work_is_one_line(gt2d_file, tmp_path, monkeypatch, capsys):
+    """An OSError on a named file that the checks before the work cannot foresee (here: writing
+    the --json file fails as on a full disk) ends in one ``error:`` line and exit code 1, not a
+    traceback, and leaves no file."""
+    import weakpose.atomic
+
+    out = tmp_path / "r.json"
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(weakpose.atomic, "write_text_atomic", full_disk)
+    assert main(["evaluate", "--pred", str(gt2d_file), "--gt", str(gt2d_file), "--json", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {out}: No space left on device"] and not out.exists()

@@ -311,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``weakpose`` command: exit code 0 on success, 2 for bad input (one ``error:`` line),
-    130 when interrupted, 141 when the reader of its output went away (``weakpose … | head``)."""
+    1 when the system refuses a file during the work (one ``error:`` line), 130 when interrupted,
+    141 when the reader of its output went away (``weakpose … | head``)."""
     try:
         return _run(argv)
     except BrokenPipeError:
@@ -343,6 +344,13 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt as e:
         print(f"\ninterrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.filename is None or isinstance(e, BrokenPipeError):
+            raise
+        # the system refused a file the checks before the work could not foresee (a full disk, a
+        # read-only or special file system, a file removed meanwhile): one line, exit code 1
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
