@@ -303,7 +303,8 @@ class FlowsWSMethod(Method):
 
     def record_candidate(self) -> None:
         """Score the current network (L_ws on the selection frames) and keep its weights."""
-        monitor = Method.evaluate(self)["monitor/pa_mpjpe"]   # logged only, never used to choose
+        # the monitor is logged only (never used to choose), by process 0 alone, as the engine evaluates
+        monitor = Method.evaluate(self)["monitor/pa_mpjpe"] if self.dist.is_main else float("nan")
         self.restart_record.add(selection_score(self), monitor, self.nets["net"].state_dict())
 
     def keep_best_candidate(self) -> None:
