@@ -10,17 +10,14 @@ import torch
 from weakpose.cli import main
 from weakpose.engine.checkpoint import load_checkpoint, save_checkpoint
 from weakpose.methods.nrsfm.distill import DistillConfig, DistillMethod, FrozenTeacher, student_loss
-from weakpose.methods.nrsfm.distill_loss import DistillationOperator
-from weakpose.methods.nrsfm.network import DeepNRSfM, gauge_matrix, reduced_gauge_basis
+from weakpose.methods.nrsfm.network import DeepNRSfM, gauge_matrix
 
 TINY = ["stride=24", "eval_every=0", "checkpoint_every=100000", "monitor_samples=64", "calibration_samples=1024"]
 
 
 def _teacher(seed: int, sign: float) -> FrozenTeacher:
     torch.manual_seed(seed)
-    net = DeepNRSfM(17, (24, 12), center=0).eval()
-    op = DistillationOperator(net.shape_dictionary().detach(), reduced_gauge_basis(17, 0), 1e-6)
-    return FrozenTeacher(f"t{seed}", net, sign, 0, op)
+    return FrozenTeacher.from_model(DeepNRSfM(17, (24, 12), center=0), sign, 0, 1e-6, run=f"t{seed}")
 
 
 def _method(teachers: list[FrozenTeacher], loss: str) -> DistillMethod:
