@@ -179,7 +179,7 @@ def mirror_check(run: str, holdout: int = HOLDOUT_DEFAULT, val_stride: int = 4) 
                      "pa_after_flip": float(pa_mpjpe(flipped, gt).mean()),
                      "pa_mirror_average": float(pa_mpjpe(averaged, gt).mean())}
     if ckpt["method"] == "nrsfm":   # the teacher check of `weakpose train nrsfm`, for runs trained before it
-        out["training_2d"] = {"backward_knees": teacher_backward_knees(ckpt, holdout)}
+        out["training_2d"] = {"backward_knees": teacher_backward_knees(run, holdout)}
     return out
 
 
@@ -206,30 +206,21 @@ def teacher_average(runs: list[str], holdout: int = HOLDOUT_DEFAULT, val_stride:
     return out
 
 
-def teacher_backward_knees(ckpt: dict, holdout: int | None) -> float:
+def teacher_backward_knees(run: str, holdout: int | None) -> float:
     """The teacher check without 3D (``check/backward_knees`` of ``weakpose train nrsfm``) recomputed
-    for a teacher checkpoint: share of its calibration training 2D poses (the training subjects
-    minus ``holdout``, as it was trained here) reconstructed with backward knees."""
+    for a teacher run: share of its calibration training 2D poses (the training subjects minus
+    ``holdout``, as it was trained here) reconstructed with backward knees."""
     import torch
 
     from weakpose.data.paths import data_root
-    from weakpose.engine.config import config_from_dict
     from weakpose.methods.nrsfm.codec import backward_knee_share
-    from weakpose.methods.nrsfm.teacher import (
-        NRSfMConfig,
-        NRSfMMethod,
-        load_training_data,
-        parse_center,
-        teacher_outputs,
-    )
+    from weakpose.methods.nrsfm.distill import load_teacher
+    from weakpose.methods.nrsfm.teacher import load_training_data, parse_center, teacher_outputs
 
     _restrict_training_subjects(holdout)
-    config = config_from_dict(NRSfMConfig, ckpt["config"])
-    net = NRSfMMethod.build_modules(config)["nrsfm"]
-    net.load_state_dict(ckpt["modules"]["nrsfm"])
+    net, config, sign = load_teacher(run)
     d = load_training_data(data_root(), config, parse_center(config.center), torch.device("cpu"))
-    out = teacher_outputs(net, d.w[d.calib], ckpt["predictor_state"]["depth_sign"])
-    return backward_knee_share(out.poses)
+    return backward_knee_share(teacher_outputs(net, d.w[d.calib], sign).poses)
 
 
 def _backward_knees(run: str, holdout: int | None) -> float:
@@ -237,9 +228,8 @@ def _backward_knees(run: str, holdout: int | None) -> float:
     the check (:func:`teacher_backward_knees`)."""
     from weakpose.engine.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(run)
-    share = ckpt["predictor_state"].get("backward_knees")
-    return float(share) if share is not None else teacher_backward_knees(ckpt, holdout)
+    share = load_checkpoint(run)["predictor_state"].get("backward_knees")
+    return float(share) if share is not None else teacher_backward_knees(run, holdout)
 
 
 def teacher_pool(scores: dict[str, dict], knees: dict[str, float], max_criterion: float,
