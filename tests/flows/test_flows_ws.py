@@ -252,6 +252,9 @@ def test_flows_ws_training_lowers_the_error_and_predicts_through_the_cli(patched
     torch.manual_seed(0)
     m = _method(patched, prior_run, "steps=160", "fs_steps=120", "supervised_fraction=0.5", "lr=3e-3")
     before = m.evaluate()
+    # the monitor leaves the frozen prior (flow, body) in eval mode and the trained network in train mode
+    assert not m.nets["flow"].training and not m.nets["body"].training
+    assert all(net.training for name, net in m.nets.items() if name not in ("flow", "body"))
     logs = [m.train_step(s) for s in range(160)]
     after = m.evaluate()
     assert logs[0]["train/phase_fs"] == 1.0 and "train/L_fs" in logs[0]

@@ -231,12 +231,14 @@ class Method:
         from weakpose.metrics import mpjpe, pa_mpjpe
 
         inputs, gt = self.monitor_set()
+        # every module's own mode comes back afterwards: a frozen prior or teacher stays in eval mode
+        modes = [(m, m.training) for net in self.nets.values() for m in net.modules()]
         for net in self.nets.values():
             net.eval()
         with torch.no_grad():
             pred = self.predictor().predict(inputs)["positions_3d"]
-        for net in self.nets.values():
-            net.train()
+        for m, training in modes:
+            m.train(training)
         return {"monitor/mpjpe": float(mpjpe(pred, gt).mean()), "monitor/pa_mpjpe": float(pa_mpjpe(pred, gt).mean())}
 
 
