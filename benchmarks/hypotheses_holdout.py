@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--steps", default="4000,12000", help="comma-separated step counts to score at")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-stride", type=int, default=4)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="config overrides of the trained run (e.g. camera_sides=2)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from weakpose.data import mocap
@@ -55,7 +57,7 @@ def main() -> None:
     for i, stop in enumerate(stops):
         final = stop == stops[-1]
         # stop_after counts the steps of this invocation, not the run's step number
-        train("hypotheses", args.out, overrides=[f"steps={stops[-1]}", "eval_every=0", f"seed={args.seed}"],
+        train("hypotheses", args.out, overrides=[f"steps={stops[-1]}", "eval_every=0", f"seed={args.seed}", *args.set],
               progress=False, resume=i > 0, stop_after=None if final else stop - (stops[i - 1] if i else 0))
         if not final and torch.load(f"{args.out}/last.pt", weights_only=True, map_location="cpu")["step"] != stop:
             raise SystemExit(f"{args.out}/last.pt is not at step {stop}")

@@ -30,6 +30,26 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   ``lambda_elevation · losses.camera_elevation_loss(M, y, elevation_margin)``, a hinge that
   asks the camera to look down on the torso by at least ``asin(elevation_margin)``; a depth
   mirror (y·F, M·F) reprojects identically but looks at the body from below.
+- Two camera sides (not in the paper, off by default: ``camera_sides``): the torso template is
+  planar, so M and M·F (F = diag(1, 1, −1), :func:`other_side`) project it identically and only
+  the limbs tell from which side of the torso the camera looks; a camera network on the wrong
+  side cannot cross over by gradient steps (issue 16: a sixth to a third of the poses). With
+  ``camera_sides=2`` the generator makes one pose per side (it reads s = ±1), and per 2D pose
+  the side whose poses fit the 2D better (L_2D over both codes) is the one trained
+  (winner-takes-all); the other side's L_adv and L_2D count ``side_loser_weight`` times. At test
+  time the side whose zero-code pose fits the 2D better is used (:func:`choose_camera_side`).
+- Test-time flip choice (not in the paper, on by default: ``flip_choice``; ``false`` is the
+  paper's protocol): the predictor also lifts the left-right mirrored 2D pose (x negated, left
+  and right joints swapped: the 2D of the mirror-image person) and, per sample, keeps the branch
+  whose zero-code pose reprojects closer to its 2D input (L_2D, Eq. 4, with its own camera);
+  poses of the mirrored branch are mirrored back (:meth:`HypothesesPredictor.choose_flips`).
+  A pose seen from the wrong side of the body (depth-mirrored; a sixth to a third of the poses,
+  issue 16) fits the 2D worse, and the generator's side errors are not symmetric under mirroring.
+- Input x, y (not in the paper, on by default: ``keep_input_2d``; ``false`` is the paper's
+  output): every camera-frame pose keeps the generator's depth but takes x, y of its visible
+  joints from the 2D input, scaled by least squares to the pose's own x, y
+  (:func:`with_input_xy`); the generated pose reprojects only up to L_2D onto its input. The
+  template-frame pose stays the generator's.
 - Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
   (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
   falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
@@ -105,6 +125,8 @@ class HypothesesSettings:
     critic_chirality: bool = False    # not in the paper: KCS branch also reads reflection-odd triple products
     lambda_elevation: float = 0.0     # not in the paper: hinge prior that the camera looks down on the torso
     elevation_margin: float = 0.1     # sin of the elevation below which lambda_elevation's hinge acts (~6°)
+    camera_sides: int = 1             # not in the paper: 2 = one pose per side of the torso plane, the better fit wins
+    side_loser_weight: float = 0.1    # with camera_sides=2: weight of the losing side's L_adv and L_2D
     head_weight: float = 0.1
     # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
     batch_size: int = 64
@@ -118,6 +140,8 @@ class HypothesesSettings:
     num_hypotheses: int = 10          # hypotheses written to the prediction file (best-of-10)
     meanshift_samples: int = 100      # samples the mean-shift mode is computed from
     selection: str = "meanshift"      # what goes into positions_3d: "meanshift" | "zero"
+    flip_choice: bool = True          # not in the paper: also lift the mirrored 2D, keep the better 2D fit
+    keep_input_2d: bool = True        # not in the paper: camera-frame x, y from the 2D input, depth generated
     bandwidth_quantile: float = 0.2
     # collapse monitor
     monitor_every: int = 250
@@ -140,6 +164,10 @@ class HypothesesSettings:
             raise InputError("config: key 'lambda_elevation': must be >= 0 (0 = no camera prior, as the paper)")
         if not -1 < self.elevation_margin < 1:
             raise InputError("config: key 'elevation_margin': must be in (-1, 1) (the sine of an elevation)")
+        if self.camera_sides not in (1, 2):
+            raise InputError("config: key 'camera_sides': must be 1 (the paper) or 2")
+        if self.side_loser_weight < 0:
+            raise InputError("config: key 'side_loser_weight': must be >= 0")
         if self.critic_steps < 1:
             raise InputError("config: key 'critic_steps': must be >= 1")
         if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
@@ -147,11 +175,54 @@ class HypothesesSettings:
 
 
 def build_networks(cfg: HypothesesSettings) -> tuple[GenerativeLifter, PoseCritic]:
-    g = GenerativeLifter(17, cfg.width, cfg.latent_dim, cfg.generator_blocks, cfg.camera_blocks)
+    g = GenerativeLifter(17, cfg.width, cfg.latent_dim, cfg.generator_blocks, cfg.camera_blocks, cfg.camera_sides)
     chirality_dim = len(L.CHIRALITY_TRIPLES) if cfg.critic_chirality else 0
     d = PoseCritic(17, 16, cfg.critic_pose_width, cfg.critic_kcs_width, cfg.critic_out, cfg.critic_blocks,
                    chirality_dim)
     return g, d
+
+
+def other_side(M: torch.Tensor) -> torch.Tensor:
+    """M·F with F = diag(1, 1, −1) [..., 2, 3]: the weak-perspective camera on the other side of
+    the template's torso plane (z = 0). It projects the planar torso template exactly as M does
+    (the two-fold ambiguity of a plane seen by an orthographic camera) and a pose y as M projects
+    its depth mirror F·y."""
+    return M * torch.tensor([1.0, 1.0, -1.0], dtype=M.dtype, device=M.device)
+
+
+@torch.no_grad()
+def zero_code_fit(net: GenerativeLifter, h: torch.Tensor, x: torch.Tensor, weights: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Zero-code pose of trunk features h [B, width] with its camera and L_2D against x [B, J, 2]
+    (per sample, ``weights`` [B, J]). A two-sided network (``camera_sides=2``) uses, per sample,
+    the side whose zero-code pose fits better (the choice at test time; :func:`other_side`).
+    Returns (y0 [B, J, 3], M [B, 2, 3], side [B] of ±1 or None for one side, L_2D [B])."""
+    z = torch.zeros(h.shape[0], net.latent_dim, device=h.device)
+    M = net.camera_from_features(h)
+    if net.camera_sides == 1:
+        y0 = net.generate_from_features(h, z)
+        return y0, M, None, L.reprojection_errors(M, y0, x, weights)
+    ones = torch.ones(h.shape[0], device=h.device)
+    y_plus, y_minus = net.generate_from_features(h, z, ones), net.generate_from_features(h, z, -ones)
+    M_minus = other_side(M)
+    e_plus = L.reprojection_errors(M, y_plus, x, weights)
+    e_minus = L.reprojection_errors(M_minus, y_minus, x, weights)
+    minus = e_minus < e_plus
+    return (torch.where(minus[:, None, None], y_minus, y_plus), torch.where(minus[:, None, None], M_minus, M),
+            torch.where(minus, -ones, ones), torch.minimum(e_plus, e_minus))
+
+
+def with_input_xy(poses: torch.Tensor, x2d: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """Camera-frame poses [B, ..., J, 3] whose visible joints take x, y from the 2D input
+    x2d [B, J, 2] (root-centred, any scale) times the least-squares scale to the poses' own x, y;
+    depth and missing joints unchanged. An orthographic reading of the input, as the method's
+    weak-perspective camera."""
+    lead = (x2d.shape[0],) + (1,) * (poses.ndim - 3)
+    xin = x2d.reshape(*lead, *x2d.shape[1:]).to(poses)
+    w = visible.reshape(*lead, visible.shape[1], 1).to(poses)
+    a = (w * xin * poses[..., :2]).sum((-1, -2)) / (w * xin * xin).sum((-1, -2)).clamp_min(1e-12)
+    xy = torch.where(w > 0, a[..., None, None] * xin, poses[..., :2])
+    return torch.cat([xy, poses[..., 2:]], -1)
 
 
 @dataclass
@@ -275,7 +346,15 @@ class HypothesesCore:
         x, vis, real = self._batch(step)
         b = x.shape[0] // 2
         z = torch.randn(2 * b, cfg.latent_dim, generator=self.gen).to(self.device)
-        y, M = self.net(x, z)
+        h = self.net.features(x)
+        M = self.net.camera_from_features(h)
+        weights = joint_weights(vis, cfg.head_weight)
+        logs: dict[str, float] = {}
+        if cfg.camera_sides == 1:
+            y = self.net.generate_from_features(h, z)
+            l2d = L.reprojection_loss(M, y, x, weights)
+        else:
+            y, M_side, l2d, loser, logs["side_minus"] = self._two_sided(h, z, M, x, weights)
         alphas = cfg.kernel_alphas
         # critic: maximise MMD² between real and generated features, with gradient penalty
         # (``critic_steps`` updates on the same batch, as the code's ``diter`` loop)
@@ -286,18 +365,22 @@ class HypothesesCore:
             self.opt_d.step()
         # generator, camera and encoder: L_G = L_adv + λ2D L_2D + λcam L_cam − λreg L_reg + λrec L_rec
         adv = L.mmd2_loss(self.critic_features(real).detach(), self.critic_features(y), alphas, cfg.dot_weight)
-        l2d = L.reprojection_loss(M, y, x, joint_weights(vis, cfg.head_weight))
         lcam = L.camera_loss(M)
         lreg = L.diversity_loss(y[:b], y[b:], z[:b], z[b:], cfg.tau)
         lrec = L.latent_reconstruction_loss(z, self.net.encode(y))
         loss_g = adv + cfg.lambda_2d * l2d + cfg.lambda_cam * lcam - cfg.lambda_reg * lreg + cfg.lambda_rec * lrec
-        elev = L.camera_elevation_loss(M, y, cfg.elevation_margin)
+        elev = L.camera_elevation_loss(M if cfg.camera_sides == 1 else M_side, y, cfg.elevation_margin)
         if cfg.lambda_elevation > 0:
             loss_g = loss_g + cfg.lambda_elevation * elev
+        if cfg.camera_sides == 2 and cfg.side_loser_weight > 0:
+            y_lose, l2d_lose = loser
+            adv_lose = L.mmd2_loss(self.critic_features(real).detach(), self.critic_features(y_lose), alphas,
+                                   cfg.dot_weight)
+            loss_g = loss_g + cfg.side_loser_weight * (adv_lose + cfg.lambda_2d * l2d_lose)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        logs = {"loss_d": loss_d.item(), "mmd2": adv.item(), "gp": gp.item(), "l2d": l2d.item(),
+        logs |= {"loss_d": loss_d.item(), "mmd2": adv.item(), "gp": gp.item(), "l2d": l2d.item(),
                 "cam": lcam.item(), "reg": lreg.item(), "rec": lrec.item(), "elev": elev.item(),
                 "loss_g": loss_g.item(), "lr": lr}
         if not all(math.isfinite(v) for v in logs.values()):
@@ -306,15 +389,35 @@ class HypothesesCore:
             logs |= self._monitor(step, logs)
         return logs
 
+    def _two_sided(self, h: torch.Tensor, z: torch.Tensor, M: torch.Tensor, x: torch.Tensor, weights: torch.Tensor):
+        """``camera_sides=2``: both sides' poses; per 2D pose (its two codes together) the side with
+        the lower L_2D wins. Returns (winning poses, their cameras, their L_2D, (losing poses, their
+        L_2D), share of 2D poses won by the −1 side)."""
+        n, b = h.shape[0], h.shape[0] // 2
+        ones = torch.ones(n, device=h.device)
+        y_plus = self.net.generate_from_features(h, z, ones)
+        y_minus = self.net.generate_from_features(h, z, -ones)
+        M_minus = other_side(M)
+        e_plus = L.reprojection_errors(M, y_plus, x, weights)
+        e_minus = L.reprojection_errors(M_minus, y_minus, x, weights)
+        with torch.no_grad():
+            minus = ((e_minus[:b] + e_minus[b:]) < (e_plus[:b] + e_plus[b:])).repeat(2)
+        pick = minus[:, None, None]
+        y, y_lose = torch.where(pick, y_minus, y_plus), torch.where(pick, y_plus, y_minus)
+        e, e_lose = torch.where(minus, e_minus, e_plus), torch.where(minus, e_plus, e_minus)
+        return y, torch.where(pick, M_minus, M), e.mean(), (y_lose, e_lose.mean()), minus.float().mean().item()
+
     @torch.no_grad()
     def diversity_mm(self, x: torch.Tensor, num: int = 10) -> float:
         """Table 4's STD: std of ``num`` hypotheses per joint coordinate w.r.t. the root, in mm
         of the template (template units are metres of the mean training torso)."""
         self.net.eval()
         b = x.shape[0]
-        h = self.net.features(x).repeat_interleave(num, 0)
+        h = self.net.features(x)
+        side = zero_code_fit(self.net, h, x, joint_weights((x != 0).any(-1).to(x), self.cfg.head_weight))[2]
+        h, side = h.repeat_interleave(num, 0), None if side is None else side.repeat_interleave(num, 0)
         z = torch.randn(b * num, self.cfg.latent_dim, generator=self.gen).to(self.device)
-        y = self.net.generate_from_features(h, z).reshape(b, num, 17, 3)
+        y = self.net.generate_from_features(h, z, side).reshape(b, num, 17, 3)
         self.net.train()
         return 1000.0 * hypothesis_std(y).mean().item()
 
@@ -375,7 +478,9 @@ class HypothesesPredictor:
     ``positions_3d`` (the pose chosen by ``selection``), ``positions_3d_zero_code``,
     ``positions_3d_meanshift``, ``hypotheses`` [N, H, 17, 3] (H = ``num_hypotheses`` random codes),
     and the template-frame zero-code pose ``positions_3d_template`` with the weak-perspective
-    camera ``camera_2x3``.
+    camera ``camera_2x3``. With ``flip_choice`` (not in the paper) every output of a sample comes
+    from the branch :meth:`choose_flips` keeps, and ``flip_chosen`` [N] (bool) says which samples
+    were lifted from the mirrored 2D (their poses and camera mirrored back).
     """
 
     def __init__(self, cfg: HypothesesSettings, generator: GenerativeLifter, state: dict) -> None:
@@ -390,6 +495,26 @@ class HypothesesPredictor:
         yc = (y.reshape(shape[0], -1, 3) @ R.transpose(-1, -2)).reshape(shape)
         s = bone_length_scale(yc, self.mean_bones, H36M17)
         return yc * s[..., None, None]
+
+    @torch.no_grad()
+    def choose_flips(self, x: torch.Tensor, visible: torch.Tensor, batch_size: int = 4096
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Test-time flip choice (not in the paper). For normalised 2D poses x [N, J, 2] and their
+        visibility [N, J]: the mirrored pose (x negated, left and right swapped) replaces x where
+        its zero-code pose reprojects closer to it than x's zero-code pose to x (per-sample L_2D,
+        Eq. 4, joint weights as in training). Returns (x, visible, flipped [N] bool)."""
+        x_f, vis_f = H36M17.flip(x), visible[:, H36M17.flip_permutation]
+        errs = []
+        for xx, vv in ((x, visible), (x_f, vis_f)):
+            e = []
+            for i in range(0, len(xx), batch_size):
+                xb = xx[i:i + batch_size].to(self.device)
+                w = joint_weights(vv[i:i + batch_size].to(self.device), self.cfg.head_weight)
+                e.append(zero_code_fit(self.net, self.net.features(xb), xb, w)[3].cpu())
+            errs.append(torch.cat(e))
+        flipped = errs[1] < errs[0]
+        pick = flipped[:, None, None]
+        return torch.where(pick, x_f, x), torch.where(flipped[:, None], vis_f, visible), flipped
 
     def predict(self, inputs: Keypoints2D) -> dict[str, np.ndarray]:
         """Lift a single-view 2D keypoint file (see the class docstring for the keys)."""
@@ -406,6 +531,8 @@ class HypothesesPredictor:
         num_hypotheses: int | None = None,
         meanshift_samples: int | None = None,
         selection: str | None = None,
+        flip_choice: bool | None = None,
+        keep_input_2d: bool | None = None,
         batch_size: int = 1024,
         seed: int = 0,
     ) -> dict[str, np.ndarray]:
@@ -413,6 +540,8 @@ class HypothesesPredictor:
         num_h = cfg.num_hypotheses if num_hypotheses is None else num_hypotheses
         num_ms = cfg.meanshift_samples if meanshift_samples is None else meanshift_samples
         sel = cfg.selection if selection is None else selection
+        flip = cfg.flip_choice if flip_choice is None else flip_choice
+        keep_2d = cfg.keep_input_2d if keep_input_2d is None else keep_input_2d
         if sel == "meanshift" and num_ms < 2:
             raise InputError("selection 'meanshift' needs meanshift_samples >= 2")
         gen = torch.Generator().manual_seed(seed)
@@ -421,34 +550,65 @@ class HypothesesPredictor:
         if kp.ndim != 3 or kp.shape[1:] != (17, 2):
             raise InputError(f"keypoints_2d: expected [N, 17, 2], got {tuple(kp.shape)}")
         try:
-            x_all, _ = normalise_2d(kp, cf)
+            x_all, vis_all = normalise_2d(kp, cf)
         except ValueError as e:
             raise InputError(f"keypoints_2d: {e}") from None
+        flipped = torch.zeros(len(x_all), dtype=torch.bool)
+        if flip:
+            x_all, vis_all, flipped = self.choose_flips(x_all, vis_all)
         outs: dict[str, list] = {k: [] for k in ("zero", "ms", "hyp", "tpl", "cam")}
         for i in range(0, len(x_all), batch_size):
             x = x_all[i:i + batch_size].to(self.device)
+            vis = vis_all[i:i + batch_size].to(self.device)
             b = x.shape[0]
             h = self.net.features(x)
-            M = self.net.camera_from_features(h)
+            y0, M, side, _ = zero_code_fit(self.net, h, x, joint_weights(vis, cfg.head_weight))
             R = rotation_from_2x3(M)
-            y0 = self.net.generate_from_features(h, torch.zeros(b, cfg.latent_dim, device=self.device))
+
+            def camera_mm(y: torch.Tensor) -> torch.Tensor:
+                p = self.to_camera_mm(y, R)
+                return with_input_xy(p, x, vis) if keep_2d else p
+
             outs["tpl"].append(y0)
             outs["cam"].append(M)
-            outs["zero"].append(self.to_camera_mm(y0, R))
+            outs["zero"].append(camera_mm(y0))
             if num_ms > 0:
                 z = torch.randn(b * num_ms, cfg.latent_dim, generator=gen).to(self.device)
-                ys = self.net.generate_from_features(h.repeat_interleave(num_ms, 0), z).reshape(b, num_ms, 17, 3)
+                ys = self.net.generate_from_features(h.repeat_interleave(num_ms, 0), z,
+                                                     _repeat(side, num_ms)).reshape(b, num_ms, 17, 3)
                 mode = mean_shift_mode(ys, bandwidth_quantile=cfg.bandwidth_quantile)
-                outs["ms"].append(self.to_camera_mm(mode, R))
+                outs["ms"].append(camera_mm(mode))
             if num_h > 0:
                 z = torch.randn(b * num_h, cfg.latent_dim, generator=gen).to(self.device)
-                yh = self.net.generate_from_features(h.repeat_interleave(num_h, 0), z).reshape(b, num_h, 17, 3)
-                outs["hyp"].append(self.to_camera_mm(yh, R))
+                yh = self.net.generate_from_features(h.repeat_interleave(num_h, 0), z,
+                                                     _repeat(side, num_h)).reshape(b, num_h, 17, 3)
+                outs["hyp"].append(camera_mm(yh))
         res = {"positions_3d_zero_code": torch.cat(outs["zero"]),
                "positions_3d_template": 1000.0 * torch.cat(outs["tpl"]), "camera_2x3": torch.cat(outs["cam"])}
         if outs["ms"]:
             res["positions_3d_meanshift"] = torch.cat(outs["ms"])
         if outs["hyp"]:
             res["hypotheses"] = torch.cat(outs["hyp"])
+        if flip:
+            res = self._mirror_back(res, flipped.to(self.device))
+            res["flip_chosen"] = flipped
         res["positions_3d"] = res["positions_3d_meanshift"] if sel == "meanshift" else res["positions_3d_zero_code"]
-        return {k: v.cpu().numpy().astype(np.float32) for k, v in res.items()}
+        return {k: v.cpu().numpy() if v.dtype == torch.bool else v.cpu().numpy().astype(np.float32)
+                for k, v in res.items()}
+
+    @staticmethod
+    def _mirror_back(res: dict[str, torch.Tensor], flipped: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Outputs of the samples lifted from the mirrored 2D, mirrored back: poses (camera and
+        template frame: x negated, left and right swapped) and M -> diag(−1, 1) M diag(−1, 1, 1)."""
+        out = {}
+        for key, v in res.items():
+            if key == "camera_2x3":
+                back = v * torch.tensor([[1.0, -1.0, -1.0], [-1.0, 1.0, 1.0]], dtype=v.dtype, device=v.device)
+            else:
+                back = H36M17.flip(v)
+            out[key] = torch.where(flipped.reshape(-1, *[1] * (v.ndim - 1)), back, v)
+        return out
+
+
+def _repeat(side: torch.Tensor | None, num: int) -> torch.Tensor | None:
+    return None if side is None else side.repeat_interleave(num, 0)

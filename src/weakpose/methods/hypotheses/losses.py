@@ -227,10 +227,17 @@ def reprojection_loss(
     has weight 0 (paper §4.1). The sum is divided by 2J (as the authors' code divides by the
     number of coordinates, whatever the weights) and averaged over the batch.
     """
+    return reprojection_errors(M, y, x2d, weights).mean()
+
+
+def reprojection_errors(
+    M: torch.Tensor, y: torch.Tensor, x2d: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Per-sample L_2D [B]: :func:`reprojection_loss` before the batch mean."""
     if weights.shape != x2d.shape[:-1]:
         raise ValueError(f"reprojection_loss: weights {tuple(weights.shape)} must be {tuple(x2d.shape[:-1])}")
     err = (weak_perspective_project(M, y) - x2d).abs() * weights[..., None]
-    return err.sum((-1, -2)).mean() / (2 * x2d.shape[-2])
+    return err.sum((-1, -2)) / (2 * x2d.shape[-2])
 
 
 # --------------------------------------------------------------------------- diversity (Eq. 6–7)

@@ -62,6 +62,9 @@ class GenerativeLifter(nn.Module):
         latent_dim: dimension of z (1024 in the authors' code).
         generator_blocks: residual blocks of the generator head (2 in the code).
         camera_blocks: residual blocks of the camera head (2 in the code).
+        camera_sides: 1 (the paper) or 2 (not in the paper): the generator head also reads a
+            side s = ±1 and makes the pose for the camera M (s = +1) or for M·F, the camera on
+            the other side of the template's torso plane (s = −1; see ``core.other_side``).
     """
 
     def __init__(
@@ -71,14 +74,18 @@ class GenerativeLifter(nn.Module):
         latent_dim: int = 1024,
         generator_blocks: int = 2,
         camera_blocks: int = 2,
+        camera_sides: int = 1,
     ) -> None:
         super().__init__()
         if generator_blocks < 1 or camera_blocks < 0:
             raise ValueError("generator_blocks must be >= 1 and camera_blocks >= 0")
+        if camera_sides not in (1, 2):
+            raise ValueError("camera_sides must be 1 or 2")
+        self.camera_sides = camera_sides
         self.num_joints = num_joints
         self.latent_dim = latent_dim
         self.trunk = nn.Sequential(_dense(2 * num_joints, width), ResidualBlock(width))
-        self.gen_in = nn.Sequential(_dense(width + latent_dim, width), _dense(width, width))
+        self.gen_in = nn.Sequential(_dense(width + latent_dim + (camera_sides == 2), width), _dense(width, width))
         self.gen_blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(generator_blocks - 1)])
         self.gen_out = nn.Linear(width, 3 * num_joints)
         self.camera_head = nn.Sequential(*[ResidualBlock(width) for _ in range(camera_blocks)],
@@ -96,9 +103,15 @@ class GenerativeLifter(nn.Module):
         """Trunk features of normalised 2D poses [B, J, 2] -> [B, width]."""
         return self.trunk(x2d.reshape(x2d.shape[0], -1))
 
-    def generate_from_features(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """G(x, z) from trunk features h [B, width] and codes z [B, latent] -> [B, J, 3] root-centred."""
-        g = self.gen_in(torch.cat([h, z], dim=-1)) + h
+    def generate_from_features(self, h: torch.Tensor, z: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+        """G(x, z) from trunk features h [B, width] and codes z [B, latent] -> [B, J, 3] root-centred.
+        With ``camera_sides=2``, ``side`` [B] (±1) says which camera the pose is for."""
+        parts = [h, z]
+        if self.camera_sides == 2:
+            if side is None:
+                raise ValueError("generate_from_features: camera_sides=2 needs side (+1 or -1 per sample)")
+            parts.append(side.to(h).reshape(-1, 1))
+        g = self.gen_in(torch.cat(parts, dim=-1)) + h
         y = self.gen_out(self.gen_blocks(g)).reshape(h.shape[0], self.num_joints, 3)
         return y - y[:, :1]
 
