@@ -30,7 +30,7 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   ``lambda_elevation · losses.camera_elevation_loss(M, y, elevation_margin)``, a hinge that
   asks the camera to look down on the torso by at least ``asin(elevation_margin)``; a depth
   mirror (y·F, M·F) reprojects identically but looks at the body from below.
-- Two camera sides (not in the paper, off by default: ``camera_sides``): the torso template is
+- Two camera sides (not in the paper, on by default: ``camera_sides=2``; 1 is the paper): the torso template is
   planar, so M and M·F (F = diag(1, 1, −1), :func:`other_side`) project it identically and only
   the limbs tell from which side of the torso the camera looks; a camera network on the wrong
   side cannot cross over by gradient steps (issue 16: a sixth to a third of the poses). With
@@ -125,7 +125,7 @@ class HypothesesSettings:
     critic_chirality: bool = False    # not in the paper: KCS branch also reads reflection-odd triple products
     lambda_elevation: float = 0.0     # not in the paper: hinge prior that the camera looks down on the torso
     elevation_margin: float = 0.1     # sin of the elevation below which lambda_elevation's hinge acts (~6°)
-    camera_sides: int = 1             # not in the paper: 2 = one pose per side of the torso plane, the better fit wins
+    camera_sides: int = 2             # not in the paper (1): one pose per side of the torso plane, the better fit wins
     side_loser_weight: float = 0.1    # with camera_sides=2: weight of the losing side's L_adv and L_2D
     head_weight: float = 0.1
     # optimisation (paper: Adam 1e-4, decay 0.94 per epoch; code: β = (0.5, 0.9), 64 poses x 2)
