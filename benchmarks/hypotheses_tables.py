@@ -7,7 +7,8 @@ Usage:
   PYTHONPATH=src python benchmarks/hypotheses_tables.py exemplar - --test h36mrig_gt2d [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py mirrors RUN_DIR --test monitor
 
-``accuracy`` prints camera-frame MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the
+``accuracy`` (``--paper-output``: without the test-time flip choice and with the generated x, y,
+as the paper) prints camera-frame MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the
 zero-code pose, the mean-shift mode (of 100 samples) and the best-of-10 hypotheses (ORACLE:
 chosen with the ground truth). ``--missing K`` hides K random limb joints of every test pose
 (seed 0; paper Table 3). ``diversity`` prints Table 4's STD (10 hypotheses) and STD-FPS (5 of
@@ -37,7 +38,7 @@ import torch
 from weakpose.camera import rotation_from_2x3
 from weakpose.data.contracts import load_benchmark
 from weakpose.data.paths import benchmark_file, data_root
-from weakpose.methods.hypotheses.core import HypothesesPredictor
+from weakpose.methods.hypotheses.core import HypothesesPredictor, zero_code_fit
 from weakpose.methods.hypotheses.data import mask_random_limb_joints
 from weakpose.methods.hypotheses.meanshift import farthest_point_sampling, hypothesis_std
 from weakpose.metrics import evaluate_predictions
@@ -155,7 +156,8 @@ def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20)
 def accuracy(args) -> dict:
     pred = load_predictor(args.run)
     kp, conf, gt, act, K = _test(args.test, args.every, args.missing, with_intrinsics=True)
-    out = pred.predict_arrays(kp, conf, num_hypotheses=10, meanshift_samples=100)
+    opts = {"flip_choice": False, "keep_input_2d": False} if args.paper_output else {}
+    out = pred.predict_arrays(kp, conf, num_hypotheses=10, meanshift_samples=100, **opts)
     rows = {}
     from weakpose.baselines import depthless_poses
     from weakpose.data.contracts import Keypoints2D
@@ -226,9 +228,7 @@ def mirrors(args) -> dict:
     flip = torch.tensor([1.0, 1.0, -1.0])
     with torch.no_grad():
         x, vis = normalise_2d(torch.from_numpy(kp).float(), torch.from_numpy(conf).float())
-        h = pred.net.features(x)
-        M = pred.net.camera_from_features(h)
-        y = pred.net.generate_from_features(h, torch.zeros(len(x), pred.cfg.latent_dim))
+        y, M, _, _ = zero_code_fit(pred.net, pred.net.features(x), x, joint_weights(vis, pred.cfg.head_weight))
         nearest = {k: torch.cat([torch.cdist(align_to_template(v[i:i + 256], tpl).reshape(-1, 51), bank_t).min(1).values
                                  for i in range(0, len(v), 256)]) for k, v in (("pose", y), ("mirror", y * flip))}
         w = joint_weights(vis, pred.cfg.head_weight)
@@ -338,6 +338,8 @@ def main() -> None:
     ap.add_argument("--samples", default="1000,5000,9001,15002")
     ap.add_argument("--out", default="docs/figures/hypotheses_fps.png")
     ap.add_argument("--json")
+    ap.add_argument("--paper-output", action="store_true",
+                    help="accuracy: the paper's output (flip_choice=false, keep_input_2d=false) instead of the model's")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -9,7 +9,7 @@ from weakpose.camera import weak_perspective_project
 from weakpose.data.contracts import Keypoints2D, load_benchmark
 from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.statistics import mean_bone_lengths
-from weakpose.methods.hypotheses.core import HypothesesCore, HypothesesPredictor, HypothesesSettings
+from weakpose.methods.hypotheses.core import HypothesesCore, HypothesesPredictor, HypothesesSettings, zero_code_fit
 from weakpose.methods.hypotheses.data import normalise_2d
 from weakpose.skeleton import H36M17
 
@@ -27,9 +27,8 @@ def _bone_error(poses: np.ndarray, mean_bones: np.ndarray) -> float:
 def _reprojection_error(pred: HypothesesPredictor, kp, conf) -> float:
     x, _ = normalise_2d(torch.from_numpy(kp), torch.from_numpy(conf))
     with torch.no_grad():
-        h = pred.net.features(x)
-        y = pred.net.generate_from_features(h, torch.zeros(len(x), pred.cfg.latent_dim))
-        return float((weak_perspective_project(pred.net.camera_from_features(h), y) - x).abs().mean())
+        y, M, _, _ = zero_code_fit(pred.net, pred.net.features(x), x, torch.ones(x.shape[:2]))
+        return float((weak_perspective_project(M, y) - x).abs().mean())
 
 
 def test_short_run_explains_2d_with_human_bone_lengths(root, gt2d_file):
