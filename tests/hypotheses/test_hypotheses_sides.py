@@ -162,3 +162,18 @@ def test_two_sided_settings_are_checked():
         HypothesesSettings(camera_sides=3).validate()
     with pytest.raises(InputError, match="side_loser_weight"):
         HypothesesSettings(side_loser_weight=-1).validate()
+
+
+def test_a_checkpoint_from_before_two_sided_training_loads_as_one_sided():
+    from weakpose.engine.config import config_to_dict
+    from weakpose.inference_api import predictor_from_payload
+    from weakpose.methods.hypotheses.method import HypothesesConfig, HypothesesMethod
+
+    cfg = HypothesesConfig(camera_sides=1, **TINY)
+    nets = HypothesesMethod.build_modules(cfg)
+    stored = {k: v for k, v in config_to_dict(cfg).items() if k != "camera_sides"}  # written before the key
+    payload = {"method": "hypotheses", "config": stored, "modules": {k: n.state_dict() for k, n in nets.items()},
+               "predictor_state": {"mean_bone_lengths": torch.full((16,), 250.0)}}
+    pred = predictor_from_payload(payload, "old.pt")
+    assert pred.net.camera_sides == 1 and pred.cfg.camera_sides == 1
+    assert HypothesesConfig().camera_sides == 2  # new runs are two-sided

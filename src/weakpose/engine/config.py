@@ -212,7 +212,10 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Rebuild a config from a checkpoint; settings unknown to this version are ignored."""
+    """Rebuild a config from a checkpoint; settings unknown to this version are ignored. A config
+    class may name in ``FORMER_DEFAULTS`` settings added with a default that changes what an older
+    checkpoint means (e.g. a network's shape): their value where the stored config lacks them."""
+    values = {**getattr(cls, "FORMER_DEFAULTS", {}), **values}
     known = set(_field_types(cls)) | set(getattr(cls, "RENAMED_KEYS", {}))
     return apply_values(cls(), {k: v for k, v in values.items() if k in known}, "checkpoint config",
                         check_devices=False)

@@ -15,7 +15,7 @@ docs/hypotheses.md; the pieces are in ``core`` (training step, predictor),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -41,6 +41,8 @@ class HypothesesConfig(HypothesesSettings, TrainConfig):
     checkpoint_every: int = 1000
     log_every: int = 50
     monitor_samples: int = 1024
+    # checkpoints written before two-sided training existed have a one-sided generator
+    FORMER_DEFAULTS: ClassVar[dict[str, Any]] = {"camera_sides": 1}
 
 
 class HypothesesMethod(Method):
