@@ -7,7 +7,7 @@ Trains ``weakpose train hypotheses`` on the training subjects minus ``--holdout`
 views and the unpaired 3D set lose that subject), stops at each step count of ``--steps`` (the
 step-based learning-rate decay does not depend on the total, so a stop at 4,000 steps is the
 4,000-step default), scores the zero-code pose and the mean-shift mode on the held-out subject's
-h36m-rig views (exact 2D, every ``--val-stride``-th frame), and resumes. Prints PA-MPJPE without
+h36m-rig views (exact and simulated-detector 2D, ``--noise``; every ``--val-stride``-th frame), and resumes. Prints PA-MPJPE without
 and with reflections, the mirrored share and the depth-less baseline; writes ``OUT_holdout.json``.
 The trainer's default monitor is transductive (frames of the subjects whose 3D poses the critic
 learns), which is why this check exists.
@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--steps", default="4000,12000", help="comma-separated step counts to score at")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-stride", type=int, default=4)
+    ap.add_argument("--noise", default="gt,detector",
+                    help="comma-separated 2D kinds of the held-out views to score: exact 'gt' and/or simulated 'detector'")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides of the trained run (e.g. camera_sides=2)")
     args = ap.parse_args()
@@ -44,15 +46,17 @@ def main() -> None:
     from weakpose.metrics import pa_mpjpe, pa_mpjpe_with_reflections
     from weakpose.training import train
 
-    val = make_split(data_root(), (args.holdout,), rig="h36m", noise="gt", seed=0, stride=args.val_stride)
-    gt = torch.from_numpy(val["positions_3d"]).double()
     bank = mocap.load_cmu(data_root(), mocap.TRAIN_SUBJECTS).positions
-    flat = depthless_poses(Keypoints2D(val["keypoints_2d"], val["confidence"], val["intrinsics"]),
-                           mean_bone_lengths(bank))
-    res = {"train_subjects": list(mocap.TRAIN_SUBJECTS), "holdout": args.holdout, "samples": len(gt),
-           "depthless_pa_mpjpe": float(pa_mpjpe(torch.from_numpy(flat).double(), gt).mean())}
-    print(f"trained on subjects {mocap.TRAIN_SUBJECTS}, scored on subject {args.holdout} ({len(gt)} samples); "
-          f"depth-less baseline PA-MPJPE {res['depthless_pa_mpjpe']:.1f} mm", flush=True)
+    vals = {n: make_split(data_root(), (args.holdout,), rig="h36m", noise=n, seed=0, stride=args.val_stride)
+            for n in args.noise.split(",")}
+    gt = torch.from_numpy(next(iter(vals.values()))["positions_3d"]).double()
+    res = {"train_subjects": list(mocap.TRAIN_SUBJECTS), "holdout": args.holdout, "samples": len(gt)}
+    for noise, val in vals.items():
+        flat = depthless_poses(Keypoints2D(val["keypoints_2d"], val["confidence"], val["intrinsics"]),
+                               mean_bone_lengths(bank))
+        res[f"depthless_pa_mpjpe_{noise}"] = float(pa_mpjpe(torch.from_numpy(flat).double(), gt).mean())
+        print(f"trained on subjects {mocap.TRAIN_SUBJECTS}, scored on subject {args.holdout} ({len(gt)} samples, "
+              f"{noise} 2D); depth-less baseline PA-MPJPE {res[f'depthless_pa_mpjpe_{noise}']:.1f} mm", flush=True)
     stops = sorted(int(s) for s in args.steps.split(","))
     for i, stop in enumerate(stops):
         final = stop == stops[-1]
@@ -62,18 +66,19 @@ def main() -> None:
         if not final and torch.load(f"{args.out}/last.pt", weights_only=True, map_location="cpu")["step"] != stop:
             raise SystemExit(f"{args.out}/last.pt is not at step {stop}")
         pred = load_predictor(args.out if final else f"{args.out}/last.pt")
-        out = pred.predict_arrays(val["keypoints_2d"], val["confidence"], num_hypotheses=0, meanshift_samples=100)
-        row = {}
-        for name, key in (("zero code", "positions_3d_zero_code"), ("mean-shift", "positions_3d_meanshift")):
-            p = torch.from_numpy(out[key]).double()
-            a, r = pa_mpjpe(p, gt), pa_mpjpe_with_reflections(p, gt)
-            row[name] = {"pa_mpjpe": float(a.mean()), "pa_mpjpe_reflections": float(r.mean()),
-                         "mirrored": float((r < a - 1.0).double().mean())}
-        res[str(stop)] = row
-        z, m = row["zero code"], row["mean-shift"]
-        print(f"{stop} steps: zero code PA-MPJPE {z['pa_mpjpe']:.1f} mm (with reflections "
-              f"{z['pa_mpjpe_reflections']:.1f}, {100 * z['mirrored']:.0f}% mirrored), "
-              f"mean-shift {m['pa_mpjpe']:.1f} mm", flush=True)
+        for noise, val in vals.items():
+            out = pred.predict_arrays(val["keypoints_2d"], val["confidence"], num_hypotheses=0, meanshift_samples=100)
+            row = {}
+            for name, key in (("zero code", "positions_3d_zero_code"), ("mean-shift", "positions_3d_meanshift")):
+                p = torch.from_numpy(out[key]).double()
+                a, r = pa_mpjpe(p, gt), pa_mpjpe_with_reflections(p, gt)
+                row[name] = {"pa_mpjpe": float(a.mean()), "pa_mpjpe_reflections": float(r.mean()),
+                             "mirrored": float((r < a - 1.0).double().mean())}
+            res[f"{stop}" if noise == "gt" else f"{stop}_{noise}"] = row
+            z, m = row["zero code"], row["mean-shift"]
+            print(f"{stop} steps, {noise} 2D: zero code PA-MPJPE {z['pa_mpjpe']:.1f} mm (with reflections "
+                  f"{z['pa_mpjpe_reflections']:.1f}, {100 * z['mirrored']:.0f}% mirrored), "
+                  f"mean-shift {m['pa_mpjpe']:.1f} mm", flush=True)
     with open(f"{args.out}_holdout.json", "w") as f:
         json.dump(res, f, indent=1)
 
