@@ -7,8 +7,9 @@ Trains ``weakpose train hypotheses`` on the training subjects minus ``--holdout`
 views and the unpaired 3D set lose that subject), stops at each step count of ``--steps`` (the
 step-based learning-rate decay does not depend on the total, so a stop at 4,000 steps is the
 4,000-step default), scores the zero-code pose and the mean-shift mode on the held-out subject's
-h36m-rig views (exact and simulated-detector 2D, ``--noise``; every ``--val-stride``-th frame), and resumes. Prints PA-MPJPE without
-and with reflections, the mirrored share and the depth-less baseline; writes ``OUT_holdout.json``.
+h36m-rig views (exact and simulated-detector 2D, ``--noise``; every ``--val-stride``-th frame),
+and resumes. Prints PA-MPJPE without and with reflections, the mirrored share and the
+depth-less baseline; writes ``OUT_holdout.json``.
 The trainer's default monitor is transductive (frames of the subjects whose 3D poses the critic
 learns), which is why this check exists.
 """
@@ -29,7 +30,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-stride", type=int, default=4)
     ap.add_argument("--noise", default="gt,detector",
-                    help="comma-separated 2D kinds of the held-out views to score: exact 'gt' and/or simulated 'detector'")
+                    help="comma-separated 2D kinds of the held-out views to score: "
+                         "exact 'gt' and/or simulated 'detector'")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides of the trained run (e.g. camera_sides=2)")
     args = ap.parse_args()

@@ -8,9 +8,9 @@ Usage:
   PYTHONPATH=src python benchmarks/hypotheses_tables.py mirrors RUN_DIR --test monitor
 
 ``accuracy`` (``--paper-output``: without the test-time flip choice and with the generated x, y,
-as the paper; ``--[no-]flip-choice``, ``--[no-]keep-input-2d``: one of them) prints camera-frame MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the
-zero-code pose, the mean-shift mode (of 100 samples) and the best-of-10 hypotheses (ORACLE:
-chosen with the ground truth). ``--missing K`` hides K random limb joints of every test pose
+as the paper; ``--[no-]flip-choice``, ``--[no-]keep-input-2d``: one of them) prints camera-frame
+MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the zero-code pose, the mean-shift mode (of
+100 samples) and the best-of-10 hypotheses (ORACLE: chosen with the ground truth). ``--missing K`` hides K random limb joints of every test pose
 (seed 0; paper Table 3). ``diversity`` prints Table 4's STD (10 hypotheses) and STD-FPS (5 of
 100 by farthest point sampling), in mm of the camera-frame, bone-length-scaled poses.
 RUN_DIR is a ``weakpose train hypotheses`` folder (its model.pt) or a model file.
@@ -157,7 +157,8 @@ def accuracy(args) -> dict:
     pred = load_predictor(args.run)
     kp, conf, gt, act, K = _test(args.test, args.every, args.missing, with_intrinsics=True)
     opts = {"flip_choice": False, "keep_input_2d": False} if args.paper_output else {}
-    opts |= {k: v for k, v in (("flip_choice", args.flip_choice), ("keep_input_2d", args.keep_input_2d)) if v is not None}
+    chosen = (("flip_choice", args.flip_choice), ("keep_input_2d", args.keep_input_2d))
+    opts |= {k: v for k, v in chosen if v is not None}
     out = pred.predict_arrays(kp, conf, num_hypotheses=10, meanshift_samples=100, **opts)
     rows = {}
     from weakpose.baselines import depthless_poses

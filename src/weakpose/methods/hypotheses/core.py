@@ -566,24 +566,20 @@ class HypothesesPredictor:
             y0, M, side, _ = zero_code_fit(self.net, h, x, joint_weights(vis, cfg.head_weight))
             R = rotation_from_2x3(M)
 
-            def camera_mm(y: torch.Tensor) -> torch.Tensor:
-                p = self.to_camera_mm(y, R)
-                return with_input_xy(p, x, vis) if keep_2d else p
-
             outs["tpl"].append(y0)
             outs["cam"].append(M)
-            outs["zero"].append(camera_mm(y0))
+            outs["zero"].append(self._output_pose(y0, R, x, vis, keep_2d))
             if num_ms > 0:
                 z = torch.randn(b * num_ms, cfg.latent_dim, generator=gen).to(self.device)
                 ys = self.net.generate_from_features(h.repeat_interleave(num_ms, 0), z,
                                                      _repeat(side, num_ms)).reshape(b, num_ms, 17, 3)
                 mode = mean_shift_mode(ys, bandwidth_quantile=cfg.bandwidth_quantile)
-                outs["ms"].append(camera_mm(mode))
+                outs["ms"].append(self._output_pose(mode, R, x, vis, keep_2d))
             if num_h > 0:
                 z = torch.randn(b * num_h, cfg.latent_dim, generator=gen).to(self.device)
                 yh = self.net.generate_from_features(h.repeat_interleave(num_h, 0), z,
                                                      _repeat(side, num_h)).reshape(b, num_h, 17, 3)
-                outs["hyp"].append(camera_mm(yh))
+                outs["hyp"].append(self._output_pose(yh, R, x, vis, keep_2d))
         res = {"positions_3d_zero_code": torch.cat(outs["zero"]),
                "positions_3d_template": 1000.0 * torch.cat(outs["tpl"]), "camera_2x3": torch.cat(outs["cam"])}
         if outs["ms"]:
@@ -596,6 +592,12 @@ class HypothesesPredictor:
         res["positions_3d"] = res["positions_3d_meanshift"] if sel == "meanshift" else res["positions_3d_zero_code"]
         return {k: v.cpu().numpy() if v.dtype == torch.bool else v.cpu().numpy().astype(np.float32)
                 for k, v in res.items()}
+
+    def _output_pose(self, y: torch.Tensor, R: torch.Tensor, x: torch.Tensor, visible: torch.Tensor,
+                     keep_input_2d: bool) -> torch.Tensor:
+        """Template-frame poses -> camera frame, mm; with ``keep_input_2d`` x, y from the input x."""
+        p = self.to_camera_mm(y, R)
+        return with_input_xy(p, x, visible) if keep_input_2d else p
 
     @staticmethod
     def _mirror_back(res: dict[str, torch.Tensor], flipped: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -103,7 +103,8 @@ class GenerativeLifter(nn.Module):
         """Trunk features of normalised 2D poses [B, J, 2] -> [B, width]."""
         return self.trunk(x2d.reshape(x2d.shape[0], -1))
 
-    def generate_from_features(self, h: torch.Tensor, z: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+    def generate_from_features(self, h: torch.Tensor, z: torch.Tensor,
+                               side: torch.Tensor | None = None) -> torch.Tensor:
         """G(x, z) from trunk features h [B, width] and codes z [B, latent] -> [B, J, 3] root-centred.
         With ``camera_sides=2``, ``side`` [B] (±1) says which camera the pose is for."""
         parts = [h, z]
