@@ -12,7 +12,8 @@ as the paper; ``--[no-]flip-choice``, ``--[no-]keep-input-2d``: one of them) pri
 MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the zero-code pose, the mean-shift mode (of
 100 samples) and the best-of-10 hypotheses (ORACLE: chosen with the ground truth). ``--missing K``
 hides K random limb joints of every test pose (seed 0; paper Table 3). ``diversity`` prints
-Table 4's STD (10 hypotheses) and STD-FPS (5 of 100 by farthest point sampling), in mm of the camera-frame, bone-length-scaled poses.
+Table 4's STD (10 hypotheses) and STD-FPS (5 of 100 by farthest point sampling), in mm of the
+camera-frame, bone-length-scaled poses.
 RUN_DIR is a ``weakpose train hypotheses`` folder (its model.pt) or a model file.
 ``--test train`` evaluates on the training subjects' own 2D views (h36m rig, exact projections,
 every 2nd frame as in training): a transductive diagnostic, since the model saw these 2D poses
