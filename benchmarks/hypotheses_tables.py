@@ -8,7 +8,7 @@ Usage:
   PYTHONPATH=src python benchmarks/hypotheses_tables.py mirrors RUN_DIR --test monitor
 
 ``accuracy`` (``--paper-output``: without the test-time flip choice and with the generated x, y,
-as the paper; ``--[no-]flip-choice``, ``--[no-]keep-input-2d``: one of them) prints camera-frame
+as the paper; ``--[no-]flip-choice``, ``--input-xy never|exact|always``: one of them) prints camera-frame
 MPJPE (protocol #1) and PA-MPJPE (protocol #2) for the zero-code pose, the mean-shift mode (of
 100 samples) and the best-of-10 hypotheses (ORACLE: chosen with the ground truth). ``--missing K``
 hides K random limb joints of every test pose (seed 0; paper Table 3). ``diversity`` prints
@@ -157,8 +157,8 @@ def _closest_bank_pose_pa(gt: np.ndarray, bank: np.ndarray, shortlist: int = 20)
 def accuracy(args) -> dict:
     pred = load_predictor(args.run)
     kp, conf, gt, act, K = _test(args.test, args.every, args.missing, with_intrinsics=True)
-    opts = {"flip_choice": False, "keep_input_2d": False} if args.paper_output else {}
-    chosen = (("flip_choice", args.flip_choice), ("keep_input_2d", args.keep_input_2d))
+    opts = {"flip_choice": False, "input_xy": "never"} if args.paper_output else {}
+    chosen = (("flip_choice", args.flip_choice), ("input_xy", args.input_xy))
     opts |= {k: v for k, v in chosen if v is not None}
     out = pred.predict_arrays(kp, conf, num_hypotheses=10, meanshift_samples=100, **opts)
     rows = {}
@@ -342,11 +342,11 @@ def main() -> None:
     ap.add_argument("--out", default="docs/figures/hypotheses_fps.png")
     ap.add_argument("--json")
     ap.add_argument("--paper-output", action="store_true",
-                    help="accuracy: the paper's output (flip_choice=false, keep_input_2d=false) instead of the model's")
+                    help="accuracy: the paper's output (flip_choice=false, input_xy=never) instead of the model's")
     ap.add_argument("--flip-choice", action=argparse.BooleanOptionalAction, default=None,
                     help="accuracy: test-time flip choice on/off (default: the model's setting)")
-    ap.add_argument("--keep-input-2d", action=argparse.BooleanOptionalAction, default=None,
-                    help="accuracy: camera-frame x, y from the 2D input on/off (default: the model's setting)")
+    ap.add_argument("--input-xy", choices=["never", "exact", "always"], default=None,
+                    help="accuracy: camera-frame x, y from the 2D input (default: the model's setting)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -83,7 +83,7 @@ def test_flip_choice_is_mirror_equivariant_and_never_fits_the_2d_worse(gt2d_file
     conf = bench.inputs.confidence[::97].astype(np.float32)
     conf[3, 13] = 0  # a missing joint swaps sides with the mirror as well
     kp_m, conf_m = H36M17.flip(kp, center=500.0), conf[:, H36M17.flip_permutation]
-    opts = dict(num_hypotheses=3, meanshift_samples=8, keep_input_2d=False)
+    opts = dict(num_hypotheses=3, meanshift_samples=8, input_xy="never")
     out = pred.predict_arrays(kp, conf, flip_choice=True, **opts)
     out_m = pred.predict_arrays(kp_m, conf_m, flip_choice=True, **opts)
     plain = pred.predict_arrays(kp, conf, flip_choice=False, **opts)

@@ -45,12 +45,15 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   poses of the mirrored branch are mirrored back (:meth:`HypothesesPredictor.choose_flips`).
   A pose seen from the wrong side of the body (depth-mirrored; a sixth to a third of the poses,
   issue 16) fits the 2D worse, and the generator's side errors are not symmetric under mirroring.
-- Input x, y (not in the paper, off by default: ``keep_input_2d``): every camera-frame pose
-  keeps the generator's depth but takes x, y of its visible joints from the 2D input, scaled by
-  least squares to the pose's own x, y (:func:`with_input_xy`); the generated pose reprojects
-  only up to L_2D onto its input. The template-frame pose stays the generator's. On held-out
-  training subject 8 it helped with exact 2D (55.4 -> 53.1 mm) and hurt with detector-noise 2D
-  (71.2 -> 73.7 mm), so it is an option for exact 2D input.
+- Input x, y for exact 2D (not in the paper; ``input_xy``: "exact" by default, "never" is the
+  paper's output, "always"): a camera-frame pose keeps the generator's depth but takes x, y of
+  its visible joints from the 2D input, scaled by least squares to the pose's own x, y
+  (:func:`with_input_xy`), for the samples whose visible joints all have confidence 1 (exact or
+  annotated 2D; DESIGN.md's default confidence) under "exact", for every sample under "always";
+  the generated pose reprojects only up to L_2D onto its input. The template-frame pose stays
+  the generator's. On held-out training subject 8 the input's x, y helped with exact 2D
+  (55.4 -> 53.1 mm) and hurt with detector-noise 2D (71.2 -> 73.7 mm): "exact" is the better of
+  the two on both.
 - Collapse monitor (not in the paper): every ``monitor_every`` steps the STD of 10 hypotheses
   (Table 4's measure) on a fixed batch of training 2D poses and the MMD² are logged; if the STD
   falls below ``collapse_min_std_mm`` after ``collapse_warmup`` steps, or a loss is not finite,
@@ -85,6 +88,10 @@ from weakpose.methods.hypotheses.data import (
 from weakpose.methods.hypotheses.meanshift import hypothesis_std, mean_shift_mode
 from weakpose.methods.hypotheses.networks import GenerativeLifter, PoseCritic
 from weakpose.skeleton import H36M17
+
+#: where camera-frame x, y come from the 2D input (``input_xy``): never (the paper), for exact
+#: 2D samples (every visible joint at confidence 1), always
+INPUT_XY = ("never", "exact", "always")
 
 
 class CollapseError(RuntimeError):
@@ -142,7 +149,7 @@ class HypothesesSettings:
     meanshift_samples: int = 100      # samples the mean-shift mode is computed from
     selection: str = "meanshift"      # what goes into positions_3d: "meanshift" | "zero"
     flip_choice: bool = True          # not in the paper: also lift the mirrored 2D, keep the better 2D fit
-    keep_input_2d: bool = False       # not in the paper: camera-frame x, y from the 2D input (exact 2D only)
+    input_xy: str = "exact"           # not in the paper ("never"): camera-frame x, y from the input: "exact" | "always"
     bandwidth_quantile: float = 0.2
     # collapse monitor
     monitor_every: int = 250
@@ -169,6 +176,8 @@ class HypothesesSettings:
             raise InputError("config: key 'camera_sides': must be 1 (the paper) or 2")
         if self.side_loser_weight < 0:
             raise InputError("config: key 'side_loser_weight': must be >= 0")
+        if self.input_xy not in INPUT_XY:
+            raise InputError(f"config: key 'input_xy': {self.input_xy!r} is not one of {', '.join(INPUT_XY)}")
         if self.critic_steps < 1:
             raise InputError("config: key 'critic_steps': must be >= 1")
         if self.batch_size < 2 or self.num_hypotheses < 1 or self.meanshift_samples < 2:
@@ -533,7 +542,7 @@ class HypothesesPredictor:
         meanshift_samples: int | None = None,
         selection: str | None = None,
         flip_choice: bool | None = None,
-        keep_input_2d: bool | None = None,
+        input_xy: str | None = None,
         batch_size: int = 1024,
         seed: int = 0,
     ) -> dict[str, np.ndarray]:
@@ -542,7 +551,9 @@ class HypothesesPredictor:
         num_ms = cfg.meanshift_samples if meanshift_samples is None else meanshift_samples
         sel = cfg.selection if selection is None else selection
         flip = cfg.flip_choice if flip_choice is None else flip_choice
-        keep_2d = cfg.keep_input_2d if keep_input_2d is None else keep_input_2d
+        xy_from = cfg.input_xy if input_xy is None else input_xy
+        if xy_from not in INPUT_XY:
+            raise InputError(f"input_xy: {xy_from!r} is not one of {', '.join(INPUT_XY)}")
         if sel == "meanshift" and num_ms < 2:
             raise InputError("selection 'meanshift' needs meanshift_samples >= 2")
         gen = torch.Generator().manual_seed(seed)
@@ -554,6 +565,11 @@ class HypothesesPredictor:
             x_all, vis_all = normalise_2d(kp, cf)
         except ValueError as e:
             raise InputError(f"keypoints_2d: {e}") from None
+        # samples whose x, y come from the input: every visible joint exact (confidence 1) or all
+        if xy_from == "exact":
+            snap_all = ((cf >= 1) | (cf <= 0)).all(1)
+        else:
+            snap_all = torch.full((len(cf),), xy_from == "always")
         flipped = torch.zeros(len(x_all), dtype=torch.bool)
         if flip:
             x_all, vis_all, flipped = self.choose_flips(x_all, vis_all)
@@ -561,6 +577,7 @@ class HypothesesPredictor:
         for i in range(0, len(x_all), batch_size):
             x = x_all[i:i + batch_size].to(self.device)
             vis = vis_all[i:i + batch_size].to(self.device)
+            snap = snap_all[i:i + batch_size].to(self.device)
             b = x.shape[0]
             h = self.net.features(x)
             y0, M, side, _ = zero_code_fit(self.net, h, x, joint_weights(vis, cfg.head_weight))
@@ -568,18 +585,18 @@ class HypothesesPredictor:
 
             outs["tpl"].append(y0)
             outs["cam"].append(M)
-            outs["zero"].append(self._output_pose(y0, R, x, vis, keep_2d))
+            outs["zero"].append(self._output_pose(y0, R, x, vis, snap))
             if num_ms > 0:
                 z = torch.randn(b * num_ms, cfg.latent_dim, generator=gen).to(self.device)
                 ys = self.net.generate_from_features(h.repeat_interleave(num_ms, 0), z,
                                                      _repeat(side, num_ms)).reshape(b, num_ms, 17, 3)
                 mode = mean_shift_mode(ys, bandwidth_quantile=cfg.bandwidth_quantile)
-                outs["ms"].append(self._output_pose(mode, R, x, vis, keep_2d))
+                outs["ms"].append(self._output_pose(mode, R, x, vis, snap))
             if num_h > 0:
                 z = torch.randn(b * num_h, cfg.latent_dim, generator=gen).to(self.device)
                 yh = self.net.generate_from_features(h.repeat_interleave(num_h, 0), z,
                                                      _repeat(side, num_h)).reshape(b, num_h, 17, 3)
-                outs["hyp"].append(self._output_pose(yh, R, x, vis, keep_2d))
+                outs["hyp"].append(self._output_pose(yh, R, x, vis, snap))
         res = {"positions_3d_zero_code": torch.cat(outs["zero"]),
                "positions_3d_template": 1000.0 * torch.cat(outs["tpl"]), "camera_2x3": torch.cat(outs["cam"])}
         if outs["ms"]:
@@ -594,10 +611,12 @@ class HypothesesPredictor:
                 for k, v in res.items()}
 
     def _output_pose(self, y: torch.Tensor, R: torch.Tensor, x: torch.Tensor, visible: torch.Tensor,
-                     keep_input_2d: bool) -> torch.Tensor:
-        """Template-frame poses -> camera frame, mm; with ``keep_input_2d`` x, y from the input x."""
+                     snap: torch.Tensor) -> torch.Tensor:
+        """Template-frame poses -> camera frame, mm; x, y from the input x where ``snap`` [B]."""
         p = self.to_camera_mm(y, R)
-        return with_input_xy(p, x, visible) if keep_input_2d else p
+        if not bool(snap.any()):
+            return p
+        return torch.where(snap.reshape(-1, *[1] * (p.ndim - 1)), with_input_xy(p, x, visible), p)
 
     @staticmethod
     def _mirror_back(res: dict[str, torch.Tensor], flipped: torch.Tensor) -> dict[str, torch.Tensor]:
