@@ -40,17 +40,17 @@ def weak_perspective_translation(points: Tensor, keypoints_2d: Tensor, K: Tensor
     w = torch.ones(B, J, dtype=points.dtype) if confidence is None else confidence.to(points.dtype)
     centre = points.mean(1, keepdim=True)
     P = (points - centre)[..., :2]
-    # unknowns a = (s, cx, cy): x_j = s P_j + c, over both coordinates
-    A = torch.zeros(B, J, 2, 3, dtype=points.dtype)
-    A[..., 0, 0] = P[..., 0]
-    A[..., 1, 0] = P[..., 1]
-    A[..., 0, 1] = 1.0
-    A[..., 1, 2] = 1.0
-    sw = w.sqrt()[..., None, None]
-    A = (A * sw).reshape(B, 2 * J, 3)
-    b = (x * w.sqrt()[..., None]).reshape(B, 2 * J, 1)
-    sol = torch.linalg.lstsq(A, b).solution[..., 0]
-    s = sol[:, 0].clamp_min(1e-6)
+    # weighted least squares for (s, c): x_j = s P_j + c over both coordinates, in closed form (c
+    # is the weighted mean of x_j − s P_j; s the regression slope of the centred data). Not
+    # torch.linalg.lstsq: MKL's batched solver rounds differently from call to call (it made
+    # flows-ws training not bit-reproducible and resumed runs differ from uninterrupted ones)
+    wsum = w.sum(1, keepdim=True).clamp_min(1e-12)[..., None]            # [B, 1, 1]
+    P_mean = (w[..., None] * P).sum(1, keepdim=True) / wsum
+    x_mean = (w[..., None] * x).sum(1, keepdim=True) / wsum
+    dP, dx = P - P_mean, x - x_mean
+    s = (w[..., None] * dP * dx).sum((1, 2)) / (w[..., None] * dP * dP).sum((1, 2)).clamp_min(1e-12)
+    c = (x_mean - s[:, None, None] * P_mean)[:, 0]                        # [B, 2]
+    s = s.clamp_min(1e-6)
     tz = (1.0 / s).clamp_min(min_depth)
-    t = torch.stack([sol[:, 1] * tz, sol[:, 2] * tz, tz], -1)
+    t = torch.stack([c[:, 0] * tz, c[:, 1] * tz, tz], -1)
     return t - centre[:, 0]  # the centroid lands at depth t_z on the fitted ray
