@@ -177,3 +177,13 @@ def test_a_checkpoint_from_before_two_sided_training_loads_as_one_sided():
     pred = predictor_from_payload(payload, "old.pt")
     assert pred.net.camera_sides == 1 and pred.cfg.camera_sides == 1
     assert HypothesesConfig().camera_sides == 2  # new runs are two-sided
+
+
+@pytest.mark.parametrize("setting", ["camera_sides=3", "input_xy=sometimes", "generator_blocks=0", "width=0"])
+def test_a_bad_setting_is_one_line_exit_2_and_no_run_folder(setting, tmp_path, capsys):
+    from weakpose.cli import main
+
+    assert main(["train", "hypotheses", "--out", str(tmp_path / "run"), setting, "steps=1", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: config: key") and "\n" not in err, err
+    assert not (tmp_path / "run").exists()

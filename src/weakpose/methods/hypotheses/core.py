@@ -172,6 +172,12 @@ class HypothesesSettings:
             raise InputError("config: key 'lambda_elevation': must be >= 0 (0 = no camera prior, as the paper)")
         if not -1 < self.elevation_margin < 1:
             raise InputError("config: key 'elevation_margin': must be in (-1, 1) (the sine of an elevation)")
+        if self.generator_blocks < 1 or self.camera_blocks < 0 or self.critic_blocks < 0:
+            raise InputError("config: keys 'generator_blocks' >= 1, 'camera_blocks' >= 0, 'critic_blocks' >= 0 "
+                             "required")
+        if min(self.width, self.latent_dim, self.critic_pose_width, self.critic_kcs_width, self.critic_out) < 1:
+            raise InputError("config: keys 'width', 'latent_dim', 'critic_pose_width', 'critic_kcs_width', "
+                             "'critic_out' must be >= 1")
         if self.camera_sides not in (1, 2):
             raise InputError("config: key 'camera_sides': must be 1 (the paper) or 2")
         if self.side_loser_weight < 0:

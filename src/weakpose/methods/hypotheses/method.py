@@ -59,8 +59,8 @@ class HypothesesMethod(Method):
     def __init__(self, config: HypothesesConfig, data_root, device: str = "cpu", dist=None, sources=None):
         from weakpose.engine.distributed import DistInfo
 
+        config.validate()  # before the networks are built: a bad width or side count is a config error
         super().__init__(config, data_root, device, dist or DistInfo(), sources)
-        config.validate()
         data = TrainingData.from_sources(self.data_root, config, self.sources)
         self.core = HypothesesCore(config, self.data_root, str(self.device), nets=self.nets, data=data)
         self.own_generator("core", self.core.gen)
