@@ -369,3 +369,12 @@ def test_predict_progress_in_blocks_matches_one_call(tmp_path, capsys):
     assert "predict" in err and f"/{n}" in err and "sample/s" in err
     predict_in_blocks(Lifter(), inputs, progress=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("method", ["supervised", "multiview", "composite", "hypotheses"])
+def test_a_network_width_of_zero_is_one_line_exit_2(method, tmp_path, capsys):
+    """A width of 0 used to reach the network constructors and end in an IndexError traceback."""
+    assert main(["train", method, "--out", str(tmp_path / "run"), "width=0", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: command line: key 'width': 0 must be ≥ 1", err
+    assert not (tmp_path / "run").exists()

@@ -185,5 +185,5 @@ def test_a_bad_setting_is_one_line_exit_2_and_no_run_folder(setting, tmp_path, c
 
     assert main(["train", "hypotheses", "--out", str(tmp_path / "run"), setting, "steps=1", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: config: key") and "\n" not in err, err
+    assert err.startswith("error: ") and f"key '{setting.split('=')[0]}'" in err and "\n" not in err, err
     assert not (tmp_path / "run").exists()

@@ -19,7 +19,7 @@ from torch import nn
 from weakpose.codec import encode_2d, feature_size
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sampling import PairedFileSampler, ViewSampler
-from weakpose.engine.config import TrainConfig
+from weakpose.engine.config import TrainConfig, setting
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
 from weakpose.methods.base import Method, batched
@@ -34,7 +34,7 @@ class SupervisedConfig(TrainConfig):
     batch_size: int = 256
     lr: float = 2e-3
     lr_final: float = 1e-5          # cosine decay from lr to lr_final over the run
-    width: int = 1024
+    width: int = setting(1024, minimum=1)
     blocks: int = 2
     dropout: float = 0.25
     norm: str = "batch"             # batch | layer | none

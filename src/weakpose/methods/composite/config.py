@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from weakpose.engine.config import TrainConfig
+from weakpose.engine.config import TrainConfig, setting
 
 #: every loss term of the composite, in the order they are logged
 TERMS = ("2d", "mc", "mmd", "flow", "distill", "sup")
@@ -43,14 +43,14 @@ class CompositeConfig(TrainConfig):
     lambda_gp: float = 0.1           # critic gradient penalty (Li & Lee §3.3)
     kernel_alphas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])
     dot_weight: float = 1.0
-    critic_pose_width: int = 128
-    critic_kcs_width: int = 256
+    critic_pose_width: int = setting(128, minimum=1)
+    critic_kcs_width: int = setting(256, minimum=1)
     critic_blocks: int = 2
-    critic_out: int = 8
+    critic_out: int = setting(8, minimum=1)
     critic_lr: float = 1e-3
     flow_kind: str = "realnvp"       # coupling: "realnvp" (Zanfir Eq. 4) | "spline" (not the paper's; extra `splines`)
     flow_steps: int = 6              # coupling steps of the bone-direction flow
-    flow_hidden: int = 128
+    flow_hidden: int = setting(128, minimum=1)
     flow_fit_steps: int = 1500       # maximum-likelihood steps of the flow before the lifter trains
     flow_robust: float = 2.0         # per-dimension NLL above which the flow term grows logarithmically
     flow_noise: float = 0.05         # dequantisation noise on the unit bone directions while fitting the flow
@@ -65,7 +65,7 @@ class CompositeConfig(TrainConfig):
     lr: float = 5e-4
     lr_final: float = 5e-5           # after lr_drop of the steps
     lr_drop: float = 0.8333
-    width: int = 512
+    width: int = setting(512, minimum=1)
     blocks: int = 2
     dropout: float = 0.1
     scale_pair: tuple[int, int] = (0, 8)

@@ -81,7 +81,7 @@ class FlowsWSConfig(TrainConfig):
                                      # weakpose.methods.flows.restarts); 1 = the paper's single run
     truncate_fraction: float = 0.0   # share of samples cut by the image border (data.noise.border_truncation)
     variant: str = "keypoint"        # network input: keypoint | image (multi-stage image network)
-    width: int = 512                 # keypoint network: residual MLP width / blocks / dropout / norm
+    width: int = setting(512, minimum=1)  # keypoint network: residual MLP width / blocks / dropout / norm
     blocks: int = 2
     dropout: float = 0.0
     norm: str = "batch"
@@ -102,7 +102,7 @@ class FlowsWSConfig(TrainConfig):
     # copied from the prior run when training starts (the checkpoint rebuilds the flow from them)
     flow_kind: str = "realnvp"
     flow_steps: int = 6
-    flow_hidden: int = 128
+    flow_hidden: int = setting(128, minimum=1)
     flow_layers: int = 2
     num_betas: int = 4
 

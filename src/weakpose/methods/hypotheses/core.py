@@ -75,6 +75,7 @@ from weakpose.camera import rotation_from_2x3
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sources import DataSources
 from weakpose.data.statistics import mean_bone_lengths
+from weakpose.engine.config import setting
 from weakpose.errors import InputError
 from weakpose.geometry.scale import bone_length_scale
 from weakpose.methods.hypotheses import losses as L
@@ -111,14 +112,14 @@ class HypothesesSettings:
     missing_joints: int = 0           # random missing limb joints per training pose (Table 3)
     seed: int = 0
     # networks (paper / code: width 1024, latent 1024, critic pose 128, kcs 1024, out 8)
-    width: int = 256
-    latent_dim: int = 64
-    generator_blocks: int = 2
+    width: int = setting(256, minimum=1)
+    latent_dim: int = setting(64, minimum=1)
+    generator_blocks: int = setting(2, minimum=1)
     camera_blocks: int = 2
-    critic_pose_width: int = 128
-    critic_kcs_width: int = 256
+    critic_pose_width: int = setting(128, minimum=1)
+    critic_kcs_width: int = setting(256, minimum=1)
     critic_blocks: int = 2
-    critic_out: int = 8
+    critic_out: int = setting(8, minimum=1)
     critic_steps: int = 1             # critic updates per generator update (the code's ``diter``)
     # loss weights (paper §4: λ_gp 0.1, λ_2D 10 (20 with missing joints), λ_reg 7.5, λ_rec 10)
     lambda_2d: float = 10.0
@@ -172,12 +173,6 @@ class HypothesesSettings:
             raise InputError("config: key 'lambda_elevation': must be >= 0 (0 = no camera prior, as the paper)")
         if not -1 < self.elevation_margin < 1:
             raise InputError("config: key 'elevation_margin': must be in (-1, 1) (the sine of an elevation)")
-        if self.generator_blocks < 1 or self.camera_blocks < 0 or self.critic_blocks < 0:
-            raise InputError("config: keys 'generator_blocks' >= 1, 'camera_blocks' >= 0, 'critic_blocks' >= 0 "
-                             "required")
-        if min(self.width, self.latent_dim, self.critic_pose_width, self.critic_kcs_width, self.critic_out) < 1:
-            raise InputError("config: keys 'width', 'latent_dim', 'critic_pose_width', 'critic_kcs_width', "
-                             "'critic_out' must be >= 1")
         if self.camera_sides not in (1, 2):
             raise InputError("config: key 'camera_sides': must be 1 (the paper) or 2")
         if self.side_loser_weight < 0:

@@ -77,7 +77,7 @@ from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.data.noise import DETECTOR_NOISE
 from weakpose.data.sources import DataSources, MultiViewSet
 from weakpose.data.statistics import mean_bone_lengths
-from weakpose.engine.config import TrainConfig
+from weakpose.engine.config import TrainConfig, setting
 from weakpose.engine.distributed import DistInfo
 from weakpose.engine.optim import optimizer_step
 from weakpose.errors import InputError
@@ -113,7 +113,7 @@ class MultiviewConfig(TrainConfig):
     lr: float = 5e-4                 # Adam, as in the supplementary (1e-3 without dropout: seed 1 collapsed, issue 16)
     lr_final: float = 5e-5           # after lr_drop of the steps (paper: 50k of 60k)
     lr_drop: float = 0.8333
-    width: int = 512
+    width: int = setting(512, minimum=1)
     blocks: int = 2
     dropout: float = 0.1
     alpha: float = 10.0              # weight of L_MC (Eq. 7)

@@ -47,7 +47,7 @@ import torch
 
 from weakpose.data.contracts import Keypoints2D
 from weakpose.data.sources import DataSources
-from weakpose.engine.config import TrainConfig
+from weakpose.engine.config import TrainConfig, setting
 from weakpose.engine.optim import adam_with_cosine, optimizer_step
 from weakpose.errors import InputError
 from weakpose.methods.base import Method, Variants, batched, freeze
@@ -87,7 +87,7 @@ class DistillConfig(TrainConfig):
     batch_size: int = 256
     lr: float = 1e-3
     lr_final: float = 1e-5
-    width: int = 512
+    width: int = setting(512, minimum=1)
     blocks: int = 2
     dropout: float = 0.25
     num_points: int = 17
