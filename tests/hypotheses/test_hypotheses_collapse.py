@@ -3,23 +3,15 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
-from weakpose.data.mocap import TRAIN_SUBJECTS, load_cmu
 from weakpose.errors import InputError
 from weakpose.methods.hypotheses import losses as L
-from weakpose.methods.hypotheses.core import CollapseError, HypothesesCore, HypothesesSettings, TrainingData
+from weakpose.methods.hypotheses.core import CollapseError, HypothesesCore, HypothesesSettings
 
 TINY = dict(width=32, latent_dim=4, critic_pose_width=16, critic_kcs_width=16, batch_size=8, monitor_every=1,
             collapse_warmup=0, collapse_max_restores=2)
-
-
-@pytest.fixture(scope="module")
-def data(root):
-    pos = load_cmu(root, TRAIN_SUBJECTS).positions[:400:4]
-    return TrainingData(pos[:, :, :2].copy(), np.ones(pos.shape[:2], np.float32), pos)
 
 
 def test_collapse_restores_then_stops_with_a_message(root, data):

@@ -14,7 +14,6 @@ from weakpose.methods.hypotheses.core import (
     HypothesesCore,
     HypothesesPredictor,
     HypothesesSettings,
-    TrainingData,
     build_networks,
     other_side,
     with_input_xy,
@@ -124,12 +123,6 @@ def test_zero_code_fit_keeps_the_better_side_with_its_own_camera():
     assert torch.allclose(err, torch.minimum(e_plus, e_minus))
     assert torch.equal(side < 0, e_minus < e_plus) and 0 < (side < 0).sum() < 16
     assert torch.allclose(L.reprojection_errors(M, y0, x, w), err, atol=1e-6)
-
-
-@pytest.fixture(scope="module")
-def data(root):
-    pos = load_cmu(root, TRAIN_SUBJECTS).positions[:400:4]
-    return TrainingData(pos[:, :, :2].copy(), np.ones(pos.shape[:2], np.float32), pos)
 
 
 def test_two_sided_step_trains_the_side_that_fits_each_2d_pose_better(root, data):

@@ -67,7 +67,7 @@ class PriorConfig(TrainConfig):
     flow_kind: str = "realnvp"       # the `nf` prior's coupling: "realnvp" (Eq. 4, affine) or "spline"
                                      # (bounded rational-quadratic tails, not the paper's; needs zuko)
     flow_steps: int = 6              # Real-NVP steps (each preceded by an LU linear layer)
-    flow_hidden: int = setting(128, minimum=1)           # width of the coupling networks (2 hidden PReLU layers)
+    flow_hidden: int = setting(128, minimum=1)  # width of the coupling networks (2 hidden PReLU layers)
     flow_layers: int = 2
     prelu_steps: int = 8             # steps of the PReLU-MLP flow
     noise: float = 0.05              # dequantisation noise (see weakpose.methods.flows.priors.bundle)

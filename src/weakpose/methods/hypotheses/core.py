@@ -37,7 +37,7 @@ Choices the paper leaves open (also in docs/hypotheses.md):
   ``camera_sides=2`` the generator makes one pose per side (it reads s = ±1), and per 2D pose
   the side whose poses fit the 2D better (L_2D over both codes) is the one trained
   (winner-takes-all); the other side's L_adv and L_2D count ``side_loser_weight`` times. At test
-  time the side whose zero-code pose fits the 2D better is used (:func:`choose_camera_side`).
+  time the side whose zero-code pose fits the 2D better is used (:func:`zero_code_fit`).
 - Test-time flip choice (not in the paper, on by default: ``flip_choice``; ``false`` is the
   paper's protocol): the predictor also lifts the left-right mirrored 2D pose (x negated, left
   and right joints swapped: the 2D of the mirror-image person) and, per sample, keeps the branch
@@ -201,6 +201,24 @@ def other_side(M: torch.Tensor) -> torch.Tensor:
     return M * torch.tensor([1.0, 1.0, -1.0], dtype=M.dtype, device=M.device)
 
 
+def both_sides(net: GenerativeLifter, h: torch.Tensor, z: torch.Tensor, M: torch.Tensor, x: torch.Tensor,
+               weights: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """A two-sided network's poses of trunk features h [B, width] and codes z for the camera M
+    (side +1) and for :func:`other_side` (−1), with their per-sample L_2D against x [B, J, 2]:
+    ((y₊, M, L_2D₊), (y₋, M·F, L_2D₋))."""
+    ones = torch.ones(h.shape[0], device=h.device)
+    y_plus, y_minus = net.generate_from_features(h, z, ones), net.generate_from_features(h, z, -ones)
+    M_minus = other_side(M)
+    return ((y_plus, M, L.reprojection_errors(M, y_plus, x, weights)),
+            (y_minus, M_minus, L.reprojection_errors(M_minus, y_minus, x, weights)))
+
+
+def pick_sides(minus: torch.Tensor, plus: tuple[torch.Tensor, ...], other: tuple[torch.Tensor, ...]
+               ) -> tuple[torch.Tensor, ...]:
+    """Per sample, the entries of ``other`` where ``minus`` [B] (bool), else those of ``plus``."""
+    return tuple(torch.where(minus.reshape(-1, *[1] * (a.ndim - 1)), b, a) for a, b in zip(plus, other))
+
+
 @torch.no_grad()
 def zero_code_fit(net: GenerativeLifter, h: torch.Tensor, x: torch.Tensor, weights: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -213,14 +231,10 @@ def zero_code_fit(net: GenerativeLifter, h: torch.Tensor, x: torch.Tensor, weigh
     if net.camera_sides == 1:
         y0 = net.generate_from_features(h, z)
         return y0, M, None, L.reprojection_errors(M, y0, x, weights)
-    ones = torch.ones(h.shape[0], device=h.device)
-    y_plus, y_minus = net.generate_from_features(h, z, ones), net.generate_from_features(h, z, -ones)
-    M_minus = other_side(M)
-    e_plus = L.reprojection_errors(M, y_plus, x, weights)
-    e_minus = L.reprojection_errors(M_minus, y_minus, x, weights)
-    minus = e_minus < e_plus
-    return (torch.where(minus[:, None, None], y_minus, y_plus), torch.where(minus[:, None, None], M_minus, M),
-            torch.where(minus, -ones, ones), torch.minimum(e_plus, e_minus))
+    plus, minus_side = both_sides(net, h, z, M, x, weights)
+    minus = minus_side[2] < plus[2]
+    y0, M0, err = pick_sides(minus, plus, minus_side)
+    return y0, M0, 1.0 - 2.0 * minus.to(h.dtype), err
 
 
 def with_input_xy(poses: torch.Tensor, x2d: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
@@ -362,7 +376,7 @@ class HypothesesCore:
         weights = joint_weights(vis, cfg.head_weight)
         logs: dict[str, float] = {}
         if cfg.camera_sides == 1:
-            y = self.net.generate_from_features(h, z)
+            y, M_side = self.net.generate_from_features(h, z), M
             l2d = L.reprojection_loss(M, y, x, weights)
         else:
             y, M_side, l2d, loser, logs["side_minus"] = self._two_sided(h, z, M, x, weights)
@@ -380,7 +394,7 @@ class HypothesesCore:
         lreg = L.diversity_loss(y[:b], y[b:], z[:b], z[b:], cfg.tau)
         lrec = L.latent_reconstruction_loss(z, self.net.encode(y))
         loss_g = adv + cfg.lambda_2d * l2d + cfg.lambda_cam * lcam - cfg.lambda_reg * lreg + cfg.lambda_rec * lrec
-        elev = L.camera_elevation_loss(M if cfg.camera_sides == 1 else M_side, y, cfg.elevation_margin)
+        elev = L.camera_elevation_loss(M_side, y, cfg.elevation_margin)
         if cfg.lambda_elevation > 0:
             loss_g = loss_g + cfg.lambda_elevation * elev
         if cfg.camera_sides == 2 and cfg.side_loser_weight > 0:
@@ -404,28 +418,24 @@ class HypothesesCore:
         """``camera_sides=2``: both sides' poses; per 2D pose (its two codes together) the side with
         the lower L_2D wins. Returns (winning poses, their cameras, their L_2D, (losing poses, their
         L_2D), share of 2D poses won by the −1 side)."""
-        n, b = h.shape[0], h.shape[0] // 2
-        ones = torch.ones(n, device=h.device)
-        y_plus = self.net.generate_from_features(h, z, ones)
-        y_minus = self.net.generate_from_features(h, z, -ones)
-        M_minus = other_side(M)
-        e_plus = L.reprojection_errors(M, y_plus, x, weights)
-        e_minus = L.reprojection_errors(M_minus, y_minus, x, weights)
+        b = h.shape[0] // 2
+        plus, minus_side = both_sides(self.net, h, z, M, x, weights)
         with torch.no_grad():
+            e_plus, e_minus = plus[2], minus_side[2]
             minus = ((e_minus[:b] + e_minus[b:]) < (e_plus[:b] + e_plus[b:])).repeat(2)
-        pick = minus[:, None, None]
-        y, y_lose = torch.where(pick, y_minus, y_plus), torch.where(pick, y_plus, y_minus)
-        e, e_lose = torch.where(minus, e_minus, e_plus), torch.where(minus, e_plus, e_minus)
-        return y, torch.where(pick, M_minus, M), e.mean(), (y_lose, e_lose.mean()), minus.float().mean().item()
+        y, M_win, e = pick_sides(minus, plus, minus_side)
+        y_lose, _, e_lose = pick_sides(minus, minus_side, plus)
+        return y, M_win, e.mean(), (y_lose, e_lose.mean()), minus.float().mean().item()
 
     @torch.no_grad()
-    def diversity_mm(self, x: torch.Tensor, num: int = 10) -> float:
+    def diversity_mm(self, x: torch.Tensor, visible: torch.Tensor, num: int = 10) -> float:
         """Table 4's STD: std of ``num`` hypotheses per joint coordinate w.r.t. the root, in mm
-        of the template (template units are metres of the mean training torso)."""
+        of the template (template units are metres of the mean training torso), for normalised
+        2D poses x [B, J, 2] with visibility [B, J] (which picks a two-sided network's side)."""
         self.net.eval()
         b = x.shape[0]
         h = self.net.features(x)
-        side = zero_code_fit(self.net, h, x, joint_weights((x != 0).any(-1).to(x), self.cfg.head_weight))[2]
+        side = zero_code_fit(self.net, h, x, joint_weights(visible, self.cfg.head_weight))[2]
         h, side = h.repeat_interleave(num, 0), None if side is None else side.repeat_interleave(num, 0)
         z = torch.randn(b * num, self.cfg.latent_dim, generator=self.gen).to(self.device)
         y = self.net.generate_from_features(h, z, side).reshape(b, num, 17, 3)
@@ -433,7 +443,7 @@ class HypothesesCore:
         return 1000.0 * hypothesis_std(y).mean().item()
 
     def _monitor(self, step: int, logs: dict[str, float]) -> dict[str, float]:
-        std = self.diversity_mm(self.monitor_x)
+        std = self.diversity_mm(self.monitor_x, self.monitor_vis)
         out = {"diversity_std_mm": std}
         cfg = self.cfg
         if step + 1 >= cfg.collapse_warmup and std < cfg.collapse_min_std_mm:

@@ -93,7 +93,7 @@ class HypothesesMethod(Method):
     def evaluate(self) -> dict[str, float]:
         """The engine's monitor metrics plus the diversity (Table 4's STD, template mm)."""
         out = super().evaluate()
-        out["monitor/diversity_std_mm"] = self.core.diversity_mm(self.core.monitor_x)
+        out["monitor/diversity_std_mm"] = self.core.diversity_mm(self.core.monitor_x, self.core.monitor_vis)
         return out
 
 
