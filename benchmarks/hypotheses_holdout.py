@@ -32,6 +32,10 @@ def main() -> None:
     ap.add_argument("--noise", default="gt,detector",
                     help="comma-separated 2D kinds of the held-out views to score: "
                          "exact 'gt' and/or simulated 'detector'")
+    ap.add_argument("--score-only", action="store_true", help="score the finished run in --out, no training")
+    ap.add_argument("--outputs", action="store_true",
+                    help="also score the zero code under every output option: flip_choice on/off x "
+                         "input_xy never/always (not in the paper but flip_choice=false input_xy=never)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides of the trained run (e.g. camera_sides=2)")
     args = ap.parse_args()
@@ -59,29 +63,44 @@ def main() -> None:
         res[f"depthless_pa_mpjpe_{noise}"] = float(pa_mpjpe(torch.from_numpy(flat).double(), gt).mean())
         print(f"trained on subjects {mocap.TRAIN_SUBJECTS}, scored on subject {args.holdout} ({len(gt)} samples, "
               f"{noise} 2D); depth-less baseline PA-MPJPE {res[f'depthless_pa_mpjpe_{noise}']:.1f} mm", flush=True)
+
+    def scores(poses) -> dict[str, float]:
+        p = torch.from_numpy(poses).double()
+        a, r = pa_mpjpe(p, gt), pa_mpjpe_with_reflections(p, gt)
+        return {"pa_mpjpe": float(a.mean()), "pa_mpjpe_reflections": float(r.mean()),
+                "mirrored": float((r < a - 1.0).double().mean())}
+
     stops = sorted(int(s) for s in args.steps.split(","))
-    for i, stop in enumerate(stops):
+    for i, stop in enumerate(stops[-1:] if args.score_only else stops):
         final = stop == stops[-1]
         # stop_after counts the steps of this invocation, not the run's step number
-        train("hypotheses", args.out, overrides=[f"steps={stops[-1]}", "eval_every=0", f"seed={args.seed}", *args.set],
-              progress=False, resume=i > 0, stop_after=None if final else stop - (stops[i - 1] if i else 0))
+        if not args.score_only:
+            train("hypotheses", args.out, progress=False, resume=i > 0,
+                  overrides=[f"steps={stops[-1]}", "eval_every=0", f"seed={args.seed}", *args.set],
+                  stop_after=None if final else stop - (stops[i - 1] if i else 0))
         if not final and torch.load(f"{args.out}/last.pt", weights_only=True, map_location="cpu")["step"] != stop:
             raise SystemExit(f"{args.out}/last.pt is not at step {stop}")
         pred = load_predictor(args.out if final else f"{args.out}/last.pt")
         for noise, val in vals.items():
-            out = pred.predict_arrays(val["keypoints_2d"], val["confidence"], num_hypotheses=0, meanshift_samples=100)
-            row = {}
-            for name, key in (("zero code", "positions_3d_zero_code"), ("mean-shift", "positions_3d_meanshift")):
-                p = torch.from_numpy(out[key]).double()
-                a, r = pa_mpjpe(p, gt), pa_mpjpe_with_reflections(p, gt)
-                row[name] = {"pa_mpjpe": float(a.mean()), "pa_mpjpe_reflections": float(r.mean()),
-                             "mirrored": float((r < a - 1.0).double().mean())}
-            res[f"{stop}" if noise == "gt" else f"{stop}_{noise}"] = row
+            kp, conf = val["keypoints_2d"], val["confidence"]
+            out = pred.predict_arrays(kp, conf, num_hypotheses=0, meanshift_samples=100)
+            row = {name: scores(out[key]) for name, key in (("zero code", "positions_3d_zero_code"),
+                                                             ("mean-shift", "positions_3d_meanshift"))}
             z, m = row["zero code"], row["mean-shift"]
             print(f"{stop} steps, {noise} 2D: zero code PA-MPJPE {z['pa_mpjpe']:.1f} mm (with reflections "
                   f"{z['pa_mpjpe_reflections']:.1f}, {100 * z['mirrored']:.0f}% mirrored), "
                   f"mean-shift {m['pa_mpjpe']:.1f} mm", flush=True)
-    with open(f"{args.out}_holdout.json", "w") as f:
+            if args.outputs:
+                for flip in (False, True):
+                    for xy in ("never", "always"):
+                        o = pred.predict_arrays(kp, conf, num_hypotheses=0, meanshift_samples=0, selection="zero",
+                                                flip_choice=flip, input_xy=xy)
+                        z = row[f"zero code, flip_choice={flip}, input_xy={xy}"] = scores(o["positions_3d_zero_code"])
+                        print(f"  flip_choice={flip!s:5} input_xy={xy:6}: zero code PA-MPJPE {z['pa_mpjpe']:.1f} mm "
+                              f"(with reflections {z['pa_mpjpe_reflections']:.1f}, "
+                              f"{100 * z['mirrored']:.1f}% mirrored)", flush=True)
+            res[f"{stop}" if noise == "gt" else f"{stop}_{noise}"] = row
+    with open(f"{args.out}_holdout{'_scored' if args.score_only else ''}.json", "w") as f:
         json.dump(res, f, indent=1)
 
 

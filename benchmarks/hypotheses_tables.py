@@ -6,6 +6,7 @@ Usage:
   PYTHONPATH=src python benchmarks/hypotheses_tables.py figure RUN_DIR --out docs/figures/hypotheses_fps.png
   PYTHONPATH=src python benchmarks/hypotheses_tables.py exemplar - --test h36mrig_gt2d [--every N]
   PYTHONPATH=src python benchmarks/hypotheses_tables.py mirrors RUN_DIR --test monitor
+  PYTHONPATH=src python benchmarks/hypotheses_tables.py speed RUN_DIR --test h36mrig_gt2d --every 5 --threads 1
 
 ``accuracy`` (``--paper-output``: without the test-time flip choice and with the generated x, y,
 as the paper; ``--[no-]flip-choice``, ``--input-xy never|exact|always``: one of them) prints camera-frame
@@ -261,6 +262,39 @@ def mirrors(args) -> dict:
     return res
 
 
+def speed(args) -> dict:
+    """What the mirror remedies cost: prediction throughput of RUN (poses/s) with and without the
+    flip choice, for the zero code alone and for the default output (100 mean-shift samples, 10
+    hypotheses); and seconds per training step of the CPU default with one and two camera sides
+    (``--steps`` steps after 5 warm-up steps, default data)."""
+    import time
+
+    from weakpose.methods.hypotheses.core import HypothesesCore, HypothesesSettings
+
+    pred = load_predictor(args.run)
+    kp, conf, _, _ = _test(args.test, args.every, 0)
+    res = {}
+    for flip in (True, False):
+        for label, opts in (("zero code", {"num_hypotheses": 0, "meanshift_samples": 0, "selection": "zero"}),
+                            ("default output", {"num_hypotheses": 10, "meanshift_samples": 100})):
+            t = time.perf_counter()
+            pred.predict_arrays(kp, conf, flip_choice=flip, **opts)
+            rate = len(kp) / (time.perf_counter() - t)
+            res[f"predict {label}, flip_choice={flip}"] = rate
+            print(f"predict ({args.test}, {len(kp)} samples) {label:15s} flip_choice={flip!s:5}: {rate:8.0f} poses/s")
+    for sides in (1, 2):
+        core = HypothesesCore(HypothesesSettings(camera_sides=sides, monitor_every=0), data_root())
+        for step in range(5):
+            core.step(step)
+        t = time.perf_counter()
+        for step in range(5, 5 + args.steps):
+            core.step(step)
+        sec = (time.perf_counter() - t) / args.steps
+        res[f"train s/step, camera_sides={sides}"] = sec
+        print(f"training step, camera_sides={sides}: {sec:.4f} s ({args.steps} steps)")
+    return res
+
+
 def diversity(args) -> dict:
     pred = load_predictor(args.run)
     kp, conf, _, _ = _test(args.test, args.every, 0)
@@ -333,7 +367,7 @@ def figure(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["accuracy", "diversity", "figure", "exemplar", "mirrors"])
+    ap.add_argument("what", choices=["accuracy", "diversity", "figure", "exemplar", "mirrors", "speed"])
     ap.add_argument("run")
     ap.add_argument("--test", default="h36mrig_gt2d")
     ap.add_argument("--every", type=int, default=1)
@@ -348,10 +382,11 @@ def main() -> None:
     ap.add_argument("--input-xy", choices=["never", "exact", "always"], default=None,
                     help="accuracy: camera-frame x, y from the 2D input (default: the model's setting)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=200, help="speed: timed training steps per setting")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     res = {"accuracy": accuracy, "diversity": diversity, "figure": figure, "exemplar": exemplar,
-           "mirrors": mirrors}[args.what](args)
+           "mirrors": mirrors, "speed": speed}[args.what](args)
     if args.json and res is not None:
         Path(args.json).write_text(json.dumps(res, indent=2))
 

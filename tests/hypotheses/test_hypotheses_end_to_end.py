@@ -35,7 +35,7 @@ def test_short_run_explains_2d_with_human_bone_lengths_and_learns_depth(root, gt
     """800 tiny steps (~25 s of one core) of the default (two camera sides, flip choice, input
     x, y for exact 2D; not in the paper): L_2D and the critic do their jobs, and the zero code
     beats the depth-less baseline's PA-MPJPE on the same test samples by 4 mm or more (measured
-    82.7 and 84.5 mm for seeds 0 and 1 with the generated x, y, against 91.6). The paper's
+    with this setup for seeds 0 and 1: 82.7 and 84.5 mm with the generated x, y, against 91.6). The paper's
     one-sided model with its output (``camera_sides=1``, ``flip_choice=False``,
     ``input_xy="never"``) learns no depth in such a run (91.8 and 107.4 mm) and fails, as the CPU
     default before issue 16's third follow-up did."""
